@@ -1,0 +1,40 @@
+# The two set-up commands: `make run` (the system on its embedded default) and `make test`.
+# Both create a virtualenv in .venv and install what they need into it, redis-server included.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit integration dev clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=strict
+	touch $(STAMP)
+
+# The editable install links each module file; re-linking picks up modules added since.
+dev: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps -e . --config-settings editable_mode=strict
+
+run: dev
+	$(BIN)/leaderless up
+
+lint: dev
+	$(BIN)/ruff check proxy replication config tests
+	$(BIN)/ruff format --check proxy replication config tests
+
+typecheck: dev
+	$(BIN)/mypy
+
+unit: dev
+	$(BIN)/pytest -m "not integration"
+
+integration: dev
+	$(BIN)/pytest -m integration
+
+test: lint typecheck
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

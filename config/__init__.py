@@ -1,0 +1,1 @@
+"""Settings model, loader, and the shipped example configuration."""

@@ -1,0 +1,1 @@
+"""Client-facing side of leaderless: RESP codec, commands, sessions, listener, CLI."""

@@ -1,0 +1,1 @@
+"""What makes leaderless a replicated store: clock, records, merge, quorum, backends."""
