@@ -1,2 +1,189 @@
-def main() -> None:
-    print("hi")
+"""The `leaderless` command: `leaderless up` (everything local) and `leaderless proxy`.
+
+`proxy`'s setting flags are generated from the settings dataclasses (one flag per field, its
+help the field's doc), so the command line cannot drift from the settings model. A flag given
+on the command line overrides the config file; one not given leaves the file's value or the
+default (argparse.SUPPRESS keeps absent flags out of the overrides).
+
+Both subcommands run one coroutine under uvloop when it is importable. SIGINT and SIGTERM set
+the `stop` event the proxy watches, so shutdown is the proxy's orderly one. Failures end as
+one line on stderr, `leaderless: error: ...`, with exit status 2 for unusable settings and 1
+for failures at run time (address in use, redis-server missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from leaderless.config.loader import SettingsError, load_settings, settings_warnings
+from leaderless.config.settings import SettingField, setting_fields
+from leaderless.proxy.embedded import DEFAULT_PORT, default_data_dir, run_embedded
+from leaderless.proxy.server import serve
+from leaderless.replication.local_nodes import LocalNodeError
+
+EXIT_RUNTIME_ERROR = 1
+EXIT_SETTINGS_ERROR = 2
+
+Main = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    command: Callable[[argparse.Namespace], None] = args.command
+    try:
+        command(args)
+    except SettingsError as error:
+        return _fail(error, EXIT_SETTINGS_ERROR)
+    except (OSError, LocalNodeError) as error:
+        return _fail(error, EXIT_RUNTIME_ERROR)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leaderless",
+        description="A Redis-protocol proxy giving plain redis-servers leaderless "
+        "(Dynamo-style) replication.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('leaderless')}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    up = commands.add_parser(
+        "up",
+        help="start local redis-server nodes and a proxy over them (try it out)",
+        description="Start N local redis-server nodes on free loopback ports and a proxy over "
+        "them with W = R = a majority of N. Ctrl-C stops the proxy and every node.",
+    )
+    up.add_argument(
+        "--nodes", type=_positive_int, default=3, metavar="N", help="how many nodes (default: 3)"
+    )
+    up.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        metavar="PORT",
+        help="port the proxy listens on at 127.0.0.1; 0 picks a free one "
+        f"(default: {DEFAULT_PORT})",
+    )
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for the nodes' files (default: data/leaderless-<timestamp>)",
+    )
+    up.set_defaults(command=_up)
+
+    proxy = commands.add_parser(
+        "proxy",
+        help="run the proxy over existing redis-servers",
+        description="Run the proxy over N existing redis-servers. Settings come from the "
+        "config file, then from the flags below, which take precedence.",
+    )
+    proxy.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML config file with [listen], [replication] and [limits] sections "
+        "(see leaderless.example.toml)",
+    )
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for spec in setting_fields():
+        if spec.section not in groups:
+            groups[spec.section] = proxy.add_argument_group(f"[{spec.section}] settings")
+        _add_setting_flag(groups[spec.section], spec)
+    proxy.set_defaults(command=_proxy)
+
+    # Further subcommands (anti-entropy, ...) are added here in the same way.
+    return parser
+
+
+def _add_setting_flag(group: argparse._ArgumentGroup, spec: SettingField) -> None:
+    default = "unset" if spec.default is None else spec.default or "none"
+    repeat = "; repeat the flag for each one" if spec.many else ""
+    help_text = f"{spec.doc} (config: {spec.key}; default: {default}{repeat})"
+    group.add_argument(
+        spec.flag,
+        dest=spec.key,
+        type=int if spec.kind is int else str,
+        action="append" if spec.many else "store",
+        default=argparse.SUPPRESS,
+        metavar=spec.metavar,
+        help=help_text.replace("%", "%%"),
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _up(args: argparse.Namespace) -> None:
+    data_dir: Path = args.data_dir or default_data_dir(datetime.now())
+    node_count: int = args.nodes
+    port: int = args.port
+    _run(lambda stop: run_embedded(node_count, port, data_dir, stop))
+
+
+def _proxy(args: argparse.Namespace) -> None:
+    overrides = {key: value for key, value in vars(args).items() if "." in key}
+    settings = load_settings(args.config, overrides)
+    if not settings.replication.nodes:
+        raise SettingsError(
+            "no backend nodes: give --node redis://HOST:PORT once for each of the n nodes, "
+            "or list them as nodes in [replication]"
+        )
+    for line in settings_warnings(settings):
+        print(f"leaderless: warning: {line}", file=sys.stderr, flush=True)
+    _run(lambda stop: serve(settings, stop=stop))
+
+
+def _run(run: Main) -> None:
+    """Run `run(stop)` on a fresh event loop (uvloop if available) until it returns."""
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_until_signalled(run))
+
+
+async def _until_signalled(run: Main) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await run(stop)
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def _fail(error: Exception, status: int) -> int:
+    text = " ".join(str(error).split()) or type(error).__name__
+    print(f"leaderless: error: {text}", file=sys.stderr, flush=True)
+    return status

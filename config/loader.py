@@ -1,0 +1,169 @@
+"""Builds validated `Settings` from a TOML file and overrides; the only code that reads files.
+
+Values are collected as `section.name -> raw value`: first from the TOML file (sections
+[listen], [replication], [limits], mirroring the dataclasses), then from `overrides` (the
+command-line flags, or `leaderless up`'s generated values), which win. Each raw value is checked
+against its field's type, then the whole is validated. Every failure is a `SettingsError` whose
+text is one line saying what to fix and naming the setting both as written in the file
+(`replication.w`) and as its flag (`--w`), so the user can fix it wherever they set it.
+
+A weak but legal configuration (W + R <= N) is not an error; `settings_warnings()` describes it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from leaderless.config.settings import (
+    NodeAddress,
+    SettingField,
+    Settings,
+    parse_endpoint,
+    setting_fields,
+)
+
+_PROXY_ID_RANGE = (0, 65535)
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message is one line saying what to fix."""
+
+
+def load_settings(config_file: Path | None, overrides: Mapping[str, object]) -> Settings:
+    """Settings from `config_file` (if any) with `overrides` (keys `section.name`) on top."""
+    specs = {spec.key: spec for spec in setting_fields()}
+    raw: dict[str, tuple[object, str]] = {}
+    if config_file is not None:
+        for key, value in _read_config_file(config_file, specs).items():
+            raw[key] = (value, f"{config_file}: {_label(specs[key])}")
+    for key, value in overrides.items():
+        if key not in specs:
+            raise SettingsError(f"unknown setting {key!r}")
+        raw[key] = (value, _label(specs[key]))
+
+    sections: dict[str, dict[str, Any]] = {}  # checked by _coerce, whatever the source
+    for key, (value, where) in raw.items():
+        spec = specs[key]
+        sections.setdefault(spec.section, {})[spec.name] = _coerce(spec, value, where)
+    defaults = Settings()
+    settings = Settings(
+        listen=replace(defaults.listen, **sections.get("listen", {})),
+        replication=replace(defaults.replication, **sections.get("replication", {})),
+        limits=replace(defaults.limits, **sections.get("limits", {})),
+    )
+    _validate(settings, specs)
+    return settings
+
+
+def settings_warnings(settings: Settings) -> list[str]:
+    """Lines describing legal but risky choices, for the CLI to print at start-up."""
+    rep = settings.replication
+    if rep.w + rep.r <= rep.n:
+        return [
+            f"w + r = {rep.w + rep.r} is not more than n = {rep.n}: reads may miss acknowledged "
+            "writes (choose w + r > n for reads that see every acknowledged write)"
+        ]
+    return []
+
+
+def _label(spec: SettingField) -> str:
+    return f"{spec.key} ({spec.flag})"
+
+
+def _read_config_file(path: Path, specs: Mapping[str, SettingField]) -> dict[str, object]:
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path} does not exist") from None
+    except OSError as error:
+        raise SettingsError(f"cannot read config file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"config file {path} is not valid TOML: {error}") from None
+
+    sections = sorted({spec.section for spec in specs.values()})
+    values: dict[str, object] = {}
+    for section, table in document.items():
+        if section not in sections:
+            known = ", ".join(f"[{name}]" for name in sections)
+            raise SettingsError(f"{path}: unknown section [{section}]; known sections: {known}")
+        if not isinstance(table, dict):
+            raise SettingsError(f"{path}: {section} must be a section, written [{section}]")
+        for name, value in table.items():
+            key = f"{section}.{name}"
+            if key not in specs:
+                known = ", ".join(s.name for s in specs.values() if s.section == section)
+                raise SettingsError(
+                    f"{path}: unknown key {name!r} in section [{section}]; known keys: {known}"
+                )
+            values[key] = value
+    return values
+
+
+def _coerce(spec: SettingField, value: object, where: str) -> object:
+    if value is None and spec.optional:
+        return None
+    if spec.many:
+        if not isinstance(value, list | tuple):
+            raise SettingsError(f"{where} must be a list of redis:// URLs, got {value!r}")
+        return tuple(_node(item, where) for item in value)
+    if spec.kind is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise SettingsError(f"{where} must be an integer, got {value!r}")
+    if spec.kind is str and not isinstance(value, str):
+        raise SettingsError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def _node(url: object, where: str) -> NodeAddress:
+    if not isinstance(url, str):
+        raise SettingsError(f"{where} must be a list of redis:// URLs, got {url!r}")
+    try:
+        return NodeAddress.parse(url)
+    except ValueError as error:
+        raise SettingsError(f"{where}: {error}") from None
+
+
+def _validate(settings: Settings, specs: Mapping[str, SettingField]) -> None:
+    rep = settings.replication
+    if rep.n < 1:
+        raise SettingsError(f"{_label(specs['replication.n'])} must be at least 1, got {rep.n}")
+    for name in ("w", "r"):
+        quorum = getattr(rep, name)
+        if not 1 <= quorum <= rep.n:
+            raise SettingsError(
+                f"{_label(specs['replication.' + name])} = {quorum} must be between 1 and "
+                f"n = {rep.n}"
+            )
+    low, high = _PROXY_ID_RANGE
+    if rep.proxy_id is not None and not low <= rep.proxy_id <= high:
+        raise SettingsError(
+            f"{_label(specs['replication.proxy_id'])} = {rep.proxy_id} must be between "
+            f"{low} and {high}"
+        )
+    for spec in specs.values():
+        if spec.kind is int and spec.name not in ("n", "w", "r", "proxy_id"):
+            value = getattr(getattr(settings, spec.section), spec.name)
+            if value <= 0:
+                raise SettingsError(f"{_label(spec)} must be positive, got {value}")
+
+    nodes_label = _label(specs["replication.nodes"])
+    if rep.nodes and len(rep.nodes) != rep.n:
+        count = f"{len(rep.nodes)} node" + ("s" if len(rep.nodes) > 1 else "")
+        raise SettingsError(
+            f"{nodes_label} lists {count} but n = {rep.n}; "
+            f"list exactly n nodes, or set n to {len(rep.nodes)}"
+        )
+    seen: set[tuple[str, int]] = set()
+    for node in rep.nodes:
+        if (node.host, node.port) in seen:
+            raise SettingsError(f"node {node.endpoint} is listed twice in {nodes_label}")
+        seen.add((node.host, node.port))
+
+    try:
+        parse_endpoint(settings.listen.address)
+    except ValueError as error:
+        raise SettingsError(f"{_label(specs['listen.address'])}: {error}") from None

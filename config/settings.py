@@ -1,0 +1,300 @@
+"""The settings model: one frozen dataclass per concern, each field declared exactly once.
+
+Every setting is a dataclass field whose metadata carries its documentation ("doc") and its
+command-line flag ("flag", optionally "metavar"). Everything else is derived from these
+declarations: the loader maps TOML sections onto the dataclasses by name (`Settings`' field
+names are the section names), the CLI generates one documented flag per field, and a test keeps
+the shipped example TOML in step with the defaults and docs. Adding a setting is adding a field.
+
+This module is pure (no files, no environment); `loader.py` builds and validates instances.
+Node addresses are parsed here because they are values, not I/O: `NodeAddress.parse` accepts
+`redis://[user[:password]@]host[:port][/0]` and `rediss://...` (TLS); the password is kept out
+of `str()` and `repr()` so that settings can be logged freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import get_args, get_origin, get_type_hints
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_REDIS_PORT = 6379
+_SCHEMES = {"redis": False, "rediss": True}
+
+
+def _redacted(url: str) -> str:
+    """The URL with any password replaced by `***`, for error messages."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:***@{hostpart}"
+
+
+def format_endpoint(host: str, port: int) -> str:
+    """`host:port`, with IPv6 hosts in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """Parse `host:port` or `[ipv6]:port` (port 0..65535); ValueError says what is wrong."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:6380)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or (":" in host and not text.startswith("[")):
+        raise ValueError(f"{text!r} is not HOST:PORT (write IPv6 hosts as [::1]:6380)")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r} has port {port_text!r}; a port is a number in 0..65535")
+    return host, int(port_text)
+
+
+@dataclass(frozen=True)
+class NodeAddress:
+    """Where one backend redis-server listens, and how to log in to it."""
+
+    host: str
+    port: int = DEFAULT_REDIS_PORT
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> NodeAddress:
+        """Parse `redis://[user[:password]@]host[:port][/0]` or `rediss://...`."""
+        shown = _redacted(url)
+
+        def malformed(problem: str) -> ValueError:
+            return ValueError(f"node URL {shown!r}: {problem}")
+
+        parts = urlsplit(url)
+        if parts.scheme not in _SCHEMES or not url.startswith(f"{parts.scheme}://"):
+            raise malformed("must start with redis:// or rediss://")
+        if not parts.hostname:
+            raise malformed("has no host (expected redis://HOST:PORT)")
+        try:
+            port = parts.port
+        except ValueError:
+            raise malformed("port must be a number in 1..65535") from None
+        if port == 0:
+            raise malformed("port must be a number in 1..65535")
+        if parts.path not in ("", "/", "/0"):
+            raise malformed(f"selects database {parts.path[1:]!r}; only database 0 is supported")
+        if parts.query or parts.fragment:
+            raise malformed("must not have a query string or fragment")
+        return cls(
+            host=parts.hostname,
+            port=DEFAULT_REDIS_PORT if port is None else port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            tls=_SCHEMES[parts.scheme],
+        )
+
+    @property
+    def endpoint(self) -> str:
+        """`host:port`, as printed in logs and start-up lines."""
+        return format_endpoint(self.host, self.port)
+
+    def __str__(self) -> str:
+        scheme = "rediss" if self.tls else "redis"
+        login = ""
+        if self.username is not None or self.password is not None:
+            login = (self.username or "") + (":***" if self.password is not None else "") + "@"
+        return f"{scheme}://{login}{self.endpoint}"
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    """[listen]: how clients reach the proxy."""
+
+    address: str = field(
+        default="127.0.0.1:6380",
+        metadata={
+            "doc": "Address the proxy listens on for clients, HOST:PORT; port 0 picks a free one.",
+            "flag": "--listen",
+            "metavar": "HOST:PORT",
+        },
+    )
+    requirepass: str | None = field(
+        default=None,
+        repr=False,
+        metadata={
+            "doc": "Password clients must send with AUTH before other commands; unset: no AUTH.",
+            "flag": "--requirepass",
+            "metavar": "PASSWORD",
+        },
+    )
+    max_clients: int = field(
+        default=10000,
+        metadata={
+            "doc": "Most client connections open at once; more are refused with an error.",
+            "flag": "--max-clients",
+            "metavar": "COUNT",
+        },
+    )
+
+    @property
+    def host(self) -> str:
+        return parse_endpoint(self.address)[0]
+
+    @property
+    def port(self) -> int:
+        return parse_endpoint(self.address)[1]
+
+
+@dataclass(frozen=True)
+class ReplicationSettings:
+    """[replication]: the backend nodes and the quorums over them."""
+
+    nodes: tuple[NodeAddress, ...] = field(
+        default=(),
+        metadata={
+            "doc": "The N backend redis-servers, as redis://[user:pass@]host:port or rediss://.",
+            "flag": "--node",
+            "metavar": "URL",
+        },
+    )
+    n: int = field(
+        default=3,
+        metadata={
+            "doc": "Replication factor N: how many nodes hold every key.",
+            "flag": "--n",
+            "metavar": "N",
+        },
+    )
+    w: int = field(
+        default=2,
+        metadata={
+            "doc": "Write quorum W: acknowledgements needed before a write succeeds.",
+            "flag": "--w",
+            "metavar": "W",
+        },
+    )
+    r: int = field(
+        default=2,
+        metadata={
+            "doc": "Read quorum R: replies needed before a read answers.",
+            "flag": "--r",
+            "metavar": "R",
+        },
+    )
+    timeout_ms: int = field(
+        default=1000,
+        metadata={
+            "doc": "Milliseconds to wait for a quorum before the request fails.",
+            "flag": "--timeout-ms",
+            "metavar": "MS",
+        },
+    )
+    proxy_id: int | None = field(
+        default=None,
+        metadata={
+            "doc": "This proxy's id in timestamps, 0..65535; unset: random at start-up.",
+            "flag": "--proxy-id",
+            "metavar": "ID",
+        },
+    )
+    max_clock_offset_ms: int = field(
+        default=500,
+        metadata={
+            "doc": "Largest tolerated clock difference from other proxies, in milliseconds.",
+            "flag": "--max-clock-offset-ms",
+            "metavar": "MS",
+        },
+    )
+    tombstone_grace_s: int = field(
+        default=864000,
+        metadata={
+            "doc": "Seconds a deletion marker is kept so that every replica learns of it.",
+            "flag": "--tombstone-grace-s",
+            "metavar": "SECONDS",
+        },
+    )
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """[limits]: bounds on what one client may send or receive."""
+
+    max_bulk_bytes: int = field(
+        default=512 * 1024 * 1024,
+        metadata={
+            "doc": "Largest bulk string a client may send, in bytes.",
+            "flag": "--max-bulk-bytes",
+            "metavar": "BYTES",
+        },
+    )
+    max_args: int = field(
+        default=1024 * 1024,
+        metadata={
+            "doc": "Most arguments in one client command.",
+            "flag": "--max-args",
+            "metavar": "COUNT",
+        },
+    )
+    max_output_bytes: int = field(
+        default=256 * 1024 * 1024,
+        metadata={
+            "doc": "Most reply bytes queued for one client before it is disconnected.",
+            "flag": "--max-output-bytes",
+            "metavar": "BYTES",
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the proxy is configured with; each field is one TOML section."""
+
+    listen: ListenSettings = field(default_factory=ListenSettings)
+    replication: ReplicationSettings = field(default_factory=ReplicationSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+
+
+@dataclass(frozen=True)
+class SettingField:
+    """One setting as the loader and the CLI see it, derived from a dataclass field."""
+
+    section: str
+    name: str
+    kind: type[int] | type[str] | type[NodeAddress]
+    optional: bool
+    many: bool
+    default: object
+    doc: str
+    flag: str
+    metavar: str
+
+    @property
+    def key(self) -> str:
+        """`section.name`, as used in loader overrides and error messages."""
+        return f"{self.section}.{self.name}"
+
+
+def setting_fields() -> tuple[SettingField, ...]:
+    """Every setting, section by section, in declaration order."""
+    result = []
+    for section in fields(Settings):
+        section_type = get_type_hints(Settings)[section.name]
+        hints = get_type_hints(section_type)
+        for declared in fields(section_type):
+            hint = hints[declared.name]
+            many = get_origin(hint) is tuple
+            members = get_args(hint)
+            kind = members[0] if many or members else hint
+            result.append(
+                SettingField(
+                    section=section.name,
+                    name=declared.name,
+                    kind=kind,
+                    optional=type(None) in members,
+                    many=many,
+                    default=declared.default,
+                    doc=declared.metadata["doc"],
+                    flag=declared.metadata["flag"],
+                    metavar=declared.metadata["metavar"],
+                )
+            )
+    return tuple(result)

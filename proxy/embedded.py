@@ -1,0 +1,71 @@
+"""`leaderless up`: the whole system on one machine, for trying it out and for `make run`.
+
+It starts N local redis-server nodes on free loopback ports (replication/local_nodes.py), with
+their files under one data folder it names, then runs the proxy in this process over those
+nodes with N = nodes and W = R = a majority, so reads see every acknowledged write. When the
+proxy stops (SIGINT/SIGTERM set `stop`, or it fails), every node is stopped before returning;
+if this process is killed outright, the nodes die with it (see local_nodes.py).
+
+The nodes are started from the event loop's thread on purpose: the kernel's parent-death
+signal is tied to the thread that forked each node. Starting them blocks the loop briefly,
+which is harmless since nothing else runs yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+
+from leaderless.config.loader import load_settings
+from leaderless.config.settings import format_endpoint
+from leaderless.proxy.server import serve
+from leaderless.replication.local_nodes import LOOPBACK, LocalRedisNode, start_on_free_port
+
+DEFAULT_PORT = 6380
+
+
+def default_data_dir(now: datetime) -> Path:
+    """`data/leaderless-YYYYmmdd-HHMMSS` under the current directory."""
+    return Path("data") / f"leaderless-{now:%Y%m%d-%H%M%S}"
+
+
+def majority(count: int) -> int:
+    return count // 2 + 1
+
+
+async def run_embedded(node_count: int, port: int, data_dir: Path, stop: asyncio.Event) -> None:
+    """Start `node_count` nodes with files under `data_dir`, serve on 127.0.0.1:`port`
+    (0: any free port) until `stop` is set, then stop every node."""
+    nodes: list[LocalRedisNode] = []
+    try:
+        for index in range(1, node_count + 1):
+            nodes.append(start_on_free_port(data_dir / f"node-{index}"))
+            await asyncio.sleep(0)  # let a pending SIGINT/SIGTERM set `stop`
+            if stop.is_set():
+                return
+        endpoints = " ".join(node.address.endpoint for node in nodes)
+        print(
+            f"leaderless: {node_count} redis-server nodes: {endpoints} (data in {data_dir})",
+            flush=True,
+        )
+        quorum = majority(node_count)
+        settings = load_settings(
+            None,
+            {
+                "listen.address": format_endpoint(LOOPBACK, port),
+                "replication.nodes": [node.url for node in nodes],
+                "replication.n": node_count,
+                "replication.w": quorum,
+                "replication.r": quorum,
+            },
+        )
+        await serve(settings, on_ready=_print_ready, stop=stop)
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def _print_ready(host: str, port: int) -> None:
+    host_flag = "" if host == LOOPBACK else f"-h {host} "
+    print(f"leaderless: ready. Try: redis-cli {host_flag}-p {port}", flush=True)

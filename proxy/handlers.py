@@ -1,0 +1,370 @@
+"""What each command does, once parsed and validated by `commands`.
+
+A handler takes the client's context and a typed command and returns the reply value, or a
+coroutine producing it when the replicas must be asked. Data commands go through the
+coordinator: plain SET and MSET are blind writes (one round), commands that must look at the
+current value first (SET NX/XX/GET/KEEPTTL, DEL's count) read a quorum and then write with a
+newer timestamp. They are not atomic across proxies: two such commands racing through
+different proxies both succeed and the later timestamp wins, as in other Dynamo-style stores.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from leaderless.proxy import command_docs, info
+from leaderless.proxy import commands as cmd
+from leaderless.proxy.resp import ErrorReply, SimpleString, Verbatim
+from leaderless.proxy.server import ProxyState, wall_ms
+from leaderless.replication.coordinator import QuorumError
+from leaderless.replication.hlc import MAX_PHYSICAL_MS
+from leaderless.replication.record import Record
+from leaderless.replication.scripts import INTERNAL_PREFIX
+
+OK = SimpleString("OK")
+PONG = SimpleString("PONG")
+RESERVED = ErrorReply(
+    "ERR keys starting with '__leaderless:' are reserved for the proxy's own bookkeeping"
+)
+
+
+class Context:
+    """A client's state as the handlers see it (the session adds the transport)."""
+
+    def __init__(self, state: ProxyState) -> None:
+        self.state = state
+        self.protocol = 2
+        self.client_id = 0
+        self.peer = ""
+        self.name: bytes | None = None
+        self.lib_name: bytes | None = None
+        self.lib_ver: bytes | None = None
+        self.created_at = time.monotonic()
+        self.authenticated = state.settings.listen.requirepass is None
+
+    def refuse(self, command: object) -> ErrorReply | None:
+        """Why this command may not run now, or None."""
+        if not self.authenticated and not isinstance(command, cmd.NO_AUTH_COMMANDS):
+            return cmd.NOAUTH
+        keys = getattr(command, "keys", ())
+        if any(key.startswith(INTERNAL_PREFIX) for key in keys):
+            return RESERVED
+        return None
+
+    def close_after_replies(self) -> None:
+        raise NotImplementedError
+
+
+Handler = Callable[[Context, Any], object]
+HANDLERS: dict[type, Handler] = {}
+
+
+def handles(command_type: type) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        HANDLERS[command_type] = handler
+        return handler
+
+    return register
+
+
+def replicated(
+    work: Callable[[Context, Any], Coroutine[Any, Any, object]],
+) -> Callable[[Context, Any], Awaitable[object]]:
+    """Turn a quorum failure into the client's error reply."""
+
+    async def run(context: Context, command: Any) -> object:
+        try:
+            return await work(context, command)
+        except QuorumError as failure:
+            return ErrorReply(str(failure))
+
+    return run
+
+
+def _visible(record: Record | None, now_ms: int) -> Record | None:
+    return record if record is not None and record.is_visible(now_ms) else None
+
+
+def _value(record: Record | None, now_ms: int) -> bytes | None:
+    visible = _visible(record, now_ms)
+    return visible.value if visible is not None else None
+
+
+@handles(cmd.Get)
+@replicated
+async def get(context: Context, command: cmd.Get) -> object:
+    (record,) = await context.state.coordinator.read([command.key])
+    return _value(record, wall_ms())
+
+
+@handles(cmd.MGet)
+@replicated
+async def mget(context: Context, command: cmd.MGet) -> object:
+    records = await context.state.coordinator.read(command.keys)
+    now = wall_ms()
+    return [_value(record, now) for record in records]
+
+
+@handles(cmd.Exists)
+@replicated
+async def exists(context: Context, command: cmd.Exists) -> object:
+    records = await context.state.coordinator.read(command.keys)
+    now = wall_ms()
+    return sum(1 for record in records if _visible(record, now) is not None)
+
+
+@handles(cmd.Set)
+@replicated
+async def set_(context: Context, command: cmd.Set) -> object:
+    coordinator = context.state.coordinator
+    now = wall_ms()
+    expires_at = cmd.absolute_expiry_ms(command, now)
+    if isinstance(expires_at, ErrorReply):
+        return expires_at
+    expires_at = min(expires_at, MAX_PHYSICAL_MS)  # the record holds 48 bits: year 10889
+    current: Record | None = None
+    if command.needs_current_value:
+        (record,) = await coordinator.read([command.key])
+        current = _visible(record, wall_ms())
+        if (command.condition == "NX" and current is not None) or (
+            command.condition == "XX" and current is None
+        ):
+            return current.value if command.get and current is not None else None
+        if command.keepttl and current is not None:
+            expires_at = current.expires_at_ms
+    record = Record(coordinator.stamp(), False, expires_at, command.value)
+    await coordinator.write([(command.key, record)])
+    if command.get:
+        return current.value if current is not None else None
+    return OK
+
+
+@handles(cmd.MSet)
+@replicated
+async def mset(context: Context, command: cmd.MSet) -> object:
+    coordinator = context.state.coordinator
+    await coordinator.write(
+        [(key, Record(coordinator.stamp(), False, 0, value)) for key, value in command.pairs]
+    )
+    return OK
+
+
+@handles(cmd.Del)
+@replicated
+async def delete(context: Context, command: cmd.Del) -> object:
+    coordinator = context.state.coordinator
+    records = await coordinator.read(command.keys)
+    now = wall_ms()
+    removed = {
+        key for key, record in zip(command.keys, records, strict=True) if _visible(record, now)
+    }
+    await coordinator.write(
+        [(key, Record.deletion(coordinator.stamp())) for key in dict.fromkeys(command.keys)]
+    )
+    return len(removed)
+
+
+@handles(cmd.Ttl)
+@replicated
+async def ttl(context: Context, command: cmd.Ttl) -> object:
+    (record,) = await context.state.coordinator.read([command.key])
+    now = wall_ms()
+    visible = _visible(record, now)
+    if visible is None:
+        return -2
+    if visible.expires_at_ms == 0:
+        return -1
+    left_ms = visible.expires_at_ms - now
+    return left_ms if command.milliseconds else (left_ms + 500) // 1000
+
+
+@handles(cmd.DbSize)
+@replicated
+async def dbsize(context: Context, command: cmd.DbSize) -> object:
+    return await context.state.coordinator.dbsize()
+
+
+@handles(cmd.Flush)
+@replicated
+async def flush(context: Context, command: cmd.Flush) -> object:
+    await context.state.coordinator.flush()
+    return OK
+
+
+@handles(cmd.Ping)
+def ping(context: Context, command: cmd.Ping) -> object:
+    return PONG if command.message is None else command.message
+
+
+@handles(cmd.Echo)
+def echo(context: Context, command: cmd.Echo) -> object:
+    return command.message
+
+
+@handles(cmd.Select)
+def select(context: Context, command: cmd.Select) -> object:
+    return OK
+
+
+@handles(cmd.Quit)
+def quit_(context: Context, command: cmd.Quit) -> object:
+    context.close_after_replies()
+    return OK
+
+
+@handles(cmd.Reset)
+def reset(context: Context, command: cmd.Reset) -> object:
+    context.protocol = 2
+    context.name = None
+    context.authenticated = context.state.settings.listen.requirepass is None
+    return SimpleString("RESET")
+
+
+def _requirepass(context: Context) -> bytes | None:
+    password = context.state.settings.listen.requirepass
+    return None if password is None else password.encode()
+
+
+@handles(cmd.Auth)
+def auth(context: Context, command: cmd.Auth) -> object:
+    refusal = cmd.check_credentials(command.username, command.password, _requirepass(context))
+    if refusal is not None:
+        return refusal
+    context.authenticated = True
+    return OK
+
+
+@handles(cmd.Hello)
+def hello(context: Context, command: cmd.Hello) -> object:
+    for option in command.options:
+        if isinstance(option, cmd.HelloAuth):
+            refusal = cmd.check_credentials(option.username, option.password, _requirepass(context))
+            if refusal is not None:
+                return refusal
+            context.authenticated = True
+        else:
+            context.name = option.name
+    if command.error is not None:
+        return command.error
+    if not context.authenticated:
+        return cmd.HELLO_NOAUTH
+    if command.protover is not None:
+        context.protocol = command.protover
+    version = context.state.lowest_backend_version()
+    return cmd.hello_reply(version, context.protocol, context.client_id)
+
+
+@handles(cmd.ClientSetName)
+def client_setname(context: Context, command: cmd.ClientSetName) -> object:
+    context.name = command.name
+    return OK
+
+
+@handles(cmd.ClientGetName)
+def client_getname(context: Context, command: cmd.ClientGetName) -> object:
+    return context.name
+
+
+@handles(cmd.ClientId)
+def client_id(context: Context, command: cmd.ClientId) -> object:
+    return context.client_id
+
+
+@handles(cmd.ClientSetInfo)
+def client_setinfo(context: Context, command: cmd.ClientSetInfo) -> object:
+    if command.attribute == cmd.ClientAttribute.LIB_NAME:
+        context.lib_name = command.value
+    else:
+        context.lib_ver = command.value
+    return OK
+
+
+@handles(cmd.ClientInfo)
+def client_info(context: Context, command: cmd.ClientInfo) -> object:
+    now = time.monotonic()
+    line = cmd.client_info_line(
+        client_id=context.client_id,
+        addr=context.peer,
+        laddr=f"{context.state.settings.listen.host}:{context.state.port}",
+        name=context.name,
+        age_seconds=int(now - context.created_at),
+        idle_seconds=0,
+        lib_name=context.lib_name,
+        lib_ver=context.lib_ver,
+    )
+    return Verbatim("txt", line)
+
+
+@handles(cmd.ClientHelp)
+def client_help(context: Context, command: cmd.ClientHelp) -> object:
+    return command_docs.CLIENT_HELP
+
+
+@handles(cmd.CommandHelp)
+def command_help(context: Context, command: cmd.CommandHelp) -> object:
+    return command_docs.COMMAND_HELP
+
+
+@handles(cmd.CommandList)
+def command_list(context: Context, command: cmd.CommandList) -> object:
+    return command_docs.command_list_reply()
+
+
+@handles(cmd.CommandCount)
+def command_count(context: Context, command: cmd.CommandCount) -> object:
+    return command_docs.command_count_reply()
+
+
+@handles(cmd.CommandInfo)
+def command_info(context: Context, command: cmd.CommandInfo) -> object:
+    return command_docs.command_info_reply(command.names)
+
+
+@handles(cmd.CommandDocs)
+def command_docs_(context: Context, command: cmd.CommandDocs) -> object:
+    return command_docs.command_docs_reply(command.names)
+
+
+@handles(cmd.Info)
+def info_(context: Context, command: cmd.Info) -> object:
+    return Verbatim("txt", info.render_info(_snapshot(context.state), command.section))
+
+
+def _snapshot(state: ProxyState) -> info.InfoSnapshot:
+    coordinator = state.coordinator
+    stats = coordinator.stats
+    settings = state.settings
+    uname = os.uname()
+    return info.InfoSnapshot(
+        redis_version=state.lowest_backend_version(),
+        os=f"{uname.sysname} {uname.release} {uname.machine}",
+        arch_bits=struct.calcsize("P") * 8,
+        process_id=os.getpid(),
+        run_id=state.run_id,
+        tcp_port=state.port,
+        server_time_usec=time.time_ns() // 1000,
+        uptime_in_seconds=int(time.monotonic() - state.started_at),
+        executable=sys.argv[0],
+        config_file=state.config_file,
+        connected_clients=len(state.clients),
+        maxclients=settings.listen.max_clients,
+        total_connections_received=state.connections_received,
+        total_commands_processed=state.commands_processed,
+        rejected_connections=state.rejected_connections,
+        n=settings.replication.n,
+        w=settings.replication.w,
+        r=settings.replication.r,
+        proxy_id=state.proxy_id,
+        nodes=tuple(info.NodeStatus(b.name, b.state) for b in coordinator.backends),
+        reads=stats.reads,
+        writes=stats.writes,
+        read_repairs=stats.read_repairs,
+        background_repairs=stats.background_repairs,
+        quorum_failures=stats.quorum_failures,
+        refused_clock_observations=coordinator.clock.refused_observations,
+    )

@@ -1,0 +1,152 @@
+"""INFO's text, rendered from a snapshot of the proxy's state.
+
+How it works: the session fills an `InfoSnapshot` (a frozen dataclass of plain values: no
+clock or OS calls happen here) and `render_info` writes Redis's INFO format: "# Section"
+headings, "field:value" lines ending in CRLF, a blank line between sections. Section
+selection follows 6.2: no section or "default" gives the default set, "all" and "everything"
+give every section, a section name (any case) gives that section, anything else gives "".
+
+What is reported: Server, Clients, Stats, Replication and Cluster keep Redis's names and the
+fields clients read (redis_version is the lowest backend version, as the proxy promises that
+version's behaviour; role:master with no replicas, since clients must not try to follow a
+replication topology behind the proxy). Our own figures sit in "# Leaderless". There is no
+"# Keyspace": its db0 line needs the key count, which costs a quorum DBSIZE, and an empty
+Keyspace section would claim the database is empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    address: str  # host:port, never credentials
+    state: str  # "up" or "down"
+
+
+@dataclass(frozen=True, slots=True)
+class InfoSnapshot:
+    redis_version: str  # the lowest version among the backends
+    os: str  # as Redis prints it: "Linux 6.1.0 x86_64"
+    arch_bits: int
+    process_id: int
+    run_id: str  # 40 hex characters, random per process
+    tcp_port: int
+    server_time_usec: int
+    uptime_in_seconds: int
+    executable: str
+    config_file: str
+    connected_clients: int
+    maxclients: int
+    total_connections_received: int
+    total_commands_processed: int
+    rejected_connections: int
+    n: int
+    w: int
+    r: int
+    proxy_id: int
+    nodes: tuple[NodeStatus, ...]
+    reads: int
+    writes: int
+    read_repairs: int
+    background_repairs: int
+    quorum_failures: int
+    refused_clock_observations: int
+
+
+Fields = list[tuple[str, object]]
+
+
+def _server(s: InfoSnapshot) -> Fields:
+    return [
+        ("redis_version", s.redis_version),
+        ("redis_git_sha1", "00000000"),
+        ("redis_git_dirty", 0),
+        ("redis_build_id", "0"),
+        ("redis_mode", "standalone"),
+        ("os", s.os),
+        ("arch_bits", s.arch_bits),
+        ("multiplexing_api", "asyncio"),
+        ("process_id", s.process_id),
+        ("process_supervised", "no"),
+        ("run_id", s.run_id),
+        ("tcp_port", s.tcp_port),
+        ("server_time_usec", s.server_time_usec),
+        ("uptime_in_seconds", s.uptime_in_seconds),
+        ("uptime_in_days", s.uptime_in_seconds // 86400),
+        ("executable", s.executable),
+        ("config_file", s.config_file),
+    ]
+
+
+def _clients(s: InfoSnapshot) -> Fields:
+    return [
+        ("connected_clients", s.connected_clients),
+        ("maxclients", s.maxclients),
+        ("blocked_clients", 0),
+    ]
+
+
+def _stats(s: InfoSnapshot) -> Fields:
+    return [
+        ("total_connections_received", s.total_connections_received),
+        ("total_commands_processed", s.total_commands_processed),
+        ("rejected_connections", s.rejected_connections),
+    ]
+
+
+def _replication(s: InfoSnapshot) -> Fields:
+    return [("role", "master"), ("connected_slaves", 0)]
+
+
+def _cluster(s: InfoSnapshot) -> Fields:
+    return [("cluster_enabled", 0)]
+
+
+def _leaderless(s: InfoSnapshot) -> Fields:
+    nodes: Fields = [
+        (f"node{index}", f"address={node.address},state={node.state}")
+        for index, node in enumerate(s.nodes)
+    ]
+    return [
+        ("n", s.n),
+        ("w", s.w),
+        ("r", s.r),
+        ("proxy_id", s.proxy_id),
+        *nodes,
+        ("reads", s.reads),
+        ("writes", s.writes),
+        ("read_repairs", s.read_repairs),
+        ("background_repairs", s.background_repairs),
+        ("quorum_failures", s.quorum_failures),
+        ("refused_clock_observations", s.refused_clock_observations),
+    ]
+
+
+SECTIONS: dict[str, tuple[str, Callable[[InfoSnapshot], Fields]]] = {
+    "server": ("Server", _server),
+    "clients": ("Clients", _clients),
+    "stats": ("Stats", _stats),
+    "replication": ("Replication", _replication),
+    "cluster": ("Cluster", _cluster),
+    "leaderless": ("Leaderless", _leaderless),
+}
+
+
+def render_info(snapshot: InfoSnapshot, section: str | None) -> bytes:
+    """INFO [section]'s text; the session replies it as Verbatim("txt", ...), as 6.2 does."""
+    wanted = "default" if section is None else section.lower()
+    if wanted in ("default", "all", "everything"):
+        names = list(SECTIONS)
+    elif wanted in SECTIONS:
+        names = [wanted]
+    else:
+        return b""
+    blocks = []
+    for name in names:
+        heading, fields = SECTIONS[name]
+        lines = [f"# {heading}", *(f"{key}:{value}" for key, value in fields(snapshot))]
+        blocks.append("".join(line + "\r\n" for line in lines))
+    return "\r\n".join(blocks).encode()

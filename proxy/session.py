@@ -1,0 +1,181 @@
+"""One client connection: bytes in, commands executed, replies out in request order.
+
+A client may pipeline many requests; each one that needs the replicas runs as its own task,
+so a slow request never holds back the parsing or the sending of the ones behind it, while
+the replies still leave in request order: every request takes a slot in a queue and replies
+are written from the head of the queue as their slots fill. Replies that are ready while
+nothing is queued ahead go straight into the batch written at the end of the read.
+
+Limits, as Redis has them: a protocol error or an over-limit request is answered with
+`-ERR Protocol error: ...` and the connection is closed; a client whose unsent replies exceed
+`max_output_bytes` is disconnected; a client with too many requests in flight stops being
+read until it catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from leaderless.proxy import commands as cmd
+from leaderless.proxy.handlers import HANDLERS, Context
+from leaderless.proxy.resp import ErrorReply, Limits, RequestDecoder, encode
+from leaderless.proxy.server import ProxyState
+
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 4096
+RESUME_IN_FLIGHT = 1024
+
+
+class _Slot:
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data: bytes | None = None
+
+
+class ClientSession(asyncio.Protocol, Context):
+    def __init__(self, state: ProxyState) -> None:
+        Context.__init__(self, state)
+        limits = state.settings.limits
+        self._decoder = RequestDecoder(
+            Limits(max_bulk_bytes=limits.max_bulk_bytes, max_args=limits.max_args)
+        )
+        self._transport: asyncio.Transport | None = None
+        self._queue: deque[_Slot] = deque()
+        self._batch: list[bytes] = []
+        self._closing = False
+        self._paused = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._transport = transport
+        state = self.state
+        state.connections_received += 1
+        if len(state.clients) >= state.settings.listen.max_clients:
+            state.rejected_connections += 1
+            transport.write(b"-ERR max number of clients reached\r\n")
+            transport.close()
+            return
+        self.client_id = state.next_client_id
+        state.next_client_id += 1
+        state.clients[self.client_id] = self
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.peer = f"{peer[0]}:{peer[1]}"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.state.clients.pop(self.client_id, None)
+        self._transport = None
+        self._closing = True
+
+    def data_received(self, data: bytes) -> None:
+        requests, error = self._decoder.feed(data)
+        for args in requests:
+            if self._closing:
+                break
+            self._execute(args)
+        if error is not None and not self._closing:
+            self._push(encode(ErrorReply(f"ERR {error}"), self.protocol))
+            self.close_after_replies()
+        self._write_batch()
+
+    # Execution
+
+    def _execute(self, args: list[bytes]) -> None:
+        self.state.commands_processed += 1
+        command = cmd.parse_command(args)
+        if isinstance(command, ErrorReply):
+            self._push(encode(command, self.protocol))
+            return
+        refusal = self.refuse(command)
+        if refusal is not None:
+            self._push(encode(refusal, self.protocol))
+            return
+        handler: Callable[[Context, Any], object] = HANDLERS[type(command)]
+        outcome = handler(self, command)
+        protocol = self.protocol
+        if isinstance(outcome, Awaitable):
+            self._start(outcome, protocol)
+        else:
+            self._push(encode(outcome, protocol))
+
+    def _start(self, work: Awaitable[object], protocol: int) -> None:
+        slot = _Slot()
+        self._queue.append(slot)
+        self._idle.clear()
+        task = asyncio.ensure_future(work)
+        task.add_done_callback(lambda done: self._finish(slot, done, protocol))
+        if len(self._queue) >= MAX_IN_FLIGHT and self._transport and not self._paused:
+            self._paused = True
+            self._transport.pause_reading()
+
+    def _finish(self, slot: _Slot, done: asyncio.Future[object], protocol: int) -> None:
+        if done.cancelled():
+            reply: object = ErrorReply("ERR request cancelled: the proxy is shutting down")
+        elif (exc := done.exception()) is not None:
+            log.error("request failed: %r", exc, exc_info=exc)
+            reply = ErrorReply(f"ERR internal error: {exc}")
+        else:
+            reply = done.result()
+        slot.data = encode(reply, protocol)
+        while self._queue and self._queue[0].data is not None:
+            self._batch.append(self._queue.popleft().data)  # type: ignore[arg-type]
+        self._write_batch()
+        if not self._queue:
+            self._idle.set()
+        if self._paused and len(self._queue) <= RESUME_IN_FLIGHT and self._transport:
+            self._paused = False
+            self._transport.resume_reading()
+
+    def _push(self, data: bytes) -> None:
+        if self._queue:
+            slot = _Slot()
+            slot.data = data
+            self._queue.append(slot)
+        else:
+            self._batch.append(data)
+
+    def _write_batch(self) -> None:
+        transport = self._transport
+        if not self._batch or transport is None:
+            self._batch.clear()
+            return
+        transport.write(b"".join(self._batch))
+        self._batch.clear()
+        if transport.get_write_buffer_size() > self.state.settings.limits.max_output_bytes:
+            log.warning(
+                "closing client %d (%s): unsent replies exceed max_output_bytes",
+                self.client_id,
+                self.peer,
+            )
+            transport.abort()
+        elif self._closing and not self._queue:
+            transport.close()
+
+    # Context hooks used by the handlers
+
+    def close_after_replies(self) -> None:
+        self._closing = True
+        self._transport_pause()
+
+    def _transport_pause(self) -> None:
+        if self._transport is not None and not self._paused:
+            self._paused = True
+            self._transport.pause_reading()
+
+    async def drain(self) -> None:
+        """Wait until every request in flight has its reply queued."""
+        await self._idle.wait()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()

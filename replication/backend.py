@@ -1,0 +1,258 @@
+"""One pipelined connection to one replica (a redis-server).
+
+Every request to a replica goes down a single connection and its replies come back in order,
+so a reply is matched to its request by position: a FIFO of futures. Requests issued during
+one event-loop tick are written in one system call (`_flush` runs once per tick), which is
+what lets one connection carry thousands of requests a second. hiredis parses the replies; an
+error reply (`-ERR ...`) is a value (`hiredis.ReplyError`), not an exception: exceptions mean
+the transport failed (`ReplicaUnavailable`).
+
+A replica that cannot be reached is marked down and is not waited on: its requests fail at
+once while a background task reconnects with exponential backoff and jitter. Every
+(re)connection authenticates if the node URL has credentials and loads the Lua scripts; a
+script the replica lost anyway (SCRIPT FLUSH) is sent whole once and reloaded (NOSCRIPT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import cast
+
+import hiredis
+from leaderless.config.settings import NodeAddress
+from leaderless.replication.scripts import ALL_SCRIPTS, Script
+
+log = logging.getLogger(__name__)
+
+Reply = object
+
+
+class ReplicaUnavailable(Exception):
+    """The request never reached the replica, or its connection died before the reply."""
+
+
+def pack_command(args: Sequence[bytes]) -> bytes:
+    """Encode one request as a RESP multibulk."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        parts.append(b"$%d\r\n" % len(arg))
+        parts.append(arg)
+        parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+class _ReplyStream(asyncio.Protocol):
+    """The transport side: bytes out in batches, replies in order back to their futures."""
+
+    def __init__(self, on_lost: Callable[[_ReplyStream, Exception | None], None]) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.pending: deque[asyncio.Future[Reply]] = deque()
+        self._reader = hiredis.Reader()
+        self._out: list[bytes] = []
+        self._on_lost = on_lost
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def send(self, request: bytes) -> asyncio.Future[Reply]:
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(request)
+        self.pending.append(future)
+        return future
+
+    def _flush(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(self._out))
+        self._out.clear()
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        while (reply := self._reader.gets()) is not False:
+            future = self.pending.popleft()
+            if not future.done():
+                future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._on_lost(self, exc)
+
+
+class Backend:
+    """A replica as the coordinator sees it: an address, a state, and a request pipe."""
+
+    def __init__(
+        self,
+        index: int,
+        address: NodeAddress,
+        *,
+        connect_timeout_s: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.index = index
+        self.address = address
+        self.state = "connecting"
+        self.version = ""
+        self.last_error = ""
+        self._connect_timeout_s = connect_timeout_s
+        self._rng = rng or random.Random()
+        self._stream: _ReplyStream | None = None
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.address.host}:{self.address.port}"
+
+    async def connect(self) -> bool:
+        """Connect once; on failure mark the replica down and keep retrying in the background."""
+        if await self._try_connect():
+            return True
+        self._schedule_reconnect()
+        return False
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnect_task
+        if self._stream is not None and self._stream.transport is not None:
+            self._stream.transport.close()
+
+    def execute(self, *args: bytes) -> asyncio.Future[Reply]:
+        """Send one request; the future holds the reply, or ReplicaUnavailable."""
+        stream = self._stream
+        if stream is None or self.state != "up":
+            future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+            future.set_exception(ReplicaUnavailable(f"{self.name}: {self.last_error or 'down'}"))
+            return future
+        return stream.send(pack_command(args))
+
+    def run_script(
+        self, script: Script, keys: Sequence[bytes], args: Sequence[bytes]
+    ) -> asyncio.Future[Reply]:
+        """EVALSHA, falling back to EVAL once if the replica lost its script cache."""
+        first = self.execute(b"EVALSHA", script.sha, b"%d" % len(keys), *keys, *args)
+        result: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+
+        def relay(source: asyncio.Future[Reply]) -> None:
+            if result.done():
+                return
+            if source.cancelled():
+                result.cancel()
+            elif (exc := source.exception()) is not None:
+                result.set_exception(exc)
+            else:
+                result.set_result(source.result())
+
+        def after_evalsha(done: asyncio.Future[Reply]) -> None:
+            if (
+                not done.cancelled()
+                and done.exception() is None
+                and isinstance(reply := done.result(), hiredis.ReplyError)
+                and str(reply).startswith("NOSCRIPT")
+            ):
+                retry = self.execute(b"EVAL", script.source, b"%d" % len(keys), *keys, *args)
+                retry.add_done_callback(relay)
+            else:
+                relay(done)
+
+        first.add_done_callback(after_evalsha)
+        return result
+
+    async def _try_connect(self) -> bool:
+        loop = asyncio.get_running_loop()
+        stream = _ReplyStream(self._connection_lost)
+        context = ssl.create_default_context() if self.address.tls else None
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: stream, self.address.host, self.address.port, ssl=context
+                ),
+                self._connect_timeout_s,
+            )
+            setup = [stream.send(pack_command(request)) for request in self._setup_requests()]
+            replies = await asyncio.wait_for(asyncio.gather(*setup), self._connect_timeout_s)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            if stream.transport is not None:
+                stream.transport.close()
+            self._mark_down(_describe(exc))
+            return False
+        errors = [str(r) for r in replies if isinstance(r, hiredis.ReplyError)]
+        if errors:
+            assert stream.transport is not None
+            stream.transport.close()
+            self._mark_down(errors[0])
+            return False
+        self.version = _redis_version(replies[-1])
+        self._stream = stream
+        if self.state != "up":
+            log.info("replica %s is up (redis %s)", self.name, self.version)
+        self.state = "up"
+        self.last_error = ""
+        return True
+
+    def _setup_requests(self) -> list[list[bytes]]:
+        requests: list[list[bytes]] = []
+        if self.address.password is not None:
+            user = [self.address.username.encode()] if self.address.username else []
+            requests.append([b"AUTH", *user, self.address.password.encode()])
+        requests.extend([b"SCRIPT", b"LOAD", script.source] for script in ALL_SCRIPTS)
+        requests.append([b"INFO", b"server"])
+        return requests
+
+    def _connection_lost(self, stream: _ReplyStream, exc: Exception | None) -> None:
+        if stream is not self._stream:
+            return
+        self._stream = None
+        failure = ReplicaUnavailable(f"{self.name}: connection lost")
+        while stream.pending:
+            future = stream.pending.popleft()
+            if not future.done():
+                future.set_exception(failure)
+        if not self._closed:
+            self._mark_down("connection lost" if exc is None else _describe(exc))
+            self._schedule_reconnect()
+
+    def _mark_down(self, reason: str) -> None:
+        if self.state != "down":
+            log.warning("replica %s is down: %s", self.name, reason)
+        self.state = "down"
+        self.last_error = reason
+
+    def _schedule_reconnect(self) -> None:
+        if self._closed or (self._reconnect_task and not self._reconnect_task.done()):
+            return
+        self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.05
+        while not self._closed:
+            await asyncio.sleep(delay * (0.5 + self._rng.random()))
+            if await self._try_connect():
+                return
+            delay = min(delay * 2, 2.0)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out connecting"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return str(exc) or type(exc).__name__
+
+
+def _redis_version(info: Reply) -> str:
+    if isinstance(info, bytes):
+        for line in info.splitlines():
+            if line.startswith(b"redis_version:"):
+                return line.split(b":", 1)[1].decode()
+    return ""

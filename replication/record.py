@@ -1,0 +1,100 @@
+"""The stored record: one client value plus the version that decides which write wins.
+
+Each backend keeps a client key's record under the client's own key name, as a Redis string.
+The layout is a stable on-disk format (the Lua script on the backend reads the version with
+`struct.unpack('>I6I2I2', ...)`), so it never changes within a format version:
+
+    byte  0       format version, 0x01
+    bytes 1..6    timestamp physical ms, unsigned big-endian 48 bit
+    bytes 7..8    timestamp logical counter, unsigned big-endian 16 bit
+    bytes 9..10   timestamp node id (the writing proxy), unsigned big-endian 16 bit
+    byte  11      flags: bit 0 = tombstone; other bits must be 0
+    bytes 12..17  absolute expiry, unix ms, unsigned big-endian 48 bit, 0 = never
+    bytes 18..    the value (any bytes, any length; empty for a tombstone)
+
+The version byte comes first so a later format can be told apart by its first byte alone, and
+the timestamp follows it so the version of a record can be read (`peek_timestamp`) without
+decoding the rest. A delete is stored as a tombstone record rather than removing the key, so a
+delayed older write cannot bring the value back. An expired record stays a version too: it is
+invisible to clients but still beats older writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from leaderless.replication.hlc import MAX_PHYSICAL_MS, TIMESTAMP_LEN, Timestamp
+
+FORMAT_VERSION = 1
+HEADER_LEN = 18
+_TIMESTAMP = slice(1, 1 + TIMESTAMP_LEN)
+_FLAGS = 1 + TIMESTAMP_LEN
+_EXPIRY = slice(_FLAGS + 1, HEADER_LEN)
+_EXPIRY_LEN = HEADER_LEN - _FLAGS - 1
+_TOMBSTONE = 0x01
+
+
+class RecordFormatError(ValueError):
+    """Bytes that are not a record of a known format (foreign data, corruption, newer format)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A version of one key: a value, or a tombstone saying the key was deleted."""
+
+    ts: Timestamp
+    tombstone: bool
+    expires_at_ms: int
+    """Absolute unix ms at which the value stops being visible; 0 = never."""
+    value: bytes
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.expires_at_ms <= MAX_PHYSICAL_MS:
+            raise ValueError(f"expires_at_ms out of range: {self.expires_at_ms}")
+        if self.tombstone and self.value:
+            raise ValueError("a tombstone carries no value")
+
+    @classmethod
+    def deletion(cls, ts: Timestamp) -> Record:
+        """The tombstone a delete at `ts` writes."""
+        return cls(ts, tombstone=True, expires_at_ms=0, value=b"")
+
+    def is_visible(self, now_ms: int) -> bool:
+        """Whether a client reading at `now_ms` sees this record's value."""
+        expired = self.expires_at_ms != 0 and now_ms >= self.expires_at_ms
+        return not (self.tombstone or expired)
+
+
+def encode_record(record: Record) -> bytes:
+    """The stored bytes of `record` (layout in the module docstring)."""
+    return b"".join(
+        (
+            bytes((FORMAT_VERSION,)),
+            record.ts.pack(),
+            bytes((_TOMBSTONE if record.tombstone else 0,)),
+            record.expires_at_ms.to_bytes(_EXPIRY_LEN, "big"),
+            record.value,
+        )
+    )
+
+
+def decode_record(raw: bytes) -> Record:
+    """Parse stored bytes; raises RecordFormatError if they are not a valid record."""
+    ts = peek_timestamp(raw)
+    flags = raw[_FLAGS]
+    if flags & ~_TOMBSTONE:
+        raise RecordFormatError(f"unknown record flags {flags:#04x}")
+    tombstone = bool(flags & _TOMBSTONE)
+    if tombstone and len(raw) > HEADER_LEN:
+        raise RecordFormatError("tombstone record carries a value")
+    expires_at_ms = int.from_bytes(raw[_EXPIRY], "big")
+    return Record(ts, tombstone, expires_at_ms, bytes(raw[HEADER_LEN:]))
+
+
+def peek_timestamp(raw: bytes) -> Timestamp:
+    """The version of stored bytes, checking only the header's length and format version."""
+    if len(raw) < HEADER_LEN:
+        raise RecordFormatError(f"record too short: {len(raw)} bytes, header is {HEADER_LEN}")
+    if raw[0] != FORMAT_VERSION:
+        raise RecordFormatError(f"unknown record format version {raw[0]}")
+    return Timestamp.unpack(raw[_TIMESTAMP])

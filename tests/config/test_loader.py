@@ -1,0 +1,236 @@
+"""Loading settings: TOML file, overrides on top, and every validation error's exact text."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib.resources import as_file, files
+from pathlib import Path
+
+import pytest
+from leaderless.config.loader import SettingsError, load_settings, settings_warnings
+from leaderless.config.settings import NodeAddress, Settings, setting_fields
+
+NODES3 = ["redis://127.0.0.1:7001", "redis://127.0.0.1:7002", "redis://127.0.0.1:7003"]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "leaderless.toml"
+    path.write_text(text)
+    return path
+
+
+def error_text(config_file: Path | None, overrides: dict[str, object]) -> str:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config_file, overrides)
+    text = str(caught.value)
+    assert "\n" not in text
+    return text
+
+
+def test_defaults_without_file_or_overrides() -> None:
+    assert load_settings(None, {}) == Settings()
+
+
+def test_file_values_are_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[listen]\naddress = "0.0.0.0:7000"\nrequirepass = "pw"\n'
+        f"[replication]\nnodes = {NODES3!r}\nw = 3\nproxy_id = 0\n"
+        "[limits]\nmax_args = 10\n",
+    )
+    settings = load_settings(path, {})
+    assert settings.listen.address == "0.0.0.0:7000"
+    assert settings.listen.requirepass == "pw"
+    assert settings.replication.nodes == tuple(NodeAddress.parse(url) for url in NODES3)
+    assert (settings.replication.w, settings.replication.r) == (3, 2)
+    assert settings.replication.proxy_id == 0
+    assert settings.limits.max_args == 10
+    assert settings.limits.max_bulk_bytes == Settings().limits.max_bulk_bytes
+
+
+def test_overrides_win_over_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, f"[replication]\nnodes = {NODES3!r}\nw = 3\ntimeout_ms = 50\n")
+    settings = load_settings(path, {"replication.w": 1, "replication.nodes": NODES3[::-1]})
+    assert settings.replication.w == 1
+    assert settings.replication.timeout_ms == 50
+    assert settings.replication.nodes[0].port == 7003
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.toml"
+    assert error_text(path, {}) == f"config file {path} does not exist"
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    path = write(tmp_path, "[listen\n")
+    assert error_text(path, {}).startswith(f"config file {path} is not valid TOML: ")
+
+
+def test_unknown_section_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "[replicaton]\nn = 3\n")
+    assert error_text(path, {}) == (
+        f"{path}: unknown section [replicaton]; known sections: [limits], [listen], [replication]"
+    )
+
+
+def test_unknown_key_names_key_and_section(tmp_path: Path) -> None:
+    path = write(tmp_path, "[listen]\nport = 6380\n")
+    assert error_text(path, {}) == (
+        f"{path}: unknown key 'port' in section [listen]; known keys: "
+        "address, requirepass, max_clients"
+    )
+
+
+def test_key_outside_a_section(tmp_path: Path) -> None:
+    path = write(tmp_path, "n = 3\n")
+    assert error_text(path, {}) == f"{path}: unknown section [n]; known sections: " + (
+        "[limits], [listen], [replication]"
+    )
+
+
+def test_wrong_types_name_file_and_setting(tmp_path: Path) -> None:
+    path = write(tmp_path, '[replication]\nw = "2"\n')
+    assert error_text(path, {}) == f"{path}: replication.w (--w) must be an integer, got '2'"
+    path = write(tmp_path, "[listen]\naddress = 6380\n")
+    assert error_text(path, {}) == f"{path}: listen.address (--listen) must be a string, got 6380"
+    path = write(tmp_path, "[limits]\nmax_args = true\n")
+    assert (
+        error_text(path, {}) == f"{path}: limits.max_args (--max-args) must be an integer, got True"
+    )
+    path = write(tmp_path, '[replication]\nnodes = "redis://h:1"\n')
+    assert error_text(path, {}) == (
+        f"{path}: replication.nodes (--node) must be a list of redis:// URLs, got 'redis://h:1'"
+    )
+
+
+def test_unknown_override() -> None:
+    assert error_text(None, {"replication.quorum": 2}) == "unknown setting 'replication.quorum'"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"replication.n": 0}, "replication.n (--n) must be at least 1, got 0"),
+        ({"replication.w": 4}, "replication.w (--w) = 4 must be between 1 and n = 3"),
+        ({"replication.w": 0}, "replication.w (--w) = 0 must be between 1 and n = 3"),
+        ({"replication.r": 5}, "replication.r (--r) = 5 must be between 1 and n = 3"),
+        ({"replication.r": -1}, "replication.r (--r) = -1 must be between 1 and n = 3"),
+        (
+            {"replication.proxy_id": 65536},
+            "replication.proxy_id (--proxy-id) = 65536 must be between 0 and 65535",
+        ),
+        (
+            {"replication.proxy_id": -1},
+            "replication.proxy_id (--proxy-id) = -1 must be between 0 and 65535",
+        ),
+        (
+            {"replication.timeout_ms": 0},
+            "replication.timeout_ms (--timeout-ms) must be positive, got 0",
+        ),
+        (
+            {"replication.max_clock_offset_ms": -5},
+            "replication.max_clock_offset_ms (--max-clock-offset-ms) must be positive, got -5",
+        ),
+        (
+            {"replication.tombstone_grace_s": 0},
+            "replication.tombstone_grace_s (--tombstone-grace-s) must be positive, got 0",
+        ),
+        ({"listen.max_clients": 0}, "listen.max_clients (--max-clients) must be positive, got 0"),
+        (
+            {"limits.max_bulk_bytes": 0},
+            "limits.max_bulk_bytes (--max-bulk-bytes) must be positive, got 0",
+        ),
+        ({"limits.max_args": 0}, "limits.max_args (--max-args) must be positive, got 0"),
+        (
+            {"limits.max_output_bytes": 0},
+            "limits.max_output_bytes (--max-output-bytes) must be positive, got 0",
+        ),
+        (
+            {"replication.nodes": NODES3[:1]},
+            "replication.nodes (--node) lists 1 node but n = 3; list exactly n nodes, "
+            "or set n to 1",
+        ),
+        (
+            {"replication.nodes": NODES3, "replication.n": 5},
+            "replication.nodes (--node) lists 3 nodes but n = 5; list exactly n nodes, "
+            "or set n to 3",
+        ),
+        (
+            {"replication.nodes": [*NODES3[:2], "redis://127.0.0.1:7001/0"]},
+            "node 127.0.0.1:7001 is listed twice in replication.nodes (--node)",
+        ),
+        (
+            {"replication.nodes": [*NODES3[:2], "redis://u:pw@127.0.0.1:x"]},
+            "replication.nodes (--node): node URL 'redis://u:***@127.0.0.1:x': "
+            "port must be a number in 1..65535",
+        ),
+        (
+            {"listen.address": "localhost"},
+            "listen.address (--listen): 'localhost' is not HOST:PORT (e.g. 127.0.0.1:6380)",
+        ),
+    ],
+)
+def test_validation_errors(overrides: dict[str, object], message: str) -> None:
+    assert error_text(None, overrides) == message
+
+
+def test_validation_error_names_the_file_for_file_values(tmp_path: Path) -> None:
+    path = write(tmp_path, '[replication]\nnodes = ["http://h:1"]\n')
+    assert error_text(path, {}) == (
+        f"{path}: replication.nodes (--node): node URL 'http://h:1': "
+        "must start with redis:// or rediss://"
+    )
+
+
+def test_quorums_that_may_miss_writes_are_a_warning_not_an_error() -> None:
+    settings = load_settings(None, {"replication.w": 1, "replication.r": 2})
+    assert settings_warnings(settings) == [
+        "w + r = 3 is not more than n = 3: reads may miss acknowledged writes "
+        "(choose w + r > n for reads that see every acknowledged write)"
+    ]
+    assert settings_warnings(load_settings(None, {})) == []
+
+
+def test_optional_settings_may_be_reset_to_unset() -> None:
+    settings = load_settings(None, {"replication.proxy_id": None, "listen.requirepass": None})
+    assert settings == Settings()
+
+
+# The shipped example must list exactly the settings, with their defaults and docs.
+
+EXAMPLE = files("leaderless.config").joinpath("leaderless.example.toml")
+
+
+def test_example_loads_to_the_defaults() -> None:
+    with as_file(EXAMPLE) as path:
+        assert load_settings(path, {}) == Settings()
+
+
+def test_example_sets_exactly_the_settings_that_have_a_value_by_default() -> None:
+    document = tomllib.loads(EXAMPLE.read_text())
+    present = {f"{section}.{key}" for section, table in document.items() for key in table}
+    with_value = {spec.key for spec in setting_fields() if spec.default is not None}
+    assert present == with_value
+
+
+def test_example_documents_every_setting_above_it() -> None:
+    lines = EXAMPLE.read_text().splitlines()
+    section = ""
+    documented: dict[str, str] = {}
+    comments: list[str] = []
+    for line in lines:
+        setting = re.match(r"(?:# )?(\w+) = ", line)
+        if line.startswith("["):
+            section = line.strip("[]")
+            comments = []
+        elif setting is not None and section:
+            documented[f"{section}.{setting.group(1)}"] = " ".join(comments)
+            comments = []
+        elif line.startswith("#"):
+            comments.append(line[1:].strip())
+        else:
+            comments = []
+    assert set(documented) == {spec.key for spec in setting_fields()}
+    for spec in setting_fields():
+        assert documented[spec.key].startswith(spec.doc), spec.key

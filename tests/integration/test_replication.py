@@ -1,0 +1,183 @@
+"""Replication through a real proxy in front of three real redis-servers (N=3, W=2, R=2):
+quorum writes and reads, failures of one and two nodes, read repair, tombstones, flushes,
+and a replica that comes back empty."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import redis
+from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.replication.record import Record, decode_record
+
+from tests.integration.conftest import Cluster, start_proxy
+from tests.support.processes import wait_for
+from tests.support.redis_servers import StartNodes
+
+pytestmark = pytest.mark.integration
+
+DURABLE = ["--appendonly", "yes", "--appendfsync", "always"]
+
+
+def stored(node: LocalRedisNode, key: bytes) -> Record | None:
+    with node.client() as client:
+        raw = client.get(key)
+    return None if raw is None else decode_record(raw)
+
+
+def stored_value(node: LocalRedisNode, key: bytes) -> bytes | None:
+    record = stored(node, key)
+    return None if record is None or record.tombstone else record.value
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_a_write_reaches_every_replica_with_one_timestamp(cluster: Cluster, protocol: int) -> None:
+    with cluster.client(protocol) as client:
+        assert client.set(b"k", b"\x00binary\r\nvalue\xff") is True
+        assert client.get(b"k") == b"\x00binary\r\nvalue\xff"
+    assert wait_for(lambda: all(stored(node, b"k") is not None for node in cluster.nodes))
+    records = [stored(node, b"k") for node in cluster.nodes]
+    assert len({record.ts for record in records if record}) == 1
+
+
+def replica_state(client: redis.Redis, index: int) -> str:
+    """The proxy's view of replica `index`, from INFO (it reconnects in the background)."""
+    return str(client.info("leaderless")[f"node{index}"]["state"])
+
+
+def restart_and_wait(client: redis.Redis, node: LocalRedisNode, index: int) -> None:
+    node.restart()
+    assert wait_for(lambda: replica_state(client, index) == "up")
+
+
+def test_one_node_killed_reads_and_writes_still_succeed(cluster: Cluster) -> None:
+    with cluster.client() as client:
+        client.set("before", "1")
+        cluster.nodes[0].kill()
+        assert client.get("before") == b"1"
+        assert client.set("after", "2") is True
+        assert client.get("after") == b"2"
+        assert client.delete("before") == 1
+        assert client.get("before") is None
+
+
+def test_two_nodes_killed_writes_fail_with_the_quorum_error(cluster: Cluster) -> None:
+    cluster.nodes[0].kill()
+    cluster.nodes[1].kill()
+    with cluster.client() as client:  # socket_timeout bounds the wait: a hang fails the test
+        with pytest.raises(redis.ResponseError) as failure:
+            client.set("k", "v")
+        assert re.match(
+            r"NOQUORUM write quorum not reached: [01] of 2 required replicas acknowledged "
+            r"\(3 replicas\); "
+            r"127\.0\.0\.1:\d+: ",
+            str(failure.value),
+        )
+        with pytest.raises(redis.ResponseError, match="read quorum not reached"):
+            client.get("k")
+        assert client.ping() is True  # the connection keeps serving
+
+
+def test_a_node_down_during_writes_is_repaired_by_the_next_read(
+    redis_nodes: StartNodes,
+) -> None:
+    nodes = redis_nodes(3, extra_args=DURABLE)
+    proxy = start_proxy(nodes)
+    try:
+        with proxy.client() as client:
+            client.set("k", "old")
+            nodes[2].kill()
+            for value in range(20):
+                client.set("k", f"new-{value}")
+            restart_and_wait(client, nodes[2], 2)
+            assert stored_value(nodes[2], b"k") == b"old"
+            nodes[0].kill()  # the next read must include the stale node
+            assert client.get("k") == b"new-19"
+            assert stored_value(nodes[2], b"k") == b"new-19"
+    finally:
+        proxy.stop()
+
+
+def test_a_delete_is_not_undone_by_a_replica_that_missed_it(redis_nodes: StartNodes) -> None:
+    nodes = redis_nodes(3, extra_args=DURABLE)
+    proxy = start_proxy(nodes)
+    try:
+        with proxy.client() as client:
+            client.set("k", "v")
+            assert wait_for(lambda: stored_value(nodes[2], b"k") == b"v")
+            nodes[2].kill()
+            assert client.delete("k") == 1
+            restart_and_wait(client, nodes[2], 2)
+            nodes[0].kill()
+            assert client.get("k") is None
+            assert client.exists("k") == 0
+            record = stored(nodes[2], b"k")
+            assert record is not None and record.tombstone
+    finally:
+        proxy.stop()
+
+
+def test_a_flush_is_not_undone_by_a_replica_that_missed_it(redis_nodes: StartNodes) -> None:
+    nodes = redis_nodes(3, extra_args=DURABLE)
+    proxy = start_proxy(nodes)
+    try:
+        with proxy.client() as client:
+            client.mset({"a": "1", "b": "2"})
+            assert wait_for(lambda: stored_value(nodes[2], b"b") == b"2")
+            nodes[2].kill()
+            assert client.flushdb() is True
+            client.set("c", "3")
+            restart_and_wait(client, nodes[2], 2)
+            assert stored_value(nodes[2], b"a") == b"1"
+            nodes[0].kill()
+            assert client.mget("a", "b", "c") == [None, None, b"3"]
+            assert client.dbsize() == 1
+            assert stored(nodes[2], b"a") is None
+            assert stored_value(nodes[2], b"c") == b"3"
+    finally:
+        proxy.stop()
+
+
+def test_a_node_restarted_empty_keeps_working(cluster: Cluster) -> None:
+    with cluster.client() as client:
+        client.set("k", "v1")
+        cluster.nodes[1].restart(wipe=True)  # its Lua scripts are gone with it
+        assert wait_for(lambda: _writes_reach(client, cluster.nodes[1]))
+        cluster.nodes[0].kill()
+        assert client.get("k") == b"v1"  # read repair from the node that still has it
+        assert stored_value(cluster.nodes[1], b"k") == b"v1"
+
+
+def _writes_reach(client: redis.Redis, node: LocalRedisNode) -> bool:
+    """The proxy reconnects in the background; true once a write lands on `node`."""
+    client.set("probe", "x")
+    return stored_value(node, b"probe") == b"x"
+
+
+def test_expiry_is_one_absolute_moment_on_every_replica(cluster: Cluster) -> None:
+    with cluster.client() as client:
+        client.set("k", "v", px=60_000)
+        assert 0 < client.pttl("k") <= 60_000
+        assert 0 < client.ttl("k") <= 60
+    assert wait_for(lambda: all(stored(node, b"k") is not None for node in cluster.nodes))
+    expiries = {stored(node, b"k").expires_at_ms for node in cluster.nodes}  # type: ignore[union-attr]
+    assert len(expiries) == 1
+    for node in cluster.nodes:
+        with node.client() as raw:
+            assert 0 < raw.pttl("k") <= 60_000
+
+
+def test_replicas_hold_no_stray_keys_and_dbsize_counts_live_keys(cluster: Cluster) -> None:
+    with cluster.client() as client:
+        client.mset({"a": "1", "b": "2", "c": "3"})
+        client.delete("b")
+        client.set("d", "4", px=1)  # expires at once
+        assert wait_for(lambda: client.get("d") is None)
+        assert client.dbsize() == 2 + _unreclaimed(cluster, b"d")
+
+
+def _unreclaimed(cluster: Cluster, key: bytes) -> int:
+    """Redis's own DBSIZE still counts an expired key it has not reclaimed yet."""
+    with cluster.nodes[0].client() as raw:
+        return int(raw.exists(key))

@@ -1,0 +1,90 @@
+"""INFO rendering and section selection."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from leaderless.proxy.info import InfoSnapshot, NodeStatus, render_info
+
+SNAPSHOT = InfoSnapshot(
+    redis_version="6.2.14",
+    os="Linux 6.1.0 x86_64",
+    arch_bits=64,
+    process_id=42,
+    run_id="a" * 40,
+    tcp_port=6380,
+    server_time_usec=1_700_000_000_000_000,
+    uptime_in_seconds=200_000,
+    executable="/usr/bin/leaderless",
+    config_file="",
+    connected_clients=3,
+    maxclients=10000,
+    total_connections_received=9,
+    total_commands_processed=120,
+    rejected_connections=0,
+    n=3,
+    w=2,
+    r=2,
+    proxy_id=17,
+    nodes=(NodeStatus("127.0.0.1:7001", "up"), NodeStatus("127.0.0.1:7002", "down")),
+    reads=5,
+    writes=6,
+    read_repairs=1,
+    background_repairs=2,
+    quorum_failures=3,
+    refused_clock_observations=4,
+)
+
+
+def headings(text: bytes) -> list[bytes]:
+    return [line for line in text.split(b"\r\n") if line.startswith(b"#")]
+
+
+def test_default_all_and_everything_give_every_section() -> None:
+    expected = [
+        b"# Server",
+        b"# Clients",
+        b"# Stats",
+        b"# Replication",
+        b"# Cluster",
+        b"# Leaderless",
+    ]
+    for section in (None, "default", "ALL", "everything"):
+        assert headings(render_info(SNAPSHOT, section)) == expected
+
+
+def test_one_section_in_redis_format() -> None:
+    assert (
+        render_info(SNAPSHOT, "Replication")
+        == b"# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
+    )
+    assert render_info(SNAPSHOT, "cluster") == b"# Cluster\r\ncluster_enabled:0\r\n"
+
+
+def test_sections_are_separated_by_a_blank_line() -> None:
+    text = render_info(SNAPSHOT, None)
+    assert b"connected_slaves:0\r\n\r\n# Cluster\r\n" in text
+    assert text.endswith(b"refused_clock_observations:4\r\n")
+
+
+def test_unknown_section_is_empty() -> None:
+    assert render_info(SNAPSHOT, "keyspace") == b""
+    assert render_info(SNAPSHOT, "nonsense") == b""
+
+
+def test_server_fields() -> None:
+    lines = render_info(SNAPSHOT, "server").split(b"\r\n")
+    assert b"redis_version:6.2.14" in lines
+    assert b"redis_mode:standalone" in lines
+    assert b"uptime_in_days:2" in lines
+    assert b"tcp_port:6380" in lines
+
+
+def test_leaderless_section() -> None:
+    text = render_info(dataclasses.replace(SNAPSHOT, nodes=SNAPSHOT.nodes[:1]), "leaderless")
+    assert text == (
+        b"# Leaderless\r\nn:3\r\nw:2\r\nr:2\r\nproxy_id:17\r\n"
+        b"node0:address=127.0.0.1:7001,state=up\r\n"
+        b"reads:5\r\nwrites:6\r\nread_repairs:1\r\nbackground_repairs:2\r\n"
+        b"quorum_failures:3\r\nrefused_clock_observations:4\r\n"
+    )
