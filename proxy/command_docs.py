@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from leaderless.proxy.commands import COMMAND_TABLE, CommandSpec
-from leaderless.proxy.resp import SimpleString
+from leaderless.proxy.resp import SetReply, SimpleString
 
 Reply = object
 
@@ -23,11 +23,11 @@ def _command_entry(spec: CommandSpec) -> list[Reply]:
     return [
         spec.name.encode(),
         spec.arity,
-        frozenset(SimpleString(flag) for flag in spec.flags),
+        SetReply(SimpleString(flag) for flag in spec.flags),
         spec.first_key,
         spec.last_key,
         spec.step,
-        frozenset(SimpleString(category) for category in spec.acl_categories),
+        SetReply(SimpleString(category) for category in spec.acl_categories),
     ]
 
 
@@ -75,7 +75,7 @@ class Arg:
             name for name, on in (("optional", self.optional), ("multiple", self.multiple)) if on
         ]
         if flags:
-            out[b"flags"] = frozenset(SimpleString(flag) for flag in flags)
+            out[b"flags"] = SetReply(SimpleString(flag) for flag in flags)
         if self.arguments:
             out[b"arguments"] = [arg.reply() for arg in self.arguments]
         return out

@@ -62,14 +62,31 @@ class Context:
 
 Handler = Callable[[Context, Any], object]
 HANDLERS: dict[type, Handler] = {}
+_REPLICATED: set[type] = set()
 
 
 def handles(command_type: type) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         HANDLERS[command_type] = handler
+        if getattr(handler, "replicated", False):
+            _REPLICATED.add(command_type)
         return handler
 
     return register
+
+
+def is_replicated(command: object) -> bool:
+    """Whether the command asks the replicas (and so must wait behind a pending barrier)."""
+    return type(command) in _REPLICATED
+
+
+def needs_barrier(command: object) -> bool:
+    """Whether the command reads and then writes: the commands after it on the same connection
+    must wait for it, or their requests would reach the replicas before its write does.
+    Single-round commands need no barrier: each replica connection keeps their order."""
+    return isinstance(command, cmd.Del) or (
+        isinstance(command, cmd.Set) and command.needs_current_value
+    )
 
 
 def replicated(
@@ -83,6 +100,7 @@ def replicated(
         except QuorumError as failure:
             return ErrorReply(str(failure))
 
+    run.replicated = True  # type: ignore[attr-defined]
     return run
 
 

@@ -53,6 +53,10 @@ class Verbatim:
     text: bytes
 
 
+class SetReply(tuple[object, ...]):
+    """A set (RESP3 `~`), an array in RESP2; a tuple so that its order is the one Redis sends."""
+
+
 class NullArray:
     """`*-1` in RESP2 and `_` in RESP3: the null some commands answer as an array."""
 
@@ -64,7 +68,7 @@ NULL_ARRAY = NullArray()
 #   int -> integer                bool -> RESP3 boolean (#t/#f), RESP2 integer 1/0
 #   float -> RESP3 double (,), RESP2 bulk string
 #   list/tuple -> array           dict -> RESP3 map (%), RESP2 flat array of key, value, ...
-#   set/frozenset -> RESP3 set (~), RESP2 array
+#   SetReply -> RESP3 set (~), RESP2 array (ordered, unlike a Python set)
 #   str subclasses SimpleString/ErrorReply, Verbatim, NULL_ARRAY as documented above;
 #   a plain str is encoded as a bulk string of its UTF-8 bytes.
 Reply = object
@@ -400,23 +404,23 @@ def _line(text: str) -> bytes:
     the reply stays one line."""
     if "\r" in text or "\n" in text:
         text = text.replace("\r", " ").replace("\n", " ")
-    return text.encode()
+    return text.encode("utf-8", "surrogateescape")
 
 
-_AGGREGATES = (list, tuple, dict, set, frozenset)
+_AGGREGATES = (list, tuple, dict)
 
 
 def _encode_aggregate(parts: list[bytes], reply: Reply, protocol: int) -> None:
     items: Iterable[Reply]
-    if isinstance(reply, list | tuple):
+    if isinstance(reply, SetReply):
+        parts.append(b"~%d\r\n" % len(reply) if protocol == 3 else b"*%d\r\n" % len(reply))
+        items = reply
+    elif isinstance(reply, list | tuple):
         parts.append(b"*%d\r\n" % len(reply))
         items = reply
     elif isinstance(reply, dict):
         parts.append(b"%%%d\r\n" % len(reply) if protocol == 3 else b"*%d\r\n" % (2 * len(reply)))
         items = chain.from_iterable(reply.items())
-    elif isinstance(reply, set | frozenset):
-        parts.append(b"~%d\r\n" % len(reply) if protocol == 3 else b"*%d\r\n" % len(reply))
-        items = reply
     else:
         raise TypeError(f"cannot encode {type(reply).__name__} as a RESP reply")
     for item in items:

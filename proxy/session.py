@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from leaderless.proxy import commands as cmd
-from leaderless.proxy.handlers import HANDLERS, Context
+from leaderless.proxy.handlers import HANDLERS, Context, is_replicated, needs_barrier
 from leaderless.proxy.resp import ErrorReply, Limits, RequestDecoder, encode
 from leaderless.proxy.server import ProxyState
 
@@ -52,6 +52,7 @@ class ClientSession(asyncio.Protocol, Context):
         self._paused = False
         self._idle = asyncio.Event()
         self._idle.set()
+        self._barrier: asyncio.Future[object] | None = None
 
     # asyncio.Protocol
 
@@ -82,7 +83,11 @@ class ClientSession(asyncio.Protocol, Context):
         for args in requests:
             if self._closing:
                 break
-            self._execute(args)
+            try:
+                self._execute(args)
+            except Exception as exc:  # a bug must cost one reply, not the connection
+                log.exception("command failed")
+                self._push(encode(ErrorReply(f"ERR internal error: {exc}"), self.protocol))
         if error is not None and not self._closing:
             self._push(encode(ErrorReply(f"ERR {error}"), self.protocol))
             self.close_after_replies()
@@ -101,18 +106,37 @@ class ClientSession(asyncio.Protocol, Context):
             self._push(encode(refusal, self.protocol))
             return
         handler: Callable[[Context, Any], object] = HANDLERS[type(command)]
-        outcome = handler(self, command)
         protocol = self.protocol
-        if isinstance(outcome, Awaitable):
-            self._start(outcome, protocol)
+        barrier = self._barrier
+        if barrier is not None and not barrier.done() and is_replicated(command):
+            task = asyncio.ensure_future(self._after(barrier, handler, command))
+            self._start(task, protocol)
         else:
-            self._push(encode(outcome, protocol))
+            outcome = handler(self, command)
+            if not isinstance(outcome, Awaitable):
+                self._push(encode(outcome, self.protocol))  # HELLO answers in its new protocol
+                return
+            task = asyncio.ensure_future(outcome)
+            self._start(task, protocol)
+        if needs_barrier(command):
+            self._barrier = task
 
-    def _start(self, work: Awaitable[object], protocol: int) -> None:
+    async def _after(
+        self,
+        barrier: asyncio.Future[object],
+        handler: Callable[[Context, Any], object],
+        command: object,
+    ) -> object:
+        """Run a command once the multi-round command before it on this connection is done, so
+        that it sees that command's write as Redis would."""
+        await asyncio.wait([barrier])
+        outcome = handler(self, command)
+        return await outcome if isinstance(outcome, Awaitable) else outcome
+
+    def _start(self, task: asyncio.Future[object], protocol: int) -> None:
         slot = _Slot()
         self._queue.append(slot)
         self._idle.clear()
-        task = asyncio.ensure_future(work)
         task.add_done_callback(lambda done: self._finish(slot, done, protocol))
         if len(self._queue) >= MAX_IN_FLIGHT and self._transport and not self._paused:
             self._paused = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from leaderless.proxy import command_docs
 from leaderless.proxy import commands as c
-from leaderless.proxy.resp import ErrorReply, SimpleString
+from leaderless.proxy.resp import ErrorReply, SetReply, SimpleString
 
 
 def parse(line: str) -> object:
@@ -303,11 +303,11 @@ def test_command_info_uses_the_table() -> None:
     assert get == [
         b"get",
         2,
-        frozenset({SimpleString("readonly"), SimpleString("fast")}),
+        SetReply((SimpleString("readonly"), SimpleString("fast"))),
         1,
         1,
         1,
-        frozenset({SimpleString("@read"), SimpleString("@string"), SimpleString("@fast")}),
+        SetReply((SimpleString("@read"), SimpleString("@string"), SimpleString("@fast"))),
     ]
     assert missing is None
     assert isinstance(mset, list)

@@ -18,6 +18,7 @@ from leaderless.proxy.resp import (
     ErrorReply,
     Limits,
     RequestDecoder,
+    SetReply,
     SimpleString,
     Verbatim,
     encode,
@@ -303,8 +304,8 @@ def test_multibulk_round_trip(data: st.DataObject, commands: Commands) -> None:
             b"*4\r\n$1\r\nk\r\n:1\r\n$1\r\nj\r\n*1\r\n:1\r\n",
             b"%2\r\n$1\r\nk\r\n:1\r\n$1\r\nj\r\n*1\r\n#t\r\n",
         ),
-        ({b"m"}, b"*1\r\n$1\r\nm\r\n", b"~1\r\n$1\r\nm\r\n"),
-        (frozenset(), b"*0\r\n", b"~0\r\n"),
+        (SetReply((b"m", b"a")), b"*2\r\n$1\r\nm\r\n$1\r\na\r\n", b"~2\r\n$1\r\nm\r\n$1\r\na\r\n"),
+        (SetReply(), b"*0\r\n", b"~0\r\n"),
     ],
 )
 def test_encode(reply: object, resp2: bytes, resp3: bytes) -> None:
@@ -312,7 +313,7 @@ def test_encode(reply: object, resp2: bytes, resp3: bytes) -> None:
     assert encode(reply, 3) == resp3
 
 
-@pytest.mark.parametrize("reply", [object(), [object()], {b"k": 1.5j}])
+@pytest.mark.parametrize("reply", [object(), [object()], {b"k": 1.5j}, {b"unordered"}])
 def test_encode_rejects_other_values(reply: object) -> None:
     with pytest.raises(TypeError):
         encode(reply, 2)
