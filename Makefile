@@ -21,8 +21,8 @@ run: dev
 	$(BIN)/leaderless up
 
 lint: dev
-	$(BIN)/ruff check proxy replication config tests
-	$(BIN)/ruff format --check proxy replication config tests
+	$(BIN)/ruff check proxy replication config tests bench
+	$(BIN)/ruff format --check proxy replication config tests bench
 
 typecheck: dev
 	$(BIN)/mypy

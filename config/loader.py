@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from leaderless.config.settings import (
+    ClientUser,
     NodeAddress,
     SettingField,
     Settings,
     parse_endpoint,
+    parse_ntp_server,
     setting_fields,
 )
 
@@ -51,9 +53,10 @@ def load_settings(config_file: Path | None, overrides: Mapping[str, object]) -> 
         sections.setdefault(spec.section, {})[spec.name] = _coerce(spec, value, where)
     defaults = Settings()
     settings = Settings(
-        listen=replace(defaults.listen, **sections.get("listen", {})),
-        replication=replace(defaults.replication, **sections.get("replication", {})),
-        limits=replace(defaults.limits, **sections.get("limits", {})),
+        **{
+            section.name: replace(getattr(defaults, section.name), **sections.get(section.name, {}))
+            for section in fields(Settings)
+        }
     )
     _validate(settings, specs)
     return settings
@@ -107,24 +110,46 @@ def _read_config_file(path: Path, specs: Mapping[str, SettingField]) -> dict[str
 def _coerce(spec: SettingField, value: object, where: str) -> object:
     if value is None and spec.optional:
         return None
+    got = "a value of another type" if spec.secret else repr(value)  # never echo a password
     if spec.many:
+        if spec.kind is ClientUser and isinstance(value, dict):
+            return tuple(_user(name, password, where) for name, password in value.items())
         if not isinstance(value, list | tuple):
-            raise SettingsError(f"{where} must be a list of redis:// URLs, got {value!r}")
-        return tuple(_node(item, where) for item in value)
+            raise SettingsError(f"{where} must be {_LIST_OF[spec.kind]}, got {got}")
+        return tuple(_item(spec, item, where) for item in value)
+    if spec.kind is bool and not isinstance(value, bool):
+        raise SettingsError(f"{where} must be true or false, got {got}")
     if spec.kind is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise SettingsError(f"{where} must be an integer, got {value!r}")
+        raise SettingsError(f"{where} must be an integer, got {got}")
     if spec.kind is str and not isinstance(value, str):
-        raise SettingsError(f"{where} must be a string, got {value!r}")
+        raise SettingsError(f"{where} must be a string, got {got}")
     return value
 
 
-def _node(url: object, where: str) -> NodeAddress:
-    if not isinstance(url, str):
-        raise SettingsError(f"{where} must be a list of redis:// URLs, got {url!r}")
+_LIST_OF: dict[type, str] = {
+    NodeAddress: "a list of redis:// URLs",
+    ClientUser: 'a table of user names to passwords, or a list of "NAME:PASSWORD"',
+    str: "a list of strings",
+}
+
+
+def _item(spec: SettingField, item: object, where: str) -> object:
+    if not isinstance(item, str):
+        got = "a value of another type" if spec.secret else repr(item)
+        raise SettingsError(f"{where} must be {_LIST_OF[spec.kind]}, got {got}")
+    if spec.kind is str:
+        return item
+    parse = NodeAddress.parse if spec.kind is NodeAddress else ClientUser.parse
     try:
-        return NodeAddress.parse(url)
+        return parse(item)
     except ValueError as error:
         raise SettingsError(f"{where}: {error}") from None
+
+
+def _user(name: object, password: object, where: str) -> ClientUser:
+    if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
+        raise SettingsError(f"{where}: each user needs a non-empty name and password string")
+    return ClientUser(name, password)
 
 
 def _validate(settings: Settings, specs: Mapping[str, SettingField]) -> None:
@@ -145,7 +170,7 @@ def _validate(settings: Settings, specs: Mapping[str, SettingField]) -> None:
             f"{low} and {high}"
         )
     for spec in specs.values():
-        if spec.kind is int and spec.name not in ("n", "w", "r", "proxy_id"):
+        if spec.kind is int and spec.name not in ("n", "w", "r", "proxy_id", "idle_timeout_s"):
             value = getattr(getattr(settings, spec.section), spec.name)
             if value <= 0:
                 raise SettingsError(f"{_label(spec)} must be positive, got {value}")
@@ -167,3 +192,58 @@ def _validate(settings: Settings, specs: Mapping[str, SettingField]) -> None:
         parse_endpoint(settings.listen.address)
     except ValueError as error:
         raise SettingsError(f"{_label(specs['listen.address'])}: {error}") from None
+    _validate_listen(settings, specs)
+    _validate_clock(settings, specs)
+
+
+def _validate_listen(settings: Settings, specs: Mapping[str, SettingField]) -> None:
+    listen = settings.listen
+    label = {name: _label(specs[f"listen.{name}"]) for name in _LISTEN_CHECKED}
+    if listen.idle_timeout_s < 0:
+        raise SettingsError(
+            f"{label['idle_timeout_s']} must be 0 (never) or positive, got {listen.idle_timeout_s}"
+        )
+    names = [user.name for user in listen.users]
+    if "default" in names:
+        raise SettingsError(
+            f"{label['users']} must not list 'default': its password is {label['requirepass']}"
+        )
+    if len(set(names)) != len(names):
+        raise SettingsError(f"{label['users']} lists a user name more than once")
+    if (listen.tls_cert_file is None) != (listen.tls_key_file is None):
+        raise SettingsError(
+            f"{label['tls_cert_file']} and {label['tls_key_file']} must be set together"
+        )
+    if listen.tls_ca_file is not None and listen.tls_cert_file is None:
+        raise SettingsError(f"{label['tls_ca_file']} needs {label['tls_cert_file']} set too")
+    if listen.tls_require_client_cert and listen.tls_ca_file is None:
+        raise SettingsError(
+            f"{label['tls_require_client_cert']} needs {label['tls_ca_file']} to verify "
+            "client certificates against"
+        )
+
+
+_LISTEN_CHECKED = (
+    "idle_timeout_s",
+    "users",
+    "requirepass",
+    "tls_cert_file",
+    "tls_key_file",
+    "tls_ca_file",
+    "tls_require_client_cert",
+)
+_CLOCK_OFFSET_ACTIONS = ("refuse", "warn")
+
+
+def _validate_clock(settings: Settings, specs: Mapping[str, SettingField]) -> None:
+    rep = settings.replication
+    if rep.clock_offset_action not in _CLOCK_OFFSET_ACTIONS:
+        raise SettingsError(
+            f"{_label(specs['replication.clock_offset_action'])} must be refuse or warn, "
+            f"got {rep.clock_offset_action!r}"
+        )
+    for server in rep.ntp_servers:
+        try:
+            parse_ntp_server(server)
+        except ValueError as error:
+            raise SettingsError(f"{_label(specs['replication.ntp_servers'])}: {error}") from None

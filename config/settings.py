@@ -19,6 +19,7 @@ from typing import get_args, get_origin, get_type_hints
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_REDIS_PORT = 6379
+DEFAULT_NTP_PORT = 123
 _SCHEMES = {"redis": False, "rediss": True}
 
 
@@ -49,6 +50,18 @@ def parse_endpoint(text: str) -> tuple[str, int]:
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"{text!r} has port {port_text!r}; a port is a number in 0..65535")
     return host, int(port_text)
+
+
+def parse_ntp_server(text: str) -> tuple[str, int]:
+    """Parse an NTP server, `host`, `host:port` or `[ipv6]:port` (port 123 when not given)."""
+    if text.count(":") == 1 or text.startswith("["):
+        host, port = parse_endpoint(text)
+        if port == 0:
+            raise ValueError(f"{text!r} has port 0; give the NTP server's port, or none for 123")
+        return host, port
+    if not text:
+        raise ValueError("an NTP server is HOST or HOST:PORT, got ''")
+    return text, DEFAULT_NTP_PORT
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,25 @@ class NodeAddress:
 
 
 @dataclass(frozen=True)
+class ClientUser:
+    """A user clients may AUTH as, besides `default` (whose password is `requirepass`)."""
+
+    name: str
+    password: str = field(repr=False)
+
+    @classmethod
+    def parse(cls, text: str) -> ClientUser:
+        """Parse `NAME:PASSWORD`; the error never repeats the text, which holds a password."""
+        name, sep, password = text.partition(":")
+        if not sep or not name or not password:
+            raise ValueError("a user is written NAME:PASSWORD, both non-empty (e.g. alice:s3cret)")
+        return cls(name, password)
+
+    def __str__(self) -> str:
+        return f"{self.name}:***"
+
+
+@dataclass(frozen=True)
 class ListenSettings:
     """[listen]: how clients reach the proxy."""
 
@@ -134,6 +166,71 @@ class ListenSettings:
             "metavar": "COUNT",
         },
     )
+    users: tuple[ClientUser, ...] = field(
+        default=(),
+        repr=False,
+        metadata={
+            "doc": "Users clients may AUTH as, with their passwords; in TOML a table "
+            '{"alice" = "s3cret"}.',
+            "flag": "--user",
+            "metavar": "NAME:PASSWORD",
+        },
+    )
+    protected_mode: bool = field(
+        default=True,
+        metadata={
+            "doc": "Refuse to listen on a non-loopback address unless requirepass or users is set.",
+            "flag": "--protected-mode",
+            "metavar": "yes|no",
+        },
+    )
+    idle_timeout_s: int = field(
+        default=0,
+        metadata={
+            "doc": "Close a client idle for this many seconds; 0: never.",
+            "flag": "--idle-timeout-s",
+            "metavar": "SECONDS",
+        },
+    )
+    tls_cert_file: str | None = field(
+        default=None,
+        metadata={
+            "doc": "PEM certificate (chain) to serve clients TLS with; set: the listener speaks "
+            "only TLS.",
+            "flag": "--tls-cert-file",
+            "metavar": "FILE",
+        },
+    )
+    tls_key_file: str | None = field(
+        default=None,
+        metadata={
+            "doc": "PEM private key of tls_cert_file.",
+            "flag": "--tls-key-file",
+            "metavar": "FILE",
+        },
+    )
+    tls_ca_file: str | None = field(
+        default=None,
+        metadata={
+            "doc": "PEM CA certificates that client certificates are verified against; set: "
+            "clients may present one.",
+            "flag": "--tls-ca-file",
+            "metavar": "FILE",
+        },
+    )
+    tls_require_client_cert: bool = field(
+        default=False,
+        metadata={
+            "doc": "Refuse TLS clients without a certificate signed by tls_ca_file.",
+            "flag": "--tls-require-client-cert",
+            "metavar": "yes|no",
+        },
+    )
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether clients must AUTH before other commands."""
+        return self.requirepass is not None or bool(self.users)
 
     @property
     def host(self) -> str:
@@ -204,6 +301,31 @@ class ReplicationSettings:
             "metavar": "MS",
         },
     )
+    ntp_servers: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "doc": "NTP servers, HOST or HOST:PORT, that the clock's offset is measured against.",
+            "flag": "--ntp-server",
+            "metavar": "HOST[:PORT]",
+        },
+    )
+    ntp_interval_ms: int = field(
+        default=60000,
+        metadata={
+            "doc": "Milliseconds between two measurements of the clock's offset.",
+            "flag": "--ntp-interval-ms",
+            "metavar": "MS",
+        },
+    )
+    clock_offset_action: str = field(
+        default="refuse",
+        metadata={
+            "doc": "What an offset beyond max_clock_offset_ms does: refuse (writes are refused "
+            "until it is back in bounds) or warn (logged only).",
+            "flag": "--clock-offset-action",
+            "metavar": "refuse|warn",
+        },
+    )
     tombstone_grace_s: int = field(
         default=864000,
         metadata={
@@ -245,12 +367,45 @@ class LimitSettings:
 
 
 @dataclass(frozen=True)
+class AntiEntropySettings:
+    """[anti_entropy]: the sidecar that makes every replica converge (`leaderless anti-entropy`)."""
+
+    interval_s: int = field(
+        default=60,
+        metadata={
+            "doc": "Seconds from the start of one anti-entropy round to the start of the next.",
+            "flag": "--interval",
+            "metavar": "SECONDS",
+        },
+    )
+    max_keys_per_s: int = field(
+        default=20000,
+        metadata={
+            "doc": "Most keys one sidecar reads or repairs per second, leaving the replicas' "
+            "time to clients.",
+            "flag": "--max-keys-per-s",
+            "metavar": "KEYS",
+        },
+    )
+    lease_ms: int = field(
+        default=15000,
+        metadata={
+            "doc": "Milliseconds a sidecar's lease on a segment lasts unless renewed; another "
+            "sidecar takes over a killed one's segments after this.",
+            "flag": "--lease-ms",
+            "metavar": "MS",
+        },
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the proxy is configured with; each field is one TOML section."""
 
     listen: ListenSettings = field(default_factory=ListenSettings)
     replication: ReplicationSettings = field(default_factory=ReplicationSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    anti_entropy: AntiEntropySettings = field(default_factory=AntiEntropySettings)
 
 
 @dataclass(frozen=True)
@@ -259,13 +414,14 @@ class SettingField:
 
     section: str
     name: str
-    kind: type[int] | type[str] | type[NodeAddress]
+    kind: type[int] | type[bool] | type[str] | type[NodeAddress] | type[ClientUser]
     optional: bool
     many: bool
     default: object
     doc: str
     flag: str
     metavar: str
+    secret: bool  # a password, or holds one: never shown in messages
 
     @property
     def key(self) -> str:
@@ -295,6 +451,7 @@ def setting_fields() -> tuple[SettingField, ...]:
                     doc=declared.metadata["doc"],
                     flag=declared.metadata["flag"],
                     metavar=declared.metadata["metavar"],
+                    secret=not declared.repr,
                 )
             )
     return tuple(result)

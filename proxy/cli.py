@@ -18,16 +18,19 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from leaderless.config.loader import SettingsError, load_settings, settings_warnings
 from leaderless.config.settings import SettingField, setting_fields
+from leaderless.proxy import bench as bench_command
 from leaderless.proxy.embedded import DEFAULT_PORT, default_data_dir, run_embedded
-from leaderless.proxy.server import serve
+from leaderless.proxy.server import serve, wall_ms
+from leaderless.replication.anti_entropy import Progress, RoundFailed, RoundReport, run_sidecar
 from leaderless.replication.local_nodes import LocalNodeError
 
 EXIT_RUNTIME_ERROR = 1
@@ -50,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(error, EXIT_SETTINGS_ERROR)
     except (OSError, LocalNodeError) as error:
         return _fail(error, EXIT_RUNTIME_ERROR)
+    except NotConverged:
+        return EXIT_RUNTIME_ERROR
     return 0
 
 
@@ -109,23 +114,75 @@ def build_parser() -> argparse.ArgumentParser:
         _add_setting_flag(groups[spec.section], spec)
     proxy.set_defaults(command=_proxy)
 
-    # Further subcommands (anti-entropy, ...) are added here in the same way.
+    bench = commands.add_parser(
+        "bench",
+        help="measure the proxy against a plain redis-server on this machine",
+        description=bench_command.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench_command.add_arguments(bench)
+    bench.set_defaults(command=bench_command.run)
+
+    anti_entropy = commands.add_parser(
+        "anti-entropy",
+        help="make every replica converge: compare Merkle trees, repair what differs",
+        description="Compare the replicas' Merkle trees (per-range digests the write script "
+        "keeps) from the root down and write the newest version of every differing key to the "
+        "replicas that lack it. Runs rounds every --interval seconds, or one with --once. Any "
+        "number may run against the same nodes; they share the work through leases.",
+    )
+    anti_entropy.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML config file; its [replication] and [anti_entropy] sections are used",
+    )
+    anti_entropy.add_argument(
+        "--once",
+        action="store_true",
+        help="run one full round, print its summary and exit: 0 if the replicas have "
+        "converged, 1 if not",
+    )
+    groups = {}
+    for spec in setting_fields():
+        if spec.section in ("replication", "anti_entropy"):
+            if spec.section not in groups:
+                groups[spec.section] = anti_entropy.add_argument_group(f"[{spec.section}] settings")
+            _add_setting_flag(groups[spec.section], spec)
+    anti_entropy.set_defaults(command=_anti_entropy)
+
+    # Further subcommands are added here in the same way.
     return parser
 
 
 def _add_setting_flag(group: argparse._ArgumentGroup, spec: SettingField) -> None:
-    default = "unset" if spec.default is None else spec.default or "none"
+    if spec.default is None:
+        default: object = "unset"
+    elif isinstance(spec.default, bool):
+        default = "yes" if spec.default else "no"
+    else:
+        default = spec.default if spec.default != () else "none"
     repeat = "; repeat the flag for each one" if spec.many else ""
     help_text = f"{spec.doc} (config: {spec.key}; default: {default}{repeat})"
+    kinds: dict[type, Callable[[str], object]] = {int: int, bool: _yes_no}
     group.add_argument(
         spec.flag,
         dest=spec.key,
-        type=int if spec.kind is int else str,
+        type=kinds.get(spec.kind, str),
         action="append" if spec.many else "store",
         default=argparse.SUPPRESS,
         metavar=spec.metavar,
         help=help_text.replace("%", "%%"),
     )
+
+
+def _yes_no(text: str) -> bool:
+    if text.lower() in ("yes", "true"):
+        return True
+    if text.lower() in ("no", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"must be yes or no, got {text!r}")
 
 
 def _positive_int(text: str) -> int:
@@ -153,6 +210,68 @@ def _proxy(args: argparse.Namespace) -> None:
     for line in settings_warnings(settings):
         print(f"leaderless: warning: {line}", file=sys.stderr, flush=True)
     _run(lambda stop: serve(settings, stop=stop))
+
+
+def _anti_entropy(args: argparse.Namespace) -> None:
+    overrides = {key: value for key, value in vars(args).items() if "." in key}
+    if "replication.nodes" in overrides and "replication.n" not in overrides:
+        overrides["replication.n"] = len(overrides["replication.nodes"])
+    settings = load_settings(args.config, overrides)
+    if len(settings.replication.nodes) < 2:
+        raise SettingsError(
+            "anti-entropy needs at least two nodes: give --node redis://HOST:PORT for each, "
+            "or list them as nodes in [replication]"
+        )
+    once: bool = args.once
+    outcome: list[RoundReport | None] = []
+
+    async def run(stop: asyncio.Event) -> None:
+        progress = ProgressLine(sys.stderr) if once else None
+        outcome.append(
+            await run_sidecar(
+                settings,
+                once=once,
+                stop=stop,
+                wall_ms=wall_ms,
+                on_progress=progress.show if progress else None,
+            )
+        )
+
+    try:
+        _run(run)
+    except RoundFailed as failure:
+        raise OSError(f"anti-entropy round failed: {failure}") from None
+    report = outcome[0] if outcome else None
+    if report is not None:
+        print(report.summary(), flush=True)
+        if not report.converged:
+            raise NotConverged()
+
+
+class NotConverged(Exception):
+    """`--once` ended with replicas that still differ (or did not all answer)."""
+
+
+class ProgressLine:
+    """A progress line on stderr for `--once`, at most once a second."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._shown = 0.0
+
+    def show(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now - self._shown < 1.0 and progress.segments_done < progress.segments_total:
+            return
+        self._shown = now
+        report = progress.report
+        print(
+            f"anti-entropy: {progress.segments_done}/{progress.segments_total} differing "
+            f"segments done, {report.keys_compared} keys compared, "
+            f"{report.keys_repaired} repaired",
+            file=self._out,
+            flush=True,
+        )
 
 
 def _run(run: Main) -> None:

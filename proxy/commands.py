@@ -686,17 +686,27 @@ def parse_command(args: list[bytes]) -> Command | ErrorReply:
 
 
 def check_credentials(
-    username: bytes | None, password: bytes, requirepass: bytes | None
+    username: bytes | None,
+    password: bytes,
+    requirepass: bytes | None,
+    users: Mapping[bytes, bytes],
 ) -> ErrorReply | None:
-    """AUTH's and HELLO AUTH's answer (None: authenticated) for 6.2's single `default` user,
-    which accepts any password when no requirepass is set. username None is AUTH <password>."""
+    """AUTH's and HELLO AUTH's answer (None: authenticated) as 6.2's ACLs give it for what the
+    proxy configures: the `default` user, whose password is requirepass, and the named `users`.
+    With neither set, authentication is off and `default` accepts any password (6.2's
+    `nopass`); with only users set, `default` is disabled. username None is AUTH <password>."""
+    auth_off = requirepass is None and not users
     if username is None:
-        if requirepass is None:
+        if auth_off:
             return AUTH_WITHOUT_PASSWORD
         username = b"default"
-    if username != b"default":
-        return WRONGPASS
-    if requirepass is None or hmac.compare_digest(password, requirepass):
+    if username == b"default":
+        if auth_off:
+            return None
+        expected = requirepass
+    else:
+        expected = users.get(username)
+    if expected is not None and hmac.compare_digest(password, expected):
         return None
     return WRONGPASS
 
@@ -722,6 +732,7 @@ def client_info_line(
     name: bytes | None,
     age_seconds: int,
     idle_seconds: int,
+    user: bytes,
     lib_name: bytes | None,
     lib_ver: bytes | None,
 ) -> bytes:
@@ -734,8 +745,10 @@ def client_info_line(
         + (
             f" age={age_seconds} idle={idle_seconds} flags=N db=0 sub=0 psub=0 multi=-1 qbuf=0"
             " qbuf-free=0 argv-mem=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client"
-            " user=default redir=-1 lib-name="
+            " user="
         ).encode()
+        + user
+        + b" redir=-1 lib-name="
         + (lib_name or b"")
         + b" lib-ver="
         + (lib_ver or b"")

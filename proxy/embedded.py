@@ -2,7 +2,9 @@
 
 It starts N local redis-server nodes on free loopback ports (replication/local_nodes.py), with
 their files under one data folder it names, then runs the proxy in this process over those
-nodes with N = nodes and W = R = a majority, so reads see every acknowledged write. When the
+nodes with N = nodes and W = R = a majority, so reads see every acknowledged write, and an
+anti-entropy sidecar (replication/anti_entropy.py) as a task beside it, with the default
+[anti_entropy] settings, so that replicas converge even for keys nobody reads. When the
 proxy stops (SIGINT/SIGTERM set `stop`, or it fails), every node is stopped before returning;
 if this process is killed outright, the nodes die with it (see local_nodes.py).
 
@@ -14,12 +16,14 @@ which is harmless since nothing else runs yet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 from pathlib import Path
 
 from leaderless.config.loader import load_settings
 from leaderless.config.settings import format_endpoint
-from leaderless.proxy.server import serve
+from leaderless.proxy.server import serve, wall_ms
+from leaderless.replication.anti_entropy import run_sidecar
 from leaderless.replication.local_nodes import LOOPBACK, LocalRedisNode, start_on_free_port
 
 DEFAULT_PORT = 6380
@@ -60,7 +64,15 @@ async def run_embedded(node_count: int, port: int, data_dir: Path, stop: asyncio
                 "replication.r": quorum,
             },
         )
-        await serve(settings, on_ready=_print_ready, stop=stop)
+        sidecar = asyncio.create_task(
+            run_sidecar(settings, once=False, stop=stop, wall_ms=wall_ms), name="anti-entropy"
+        )
+        try:
+            await serve(settings, on_ready=_print_ready, stop=stop)
+        finally:
+            sidecar.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sidecar
     finally:
         for node in nodes:
             node.stop()

@@ -9,9 +9,11 @@ give every section, a section name (any case) gives that section, anything else 
 What is reported: Server, Clients, Stats, Replication and Cluster keep Redis's names and the
 fields clients read (redis_version is the lowest backend version, as the proxy promises that
 version's behaviour; role:master with no replicas, since clients must not try to follow a
-replication topology behind the proxy). Our own figures sit in "# Leaderless". There is no
-"# Keyspace": its db0 line needs the key count, which costs a quorum DBSIZE, and an empty
-Keyspace section would claim the database is empty.
+replication topology behind the proxy). Our own figures sit in "# Leaderless", the clock
+check's among them (clock_offset_ms reads "unknown" and clock_offset_age_ms -1 until a first
+NTP measurement; see replication/ntp.py). There is no "# Keyspace": its db0 line needs the key
+count, which costs a quorum DBSIZE, and an empty Keyspace section would claim the database is
+empty.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class InfoSnapshot:
     background_repairs: int
     quorum_failures: int
     refused_clock_observations: int
+    clock_offset_ms: float | None  # NTP time minus ours; None: never measured
+    clock_offset_age_s: float | None  # since that measurement
+    clock_in_bounds: bool
+    clock_writes_refused: bool
 
 
 Fields = list[tuple[str, object]]
@@ -122,6 +128,13 @@ def _leaderless(s: InfoSnapshot) -> Fields:
         ("background_repairs", s.background_repairs),
         ("quorum_failures", s.quorum_failures),
         ("refused_clock_observations", s.refused_clock_observations),
+        ("clock_offset_ms", "unknown" if s.clock_offset_ms is None else round(s.clock_offset_ms)),
+        (
+            "clock_offset_age_ms",
+            -1 if s.clock_offset_age_s is None else int(s.clock_offset_age_s * 1000),
+        ),
+        ("clock_in_bounds", int(s.clock_in_bounds)),
+        ("clock_writes_refused", int(s.clock_writes_refused)),
     ]
 
 

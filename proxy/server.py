@@ -4,12 +4,18 @@ Everything a running proxy knows about itself (its settings, the coordinator, it
 its counters) lives in one `ProxyState` passed to every session, never in module globals.
 Shutdown is: stop accepting, let the sessions finish what they have in flight (bounded),
 then close them and the replica connections.
+
+Beside the listener run a few background tasks: the tombstone purge, the clock check against
+NTP (replication/ntp.py; with no NTP server configured the start-up lines say so once), and,
+when listen.idle_timeout_s is set, the sweep that closes idle clients. Before anything starts,
+protected mode (as Redis's) refuses a non-loopback listen address without a password.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import random
@@ -19,10 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from leaderless.config.settings import Settings
+from leaderless.config.loader import SettingsError
+from leaderless.config.settings import ListenSettings, Settings, parse_ntp_server
+from leaderless.proxy.tls import server_context
 from leaderless.replication.backend import Backend
 from leaderless.replication.coordinator import Coordinator
 from leaderless.replication.hlc import HybridClock
+from leaderless.replication.ntp import ClockCheck, OffsetAction, monitor_clock
 
 if TYPE_CHECKING:
     from leaderless.proxy.session import ClientSession
@@ -31,6 +40,7 @@ log = logging.getLogger(__name__)
 
 TOMBSTONE_PURGE_INTERVAL_S = 60.0
 DRAIN_TIMEOUT_S = 5.0
+IDLE_SWEEP_INTERVAL_S = 1.0
 
 
 def wall_ms() -> int:
@@ -44,6 +54,7 @@ class ProxyState:
     settings: Settings
     coordinator: Coordinator
     proxy_id: int
+    clock_check: ClockCheck
     port: int = 0
     config_file: str = ""
     run_id: str = field(default_factory=lambda: os.urandom(20).hex())
@@ -71,6 +82,10 @@ async def serve(
     on_ready(host, port) once it listens. Raises OSError if the listen address is unusable."""
     from leaderless.proxy.session import ClientSession  # the session imports ProxyState
 
+    refusal = protected_mode_refusal(settings.listen)
+    if refusal is not None:
+        raise SettingsError(refusal)
+    tls = server_context(settings.listen)
     replication = settings.replication
     proxy_id = (
         replication.proxy_id
@@ -89,20 +104,31 @@ async def serve(
         timeout_s=replication.timeout_ms / 1000,
         clock=clock,
     )
-    state = ProxyState(settings=settings, coordinator=coordinator, proxy_id=proxy_id)
+    clock_check = ClockCheck(
+        replication.max_clock_offset_ms, OffsetAction(replication.clock_offset_action)
+    )
+    state = ProxyState(
+        settings=settings, coordinator=coordinator, proxy_id=proxy_id, clock_check=clock_check
+    )
     host, port = settings.listen.host, settings.listen.port
     loop = asyncio.get_running_loop()
     try:
         await asyncio.gather(*(backend.connect() for backend in backends))
         server = await loop.create_server(
-            lambda: ClientSession(state), host, port, reuse_address=True, backlog=511
+            lambda: ClientSession(state), host, port, reuse_address=True, backlog=511, ssl=tls
         )
     except BaseException:
         await coordinator.close()
         raise
     state.port = server.sockets[0].getsockname()[1]
     _announce(state, host)
-    purger = loop.create_task(_purge_tombstones(state))
+    tasks = [loop.create_task(_purge_tombstones(state))]
+    if replication.ntp_servers:
+        servers = [parse_ntp_server(server) for server in replication.ntp_servers]
+        interval_s = replication.ntp_interval_ms / 1000
+        tasks.append(loop.create_task(monitor_clock(clock_check, servers, interval_s)))
+    if settings.listen.idle_timeout_s:
+        tasks.append(loop.create_task(_close_idle_clients(state)))
     if on_ready is not None:
         on_ready(host, state.port)
     try:
@@ -113,7 +139,8 @@ async def serve(
     finally:
         log.info("shutting down: no new clients, finishing requests in flight")
         server.close()
-        purger.cancel()
+        for task in tasks:
+            task.cancel()
         sessions = list(state.clients.values())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(s.drain() for s in sessions)), DRAIN_TIMEOUT_S)
@@ -122,6 +149,26 @@ async def serve(
         await coordinator.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), DRAIN_TIMEOUT_S)
+
+
+def protected_mode_refusal(listen: ListenSettings) -> str | None:
+    """Why the proxy must not listen where it is told to (Redis's protected mode), or None."""
+    if not listen.protected_mode or listen.auth_required or _is_loopback(listen.host):
+        return None
+    return (
+        f"protected mode: listen.address = {listen.address} is not a loopback address and no "
+        "password is set; set listen.requirepass (--requirepass) or listen.users (--user), "
+        "or set listen.protected_mode = false (--protected-mode no) to allow it"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to anything
 
 
 def _announce(state: ProxyState, host: str) -> None:
@@ -136,9 +183,39 @@ def _announce(state: ProxyState, host: str) -> None:
     for backend in state.coordinator.backends:
         detail = f"redis {backend.version}" if backend.state == "up" else backend.last_error
         print(f"  replica {backend.index}: {backend.name} {backend.state} ({detail})", file=out)
-    if state.settings.listen.requirepass:
-        print("  clients must AUTH: requirepass is set", file=out)
+    listen = state.settings.listen
+    if listen.auth_required:
+        logins = ["requirepass"] if listen.requirepass is not None else []
+        logins += [f"user {user.name}" for user in listen.users]
+        print(f"  clients must AUTH ({', '.join(logins)})", file=out)
+    if listen.tls_cert_file is not None:
+        certificates = (
+            "required"
+            if listen.tls_require_client_cert
+            else "verified if presented"
+            if listen.tls_ca_file is not None
+            else "not asked for"
+        )
+        print(f"  clients connect with TLS (client certificates {certificates})", file=out)
+    if not replication.ntp_servers:
+        print(
+            "  clock: no NTP server configured (replication.ntp_servers), so the clock's "
+            "offset is not checked",
+            file=out,
+        )
     out.flush()
+
+
+async def _close_idle_clients(state: ProxyState) -> None:
+    """Close clients that sent nothing for idle_timeout_s seconds (Redis's `timeout`)."""
+    timeout_s = state.settings.listen.idle_timeout_s
+    while True:
+        await asyncio.sleep(IDLE_SWEEP_INTERVAL_S)
+        now = time.monotonic()
+        for session in list(state.clients.values()):
+            if now - session.last_active > timeout_s:
+                log.debug("closing client %d (%s): idle timeout", session.client_id, session.peer)
+                session.close()
 
 
 async def _purge_tombstones(state: ProxyState) -> None:

@@ -4,7 +4,10 @@ A client may pipeline many requests; each one that needs the replicas runs as it
 so a slow request never holds back the parsing or the sending of the ones behind it, while
 the replies still leave in request order: every request takes a slot in a queue and replies
 are written from the head of the queue as their slots fill. Replies that are ready while
-nothing is queued ahead go straight into the batch written at the end of the read.
+nothing is queued ahead go straight into the batch written at the end of the read. Replies
+that fill while requests behind them are still in flight wait for the end of the event-loop
+tick, so that a pipeline's replies, which the replicas answer together, leave in one write
+(one system call) instead of one each.
 
 Limits, as Redis has them: a protocol error or an over-limit request is answered with
 `-ERR Protocol error: ...` and the connection is closed; a client whose unsent replies exceed
@@ -21,7 +24,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from leaderless.proxy import commands as cmd
-from leaderless.proxy.handlers import HANDLERS, Context, is_replicated, needs_barrier
+from leaderless.proxy.handlers import (
+    HANDLERS,
+    Context,
+    is_replicated,
+    needs_barrier,
+    quorum_error_reply,
+)
 from leaderless.proxy.resp import ErrorReply, Limits, RequestDecoder, encode
 from leaderless.proxy.server import ProxyState
 
@@ -53,6 +62,7 @@ class ClientSession(asyncio.Protocol, Context):
         self._idle = asyncio.Event()
         self._idle.set()
         self._barrier: asyncio.Future[object] | None = None
+        self._flush_scheduled = False
 
     # asyncio.Protocol
 
@@ -79,6 +89,7 @@ class ClientSession(asyncio.Protocol, Context):
         self._closing = True
 
     def data_received(self, data: bytes) -> None:
+        self.touch()
         requests, error = self._decoder.feed(data)
         for args in requests:
             if self._closing:
@@ -146,19 +157,31 @@ class ClientSession(asyncio.Protocol, Context):
         if done.cancelled():
             reply: object = ErrorReply("ERR request cancelled: the proxy is shutting down")
         elif (exc := done.exception()) is not None:
-            log.error("request failed: %r", exc, exc_info=exc)
-            reply = ErrorReply(f"ERR internal error: {exc}")
+            reply = quorum_error_reply(exc) or self._internal_error(exc)
         else:
             reply = done.result()
         slot.data = encode(reply, protocol)
-        while self._queue and self._queue[0].data is not None:
-            self._batch.append(self._queue.popleft().data)  # type: ignore[arg-type]
-        self._write_batch()
-        if not self._queue:
+        queue = self._queue
+        while queue and queue[0].data is not None:
+            self._batch.append(queue.popleft().data)  # type: ignore[arg-type]
+        if not queue:
+            self._write_batch()
             self._idle.set()
+        elif self._batch and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_tick)
         if self._paused and len(self._queue) <= RESUME_IN_FLIGHT and self._transport:
             self._paused = False
             self._transport.resume_reading()
+
+    def _flush_tick(self) -> None:
+        self._flush_scheduled = False
+        self._write_batch()
+
+    @staticmethod
+    def _internal_error(exc: BaseException) -> ErrorReply:
+        log.error("request failed: %r", exc, exc_info=exc)
+        return ErrorReply(f"ERR internal error: {exc}")
 
     def _push(self, data: bytes) -> None:
         if self._queue:

@@ -39,34 +39,71 @@ class ReplicaUnavailable(Exception):
 
 def pack_command(args: Sequence[bytes]) -> bytes:
     """Encode one request as a RESP multibulk."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        parts.append(b"$%d\r\n" % len(arg))
-        parts.append(arg)
-        parts.append(b"\r\n")
-    return b"".join(parts)
+    return b"*%d\r\n" % len(args) + _pack_bulks(args)
+
+
+def _pack_bulks(args: Sequence[bytes]) -> bytes:
+    if len(args) == 2:  # a key and a record: one copy of the record, not two
+        first, second = args
+        return b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(first), first, len(second), second)
+    return b"".join([b"$%d\r\n%b\r\n" % (len(arg), arg) for arg in args])
+
+
+_script_prefixes: dict[tuple[str, int, int], tuple[bytes, bytes]] = {}
+
+
+def _script_prefix(script: Script, keys: int, args: int) -> tuple[bytes, bytes]:
+    """The encoded start of EVALSHA and of EVAL for a call with this many keys and args (up
+    to the key count), built once: a call then encodes only its own keys and args."""
+    shape = (script.name, keys, args)
+    prefixes = _script_prefixes.get(shape)
+    if prefixes is None:
+        header = b"*%d\r\n" % (3 + keys + args)
+        count = b"%d" % keys
+        prefixes = _script_prefixes[shape] = (
+            header + _pack_bulks((b"EVALSHA", script.sha, count)),
+            header + _pack_bulks((b"EVAL", script.source, count)),
+        )
+    return prefixes
 
 
 class _ReplyStream(asyncio.Protocol):
-    """The transport side: bytes out in batches, replies in order back to their futures."""
+    """The transport side: bytes out in batches, replies in order back to their futures.
+
+    A request is a head and a tail (a script call's fixed start and its own arguments, so a
+    large value is not copied to join them) and may carry a fallback head: the one to send
+    with the same tail if the replica answers NOSCRIPT (the EVAL behind an EVALSHA); the same
+    future then waits for the fallback's reply.
+    """
 
     def __init__(self, on_lost: Callable[[_ReplyStream, Exception | None], None]) -> None:
         self.transport: asyncio.Transport | None = None
-        self.pending: deque[asyncio.Future[Reply]] = deque()
+        self.pending: deque[tuple[asyncio.Future[Reply], bytes | None, bytes]] = deque()
         self._reader = hiredis.Reader()
         self._out: list[bytes] = []
         self._on_lost = on_lost
+        self._loop = asyncio.get_running_loop()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
-    def send(self, request: bytes) -> asyncio.Future[Reply]:
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        if not self._out:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._out.append(request)
-        self.pending.append(future)
+    def send(
+        self, head: bytes, tail: bytes = b"", fallback: bytes | None = None
+    ) -> asyncio.Future[Reply]:
+        future: asyncio.Future[Reply] = self._loop.create_future()
+        self._enqueue(future, head, tail, fallback)
         return future
+
+    def _enqueue(
+        self, future: asyncio.Future[Reply], head: bytes, tail: bytes, fallback: bytes | None
+    ) -> None:
+        out = self._out
+        if not out:
+            self._loop.call_soon(self._flush)
+        out.append(head)
+        if tail:
+            out.append(tail)
+        self.pending.append((future, fallback, tail))
 
     def _flush(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -75,9 +112,16 @@ class _ReplyStream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
-        while (reply := self._reader.gets()) is not False:
-            future = self.pending.popleft()
-            if not future.done():
+        gets, pending = self._reader.gets, self.pending
+        while (reply := gets()) is not False:
+            future, fallback, tail = pending.popleft()
+            if (
+                fallback is not None
+                and type(reply) is hiredis.ReplyError
+                and str(reply).startswith("NOSCRIPT")
+            ):
+                self._enqueue(future, fallback, tail, None)
+            elif not future.done():
                 future.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -131,42 +175,23 @@ class Backend:
         """Send one request; the future holds the reply, or ReplicaUnavailable."""
         stream = self._stream
         if stream is None or self.state != "up":
-            future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-            future.set_exception(ReplicaUnavailable(f"{self.name}: {self.last_error or 'down'}"))
-            return future
+            return self._unavailable()
         return stream.send(pack_command(args))
+
+    def _unavailable(self) -> asyncio.Future[Reply]:
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        future.set_exception(ReplicaUnavailable(f"{self.name}: {self.last_error or 'down'}"))
+        return future
 
     def run_script(
         self, script: Script, keys: Sequence[bytes], args: Sequence[bytes]
     ) -> asyncio.Future[Reply]:
         """EVALSHA, falling back to EVAL once if the replica lost its script cache."""
-        first = self.execute(b"EVALSHA", script.sha, b"%d" % len(keys), *keys, *args)
-        result: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-
-        def relay(source: asyncio.Future[Reply]) -> None:
-            if result.done():
-                return
-            if source.cancelled():
-                result.cancel()
-            elif (exc := source.exception()) is not None:
-                result.set_exception(exc)
-            else:
-                result.set_result(source.result())
-
-        def after_evalsha(done: asyncio.Future[Reply]) -> None:
-            if (
-                not done.cancelled()
-                and done.exception() is None
-                and isinstance(reply := done.result(), hiredis.ReplyError)
-                and str(reply).startswith("NOSCRIPT")
-            ):
-                retry = self.execute(b"EVAL", script.source, b"%d" % len(keys), *keys, *args)
-                retry.add_done_callback(relay)
-            else:
-                relay(done)
-
-        first.add_done_callback(after_evalsha)
-        return result
+        stream = self._stream
+        if stream is None or self.state != "up":
+            return self._unavailable()
+        evalsha, eval_ = _script_prefix(script, len(keys), len(args))
+        return stream.send(evalsha, _pack_bulks((*keys, *args)), eval_)
 
     async def _try_connect(self) -> bool:
         loop = asyncio.get_running_loop()
@@ -215,7 +240,7 @@ class Backend:
         self._stream = None
         failure = ReplicaUnavailable(f"{self.name}: connection lost")
         while stream.pending:
-            future = stream.pending.popleft()
+            future, _, _ = stream.pending.popleft()
             if not future.done():
                 future.set_exception(failure)
         if not self._closed:

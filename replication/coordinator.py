@@ -22,6 +22,7 @@ import hiredis
 from leaderless.replication.backend import Backend, ReplicaUnavailable, Reply
 from leaderless.replication.hlc import HybridClock, Timestamp
 from leaderless.replication.merge import Repair, ReplicaRead, Resolution, resolve
+from leaderless.replication.merkle import range_of
 from leaderless.replication.quorum import Failed, Late, QuorumRound, Reached
 from leaderless.replication.record import Record, RecordFormatError, decode_record, encode_record
 from leaderless.replication.scripts import (
@@ -132,10 +133,10 @@ class Coordinator:
     async def write(self, records: Sequence[tuple[bytes, Record]]) -> None:
         """Apply every record on at least W replicas, or raise QuorumError."""
         self.stats.writes += 1
-        encoded = [(key, encode_record(record)) for key, record in records]
+        encoded = [(key, write_args(key, record)) for key, record in records]
 
         def send(backend: Backend) -> asyncio.Future[list[Reply]]:
-            return _all([backend.run_script(WRITE_IF_NEWER, [k], [v]) for k, v in encoded])
+            return _all([backend.run_script(WRITE_IF_NEWER, [k], args) for k, args in encoded])
 
         await self._round("write", self.w, send, parse=_parse_script_acks)
 
@@ -236,7 +237,7 @@ class Coordinator:
         if repair.flush is not None:
             sent.append(backend.run_script(FLUSH, [], [repair.flush.pack()]))
         if repair.record is not None:
-            sent.append(backend.run_script(WRITE_IF_NEWER, [key], [encode_record(repair.record)]))
+            sent.append(backend.run_script(WRITE_IF_NEWER, [key], write_args(key, repair.record)))
         return sent
 
     def _repair_late(
@@ -256,6 +257,11 @@ class Coordinator:
                 self.stats.background_repairs += 1
                 self._background.add(future)
                 future.add_done_callback(self._background.discard)
+
+
+def write_args(key: bytes, record: Record) -> list[bytes]:
+    """WRITE_IF_NEWER's arguments for one key: the encoded record and the key's range."""
+    return [encode_record(record), b"%d" % range_of(key)]
 
 
 class _BadReply(Exception):

@@ -8,7 +8,19 @@ overwrite a newer write that landed meanwhile, and equal timestamps resolve the 
 every replica (they never apply). The timestamp layout is that of `record.py`: bytes 2..11
 of a record (Lua counts from 1) are `>I6I2I2`, physical ms, logical counter, node id.
 
-Internal keys start with INTERNAL_PREFIX; clients may not use that prefix.
+The same scripts keep the anti-entropy bookkeeping true as writes happen (the design is in
+`merkle.py`): every data key has a member `range (2 bytes) .. key` in the index KEYS_KEY, so
+the keys of one range can be listed; DIGESTS_KEY holds, per range and per segment of 256
+ranges, the sum modulo 2^48 of the leaf hashes of the records counted there, and its field
+`settled` is the expiry watermark: records that expire at or before it are not counted.
+Records with an expiry are listed in EXPIRING_KEY (score = expiry) until SETTLE_EXPIRIES
+takes their leaves out, because Redis deletes expired keys without running any script.
+Tombstones are listed in TOMBSTONES_KEY (member `range .. key`, score = write time) for
+PURGE_TOMBSTONES. The range of a key is xxhash (`merkle.range_of`), which Lua lacks, so the
+caller passes it with each record.
+
+Internal keys start with INTERNAL_PREFIX; clients may not use that prefix. The set is fixed
+(INTERNAL_KEYS), so that DBSIZE can leave them out.
 """
 
 from __future__ import annotations
@@ -19,7 +31,22 @@ from dataclasses import dataclass
 INTERNAL_PREFIX = b"__leaderless:"
 FLUSH_KEY = INTERNAL_PREFIX + b"flush"
 TOMBSTONES_KEY = INTERNAL_PREFIX + b"tombstones"
-INTERNAL_KEYS = (FLUSH_KEY, TOMBSTONES_KEY)
+DIGESTS_KEY = INTERNAL_PREFIX + b"digests"
+KEYS_KEY = INTERNAL_PREFIX + b"keys"
+EXPIRING_KEY = INTERNAL_PREFIX + b"expiring"
+LEASES_KEY = INTERNAL_PREFIX + b"leases"
+ANTI_ENTROPY_KEY = INTERNAL_PREFIX + b"anti_entropy"
+"""The sidecars' counters and the replica's `synced_at` marker (see anti_entropy.py)."""
+INTERNAL_KEYS = (
+    FLUSH_KEY,
+    TOMBSTONES_KEY,
+    DIGESTS_KEY,
+    KEYS_KEY,
+    EXPIRING_KEY,
+    LEASES_KEY,
+    ANTI_ENTROPY_KEY,
+)
+SETTLED_FIELD = b"settled"
 
 _NEWER = """
 local function newer(a, b)
@@ -28,6 +55,32 @@ local function newer(a, b)
   if ap ~= bp then return ap > bp end
   if al ~= bl then return al > bl end
   return an > bn
+end
+"""
+
+# The digest arithmetic, the same as merkle.py's: a leaf is the first 48 bits of
+# sha1(key .. timestamp .. flags); sums stay below 2^53, so Lua's doubles are exact.
+_DIGESTS = """
+local DIGESTS, INDEX = '__leaderless:digests', '__leaderless:keys'
+local EXPIRING, TOMBSTONES = '__leaderless:expiring', '__leaderless:tombstones'
+local MOD = 281474976710656
+local function leaf(key, version)
+  return tonumber(string.sub(redis.sha1hex(key .. version), 1, 12), 16)
+end
+local function expiry(rec) return (struct.unpack('>I6', string.sub(rec, 13, 18))) end
+local function counted(rec, settled)
+  local e = expiry(rec)
+  return e == 0 or e > settled
+end
+local function is_tombstone(rec) return string.byte(rec, 12) % 2 == 1 end
+local function settled_at() return tonumber(redis.call('HGET', DIGESTS, 'settled') or '0') end
+local function add(range, delta)
+  if delta == 0 then return end
+  local rf, sf = tostring(range), 's' .. math.floor(range / 256)
+  local cur = redis.call('HMGET', DIGESTS, rf, sf)
+  redis.call('HSET', DIGESTS,
+    rf, string.format('%.0f', ((tonumber(cur[1]) or 0) + delta) % MOD),
+    sf, string.format('%.0f', ((tonumber(cur[2]) or 0) + delta) % MOD))
 end
 """
 
@@ -44,43 +97,75 @@ class Script:
         return hashlib.sha1(self.source).hexdigest().encode()
 
 
-# KEYS[1] = the client key, ARGV[1] = the encoded record. Returns 1 if applied, 0 if not.
-# Tombstones are indexed by time in TOMBSTONES_KEY so that PURGE_TOMBSTONES can drop them
-# after the grace period and DBSIZE can leave them out.
+# KEYS[i] = a client key, ARGV[2i-1] = its encoded record, ARGV[2i] = its range (decimal).
+# Returns how many were applied. The proxy sends one key per call; the sidecar batches.
 WRITE_IF_NEWER = Script(
     "write_if_newer",
     (
         _NEWER
+        + _DIGESTS
         + """
-local key, rec = KEYS[1], ARGV[1]
-local ts = string.sub(rec, 2, 11)
 local flushed = redis.call('GET', '__leaderless:flush')
-if flushed and not newer(ts, flushed) then return 0 end
-local old = redis.call('GET', key)
-if old and not newer(ts, string.sub(old, 2, 11)) then return 0 end
-local expires = struct.unpack('>I6', string.sub(rec, 13, 18))
-if expires > 0 then
-  redis.call('SET', key, rec, 'PXAT', string.format('%.0f', expires))
-else
-  redis.call('SET', key, rec)
+local settled = settled_at()
+local function apply(key, rec, range)
+  local ts = string.sub(rec, 2, 11)
+  if flushed and not newer(ts, flushed) then return 0 end
+  local old = redis.call('GET', key)
+  if old and not newer(ts, string.sub(old, 2, 11)) then return 0 end
+  local expires = expiry(rec)
+  if expires > 0 then
+    redis.call('SET', key, rec, 'PXAT', string.format('%.0f', expires))
+  else
+    redis.call('SET', key, rec)
+  end
+  local prefix = struct.pack('>I2', range)
+  local delta = 0
+  if old then
+    if counted(old, settled) then
+      delta = -leaf(key, string.sub(old, 2, 12))
+      if expiry(old) > 0 then
+        redis.call('ZREM', EXPIRING, prefix .. string.sub(old, 2, 12) .. key)
+      end
+    end
+    if is_tombstone(old) and not is_tombstone(rec) then
+      redis.call('ZREM', TOMBSTONES, prefix .. key)
+    end
+  else
+    redis.call('ZADD', INDEX, 0, prefix .. key)
+  end
+  if counted(rec, settled) then
+    delta = delta + leaf(key, string.sub(rec, 2, 12))
+    if expires > 0 then
+      redis.call('ZADD', EXPIRING, string.format('%.0f', expires),
+        prefix .. string.sub(rec, 2, 12) .. key)
+    end
+  end
+  if is_tombstone(rec) then
+    redis.call('ZADD', TOMBSTONES, string.format('%.0f', (struct.unpack('>I6', ts))),
+      prefix .. key)
+  end
+  add(range, delta)
+  return 1
 end
-if string.byte(rec, 12) % 2 == 1 then
-  redis.call('ZADD', '__leaderless:tombstones', struct.unpack('>I6', ts), key)
-elseif old and string.byte(old, 12) % 2 == 1 then
-  redis.call('ZREM', '__leaderless:tombstones', key)
+local applied = 0
+for i, key in ipairs(KEYS) do
+  applied = applied + apply(key, ARGV[2 * i - 1], tonumber(ARGV[2 * i]))
 end
-return 1
+return applied
 """
     ).encode(),
 )
 
 # ARGV[1] = the flush's 10-byte timestamp. Deletes every record not newer than the flush and
-# remembers the flush, so that older writes and repairs are refused from then on.
-# Returns 1 if applied, 0 if the replica already had this flush or a newer one.
+# remembers the flush, so that older writes and repairs are refused from then on; then rebuilds
+# the index, the digests and the tombstone and expiry lists from the records that survived
+# (writes newer than the flush that arrived before it). Returns 1 if applied, 0 if the replica
+# already had this flush or a newer one.
 FLUSH = Script(
     "flush",
     (
         _NEWER
+        + _DIGESTS
         + """
 local ts = ARGV[1]
 local flushed = redis.call('GET', '__leaderless:flush')
@@ -92,14 +177,42 @@ repeat
   for _, key in ipairs(page[2]) do
     if string.sub(key, 1, 13) ~= '__leaderless:' then
       local rec = redis.call('GET', key)
-      if rec and not newer(string.sub(rec, 2, 11), ts) then
-        redis.call('DEL', key)
-        redis.call('ZREM', '__leaderless:tombstones', key)
-      end
+      if rec and not newer(string.sub(rec, 2, 11), ts) then redis.call('DEL', key) end
     end
   end
 until cursor == '0'
 redis.call('SET', '__leaderless:flush', ts)
+local settled = settled_at()
+redis.call('DEL', DIGESTS, EXPIRING, TOMBSTONES)
+if settled > 0 then redis.call('HSET', DIGESTS, 'settled', string.format('%.0f', settled)) end
+local sums = {}
+local from = '-'
+while true do
+  local page = redis.call('ZRANGEBYLEX', INDEX, from, '+', 'LIMIT', 0, 1000)
+  if #page == 0 then break end
+  for _, member in ipairs(page) do
+    local key = string.sub(member, 3)
+    local rec = redis.call('GET', key)
+    if not rec then
+      redis.call('ZREM', INDEX, member)
+    else
+      local range = struct.unpack('>I2', member)
+      if is_tombstone(rec) then
+        redis.call('ZADD', TOMBSTONES,
+          string.format('%.0f', (struct.unpack('>I6', string.sub(rec, 2, 7)))), member)
+      end
+      if counted(rec, settled) then
+        sums[range] = ((sums[range] or 0) + leaf(key, string.sub(rec, 2, 12))) % MOD
+        if expiry(rec) > 0 then
+          redis.call('ZADD', EXPIRING, string.format('%.0f', expiry(rec)),
+            string.sub(member, 1, 2) .. string.sub(rec, 2, 12) .. key)
+        end
+      end
+    end
+  end
+  from = '(' .. page[#page]
+end
+for range, sum in pairs(sums) do add(range, sum) end
 return 1
 """
     ).encode(),
@@ -111,24 +224,126 @@ DBSIZE = Script(
     "dbsize",
     b"""
 return redis.call('DBSIZE') - redis.call('ZCARD', '__leaderless:tombstones')
-  - redis.call('EXISTS', '__leaderless:flush', '__leaderless:tombstones')
+  - redis.call('EXISTS', '"""
+    + b"', '".join(INTERNAL_KEYS)
+    + b"""')
 """,
 )
 
 # ARGV[1] = cutoff physical ms, ARGV[2] = at most this many. Drops tombstones written at or
-# before the cutoff (now - grace). Returns how many were dropped.
+# before the cutoff (now - grace), taking their leaves out of the digests. Returns how many
+# were dropped.
 PURGE_TOMBSTONES = Script(
     "purge_tombstones",
-    b"""
-local keys = redis.call('ZRANGEBYSCORE', '__leaderless:tombstones', '-inf', ARGV[1],
+    (
+        _DIGESTS
+        + """
+local settled = settled_at()
+local members = redis.call('ZRANGEBYSCORE', TOMBSTONES, '-inf', ARGV[1],
   'LIMIT', 0, tonumber(ARGV[2]))
-for _, key in ipairs(keys) do
+for _, member in ipairs(members) do
+  local key = string.sub(member, 3)
   local rec = redis.call('GET', key)
-  if rec and string.byte(rec, 12) % 2 == 1 then redis.call('DEL', key) end
-  redis.call('ZREM', '__leaderless:tombstones', key)
+  if rec and is_tombstone(rec) then
+    redis.call('DEL', key)
+    redis.call('ZREM', INDEX, member)
+    if counted(rec, settled) then
+      add(struct.unpack('>I2', member), -leaf(key, string.sub(rec, 2, 12)))
+    end
+  end
+  redis.call('ZREM', TOMBSTONES, member)
 end
-return #keys
+return #members
+"""
+    ).encode(),
+)
+
+# ARGV[1] = cutoff unix ms, ARGV[2] = at most this many. Takes the leaves of records expiring
+# at or before the cutoff out of the digests (whether or not Redis has deleted them yet; a
+# record still there is left for Redis to delete) and drops index entries of keys Redis
+# deleted. Once none is left, the watermark `settled` becomes the cutoff. It never moves back.
+# Returns {how many were settled, the watermark}.
+SETTLE_EXPIRIES = Script(
+    "settle_expiries",
+    (
+        _DIGESTS
+        + """
+local settled = settled_at()
+local cutoff, batch = tonumber(ARGV[1]), tonumber(ARGV[2])
+if cutoff <= settled then return {0, settled} end
+local members = redis.call('ZRANGEBYSCORE', EXPIRING, '-inf', ARGV[1], 'LIMIT', 0, batch)
+for _, member in ipairs(members) do
+  local key = string.sub(member, 14)
+  add(struct.unpack('>I2', member), -leaf(key, string.sub(member, 3, 13)))
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('ZREM', INDEX, string.sub(member, 1, 2) .. key)
+  end
+  redis.call('ZREM', EXPIRING, member)
+end
+if #members < batch then
+  redis.call('HSET', DIGESTS, 'settled', ARGV[1])
+  settled = cutoff
+end
+return {#members, settled}
+"""
+    ).encode(),
+)
+
+# ARGV[1] = lower bound, ARGV[2] = upper bound (ZRANGEBYLEX syntax, over `range .. key`),
+# ARGV[3] = at most this many. Returns {member, header, member, header, ...}: the index
+# members in that interval and the first 18 bytes of each one's record ('' if the key is gone).
+READ_RANGES = Script(
+    "read_ranges",
+    b"""
+local members = redis.call('ZRANGEBYLEX', '__leaderless:keys', ARGV[1], ARGV[2],
+  'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, member in ipairs(members) do
+  out[#out + 1] = member
+  out[#out + 1] = redis.call('GETRANGE', string.sub(member, 3), 0, 17)
+end
+return out
 """,
 )
 
-ALL_SCRIPTS = (WRITE_IF_NEWER, FLUSH, DBSIZE, PURGE_TOMBSTONES)
+# ARGV[1] = the lease's field, ARGV[2] = owner, ARGV[3] = milliseconds. Takes or renews the
+# lease unless someone else holds one that has not expired by this replica's clock.
+# Returns 1 if the caller holds it now, 0 if not.
+TAKE_LEASE = Script(
+    "take_lease",
+    b"""
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local held = redis.call('HGET', '__leaderless:leases', ARGV[1])
+if held then
+  local owner, expires = string.match(held, '^(.*) (%d+)$')
+  if owner ~= ARGV[2] and tonumber(expires) > now then return 0 end
+end
+redis.call('HSET', '__leaderless:leases', ARGV[1],
+  ARGV[2] .. ' ' .. string.format('%.0f', now + tonumber(ARGV[3])))
+return 1
+""",
+)
+
+# ARGV[1] = the lease's field, ARGV[2] = owner. Drops the lease if the caller holds it.
+RELEASE_LEASE = Script(
+    "release_lease",
+    b"""
+local held = redis.call('HGET', '__leaderless:leases', ARGV[1])
+if held and string.match(held, '^(.*) %d+$') == ARGV[2] then
+  return redis.call('HDEL', '__leaderless:leases', ARGV[1])
+end
+return 0
+""",
+)
+
+ALL_SCRIPTS = (
+    WRITE_IF_NEWER,
+    FLUSH,
+    DBSIZE,
+    PURGE_TOMBSTONES,
+    SETTLE_EXPIRIES,
+    READ_RANGES,
+    TAKE_LEASE,
+    RELEASE_LEASE,
+)

@@ -96,7 +96,7 @@ def test_bad_settings_from_the_installed_command(tmp_path: Path) -> None:
     assert result.stderr == (
         f"leaderless: error: {config}: unknown key 'quorum' in section [replication]; "
         "known keys: nodes, n, w, r, timeout_ms, proxy_id, max_clock_offset_ms, "
-        "tombstone_grace_s\n"
+        "ntp_servers, ntp_interval_ms, clock_offset_action, tombstone_grace_s\n"
     )
 
 
@@ -141,9 +141,13 @@ def test_up_serves_until_sigterm_then_leaves_no_process(tmp_path: Path) -> None:
         nodes = redis_server_children(process.pid)
         ready = lines.wait_for_line("leaderless: ready. Try: redis-cli -p ")
         port = int(ready.rsplit(" ", 1)[1])
-        with redis.Redis(host=LOOPBACK, port=port) as client:
-            assert client.ping()
-            client.set("k", "v")
+        redis_cli = [str(LEADERLESS.with_name("redis-cli")), "-p", str(port)]
+        for command, answer in ((["SET", "k", "v"], "OK"), (["GET", "k"], "v")):
+            done = subprocess.run(
+                [*redis_cli, *command], capture_output=True, text=True, timeout=10
+            )
+            assert done.stdout == answer + "\n"
+        with redis.Redis(host=LOOPBACK, port=port, protocol=3) as client:
             assert client.get("k") == b"v"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

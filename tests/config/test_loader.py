@@ -70,7 +70,8 @@ def test_invalid_toml(tmp_path: Path) -> None:
 def test_unknown_section_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, "[replicaton]\nn = 3\n")
     assert error_text(path, {}) == (
-        f"{path}: unknown section [replicaton]; known sections: [limits], [listen], [replication]"
+        f"{path}: unknown section [replicaton]; known sections: "
+        "[anti_entropy], [limits], [listen], [replication]"
     )
 
 
@@ -78,14 +79,15 @@ def test_unknown_key_names_key_and_section(tmp_path: Path) -> None:
     path = write(tmp_path, "[listen]\nport = 6380\n")
     assert error_text(path, {}) == (
         f"{path}: unknown key 'port' in section [listen]; known keys: "
-        "address, requirepass, max_clients"
+        "address, requirepass, max_clients, users, protected_mode, idle_timeout_s, tls_cert_file, "
+        "tls_key_file, tls_ca_file, tls_require_client_cert"
     )
 
 
 def test_key_outside_a_section(tmp_path: Path) -> None:
     path = write(tmp_path, "n = 3\n")
     assert error_text(path, {}) == f"{path}: unknown section [n]; known sections: " + (
-        "[limits], [listen], [replication]"
+        "[anti_entropy], [limits], [listen], [replication]"
     )
 
 
@@ -234,3 +236,89 @@ def test_example_documents_every_setting_above_it() -> None:
     assert set(documented) == {spec.key for spec in setting_fields()}
     for spec in setting_fields():
         assert documented[spec.key].startswith(spec.doc), spec.key
+
+
+# Security and clock settings.
+
+
+def test_users_from_a_table_or_a_list(tmp_path: Path) -> None:
+    table = load_settings(write(tmp_path, '[listen]\nusers = {"alice" = "a:1", "bob" = "b"}\n'), {})
+    listed = load_settings(None, {"listen.users": ["alice:a:1", "bob:b"]})
+    assert table == listed
+    assert [(user.name, user.password) for user in table.listen.users] == [
+        ("alice", "a:1"),
+        ("bob", "b"),
+    ]
+    assert table.listen.auth_required
+    assert "a:1" not in repr(table)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"listen.users": ["default:x"]},
+            "listen.users (--user) must not list 'default': its password is "
+            "listen.requirepass (--requirepass)",
+        ),
+        (
+            {"listen.users": ["a:x", "a:y"]},
+            "listen.users (--user) lists a user name more than once",
+        ),
+        (
+            {"listen.users": ["alice"]},
+            "listen.users (--user): a user is written NAME:PASSWORD, both non-empty "
+            "(e.g. alice:s3cret)",
+        ),
+        (
+            {"listen.idle_timeout_s": -1},
+            "listen.idle_timeout_s (--idle-timeout-s) must be 0 (never) or positive, got -1",
+        ),
+        (
+            {"listen.tls_cert_file": "c.pem"},
+            "listen.tls_cert_file (--tls-cert-file) and listen.tls_key_file (--tls-key-file) "
+            "must be set together",
+        ),
+        (
+            {"listen.tls_ca_file": "ca.pem"},
+            "listen.tls_ca_file (--tls-ca-file) needs listen.tls_cert_file (--tls-cert-file) "
+            "set too",
+        ),
+        (
+            {
+                "listen.tls_cert_file": "c",
+                "listen.tls_key_file": "k",
+                "listen.tls_require_client_cert": True,
+            },
+            "listen.tls_require_client_cert (--tls-require-client-cert) needs listen.tls_ca_file "
+            "(--tls-ca-file) to verify client certificates against",
+        ),
+        (
+            {"listen.protected_mode": "no"},
+            "listen.protected_mode (--protected-mode) must be true or false, got 'no'",
+        ),
+        (
+            {"replication.clock_offset_action": "ignore"},
+            "replication.clock_offset_action (--clock-offset-action) must be refuse or warn, "
+            "got 'ignore'",
+        ),
+        (
+            {"replication.ntp_servers": ["pool.ntp.org:x"]},
+            "replication.ntp_servers (--ntp-server): 'pool.ntp.org:x' has port 'x'; a port is a "
+            "number in 0..65535",
+        ),
+        (
+            {"replication.ntp_interval_ms": 0},
+            "replication.ntp_interval_ms (--ntp-interval-ms) must be positive, got 0",
+        ),
+    ],
+)
+def test_bad_security_and_clock_settings(overrides: dict[str, object], message: str) -> None:
+    assert error_text(None, overrides) == message
+
+
+def test_ntp_servers_default_to_port_123() -> None:
+    settings = load_settings(
+        None, {"replication.ntp_servers": ["pool.ntp.org", "10.0.0.1:1123", "[::1]:5", "::1"]}
+    )
+    assert settings.replication.ntp_servers == ("pool.ntp.org", "10.0.0.1:1123", "[::1]:5", "::1")

@@ -125,4 +125,5 @@ def test_setting_fields_follow_the_dataclasses() -> None:
     defaults = Settings()
     for spec in setting_fields():
         assert getattr(getattr(defaults, spec.section), spec.name) == spec.default
-    assert {spec.section for spec in setting_fields()} == {"listen", "replication", "limits"}
+    sections = {spec.section for spec in setting_fields()}
+    assert sections == {"listen", "replication", "limits", "anti_entropy"}

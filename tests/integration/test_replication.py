@@ -10,6 +10,7 @@ import pytest
 import redis
 from leaderless.replication.local_nodes import LocalRedisNode
 from leaderless.replication.record import Record, decode_record
+from leaderless.replication.scripts import INTERNAL_KEYS
 
 from tests.integration.conftest import Cluster, start_proxy
 from tests.support.processes import wait_for
@@ -149,6 +150,14 @@ def test_a_node_restarted_empty_keeps_working(cluster: Cluster) -> None:
         assert stored_value(cluster.nodes[1], b"k") == b"v1"
 
 
+def test_a_replica_that_lost_its_scripts_still_applies_writes(cluster: Cluster) -> None:
+    with cluster.nodes[2].client() as raw:
+        raw.script_flush()
+    with cluster.client() as client:
+        client.set("k", "after the flush")
+    assert wait_for(lambda: stored_value(cluster.nodes[2], b"k") == b"after the flush")
+
+
 def _writes_reach(client: redis.Redis, node: LocalRedisNode) -> bool:
     """The proxy reconnects in the background; true once a write lands on `node`."""
     client.set("probe", "x")
@@ -175,4 +184,4 @@ def test_replicas_hold_no_stray_keys_and_dbsize_counts_live_keys(cluster: Cluste
         assert client.dbsize() == 2
     for node in cluster.nodes:
         with node.client() as raw:
-            assert set(raw.keys()) <= {b"a", b"b", b"c", b"__leaderless:tombstones"}
+            assert set(raw.keys()) <= {b"a", b"b", b"c", *INTERNAL_KEYS}

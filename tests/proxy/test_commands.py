@@ -259,7 +259,30 @@ def test_needs_current_value() -> None:
 def test_check_credentials(
     username: bytes | None, password: bytes, requirepass: bytes | None, expected: object
 ) -> None:
-    assert c.check_credentials(username, password, requirepass) == expected
+    assert c.check_credentials(username, password, requirepass, {}) == expected
+
+
+USERS = {b"alice": b"pw-a", b"bob": b"pw-b"}
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "requirepass", "expected"),
+    [
+        (b"alice", b"pw-a", None, None),
+        (b"bob", b"pw-b", b"s3", None),
+        (b"alice", b"pw-b", None, c.WRONGPASS),
+        (b"carol", b"pw-a", None, c.WRONGPASS),
+        (b"default", b"anything", None, c.WRONGPASS),  # only users set: default is disabled
+        (None, b"pw-a", None, c.WRONGPASS),
+        (None, b"s3", b"s3", None),
+        (b"default", b"s3", b"s3", None),
+        (b"alice", b"s3", b"s3", c.WRONGPASS),
+    ],
+)
+def test_check_credentials_with_users(
+    username: bytes | None, password: bytes, requirepass: bytes | None, expected: object
+) -> None:
+    assert c.check_credentials(username, password, requirepass, USERS) == expected
 
 
 def test_no_auth_commands() -> None:
@@ -291,11 +314,12 @@ def test_client_info_line() -> None:
         name=b"conn",
         age_seconds=4,
         idle_seconds=1,
+        user=b"alice",
         lib_name=b"redis-py",
         lib_ver=None,
     )
     assert line.startswith(b"id=3 addr=127.0.0.1:5000 laddr=127.0.0.1:6380 fd=0 name=conn age=4 ")
-    assert line.endswith(b" user=default redir=-1 lib-name=redis-py lib-ver=\n")
+    assert line.endswith(b" user=alice redir=-1 lib-name=redis-py lib-ver=\n")
 
 
 def test_command_info_uses_the_table() -> None:

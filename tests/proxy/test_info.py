@@ -33,6 +33,10 @@ SNAPSHOT = InfoSnapshot(
     background_repairs=2,
     quorum_failures=3,
     refused_clock_observations=4,
+    clock_offset_ms=-612.6,
+    clock_offset_age_s=2.5,
+    clock_in_bounds=False,
+    clock_writes_refused=True,
 )
 
 
@@ -64,7 +68,7 @@ def test_one_section_in_redis_format() -> None:
 def test_sections_are_separated_by_a_blank_line() -> None:
     text = render_info(SNAPSHOT, None)
     assert b"connected_slaves:0\r\n\r\n# Cluster\r\n" in text
-    assert text.endswith(b"refused_clock_observations:4\r\n")
+    assert text.endswith(b"clock_writes_refused:1\r\n")
 
 
 def test_unknown_section_is_empty() -> None:
@@ -87,4 +91,16 @@ def test_leaderless_section() -> None:
         b"node0:address=127.0.0.1:7001,state=up\r\n"
         b"reads:5\r\nwrites:6\r\nread_repairs:1\r\nbackground_repairs:2\r\n"
         b"quorum_failures:3\r\nrefused_clock_observations:4\r\n"
+        b"clock_offset_ms:-613\r\nclock_offset_age_ms:2500\r\nclock_in_bounds:0\r\n"
+        b"clock_writes_refused:1\r\n"
     )
+
+
+def test_clock_never_measured() -> None:
+    snapshot = dataclasses.replace(
+        SNAPSHOT, clock_offset_ms=None, clock_offset_age_s=None, clock_in_bounds=True
+    )
+    lines = render_info(snapshot, "leaderless").split(b"\r\n")
+    assert b"clock_offset_ms:unknown" in lines
+    assert b"clock_offset_age_ms:-1" in lines
+    assert b"clock_in_bounds:1" in lines

@@ -51,12 +51,27 @@ class LineReader:
     def __init__(self, pipe: IO[str]) -> None:
         self._lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
+        self.ended = False  # the pipe closed and every line is in `seen` (after `text()`)
         threading.Thread(target=self._pump, args=(pipe,), daemon=True).start()
 
     def _pump(self, pipe: IO[str]) -> None:
         for line in pipe:
             self._lines.put(line)
         self._lines.put("")  # end of output: nothing more will come
+
+    def text(self) -> str:
+        """Everything read so far: the lines `wait_for_line` went through and those queued."""
+        while not self.ended:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            if line:
+                self.seen.append(line)
+            else:
+                self.ended = True
+                self._lines.put("")  # wait_for_line still sees the end
+        return "".join(self.seen)
 
     def wait_for_line(self, prefix: str, timeout: float = 30.0) -> str:
         """The first line starting with `prefix`; AssertionError if none comes in time or the

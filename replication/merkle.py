@@ -1,0 +1,119 @@
+"""The Merkle tree the anti-entropy sidecar compares replicas with: ranges, leaves and digests.
+
+The key space is cut into RANGES = 65536 ranges by xxhash (`range_of`: the top 16 bits of
+xxh3-64 of the key), and the ranges into SEGMENTS = 256 segments of 256 consecutive ranges.
+The tree has four levels: a leaf per record, a digest per range, a digest per segment, and the
+root. A leaf is the first 48 bits of sha1(key .. timestamp .. flags): it names one version of
+one key, tombstones included, and Lua can compute it (redis.sha1hex). An inner node is the sum
+of its children modulo 2^48 rather than a hash of them: a sum can be kept up to date as writes
+happen, by subtracting the old version's leaf and adding the new one's (the write script does
+this on every replica, see scripts.py), where a hash of children would have to be rebuilt.
+Sums below 2^53 are exact in Lua's doubles. Two replicas holding different sets of versions
+have equal digests only by a 2^-48 accident.
+
+Records with an expiry complicate this, because Redis deletes them without running a script.
+A replica's digests therefore count exactly the records whose expiry is 0 or later than its
+watermark `settled`; the sidecar moves every replica's watermark to the same time before it
+compares them (scripts.SETTLE_EXPIRIES), so records that expired meanwhile drop out of every
+replica's digests alike, whether or not Redis already deleted them.
+
+Comparing replicas goes from the root down: only segments whose digests differ are read range
+by range, and only ranges that differ are read key by key (`differing`). A round where nothing
+differs reads 256 segment digests per replica. `recompute` builds the same digests from
+scratch, for tests and for checking a replica's bookkeeping.
+
+This module is pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import xxhash
+
+RANGE_BITS = 16
+RANGES = 1 << RANGE_BITS
+RANGES_PER_SEGMENT = 256
+SEGMENTS = RANGES // RANGES_PER_SEGMENT
+MODULUS = 1 << 48
+_VERSION = slice(1, 12)  # timestamp and flags of an encoded record
+_EXPIRY = slice(12, 18)
+
+
+def range_of(key: bytes) -> int:
+    """The range of a key: the top RANGE_BITS bits of its xxh3-64 hash."""
+    return xxhash.xxh3_64_intdigest(key) >> (64 - RANGE_BITS)
+
+
+def segment_of(range_id: int) -> int:
+    return range_id // RANGES_PER_SEGMENT
+
+
+def segment_ranges(segment: int) -> range:
+    return range(segment * RANGES_PER_SEGMENT, (segment + 1) * RANGES_PER_SEGMENT)
+
+
+def range_field(range_id: int) -> bytes:
+    """The field of a range's digest in the digests hash."""
+    return b"%d" % range_id
+
+
+def segment_field(segment: int) -> bytes:
+    """The field of a segment's digest in the digests hash."""
+    return b"s%d" % segment
+
+
+def leaf(key: bytes, record: bytes) -> int:
+    """The leaf of one stored version: 48 bits of sha1(key .. timestamp .. flags)."""
+    return int.from_bytes(hashlib.sha1(key + record[_VERSION]).digest()[:6], "big")
+
+
+def expires_at(record: bytes) -> int:
+    """The absolute expiry (unix ms, 0 = never) of an encoded record or record header."""
+    return int.from_bytes(record[_EXPIRY], "big")
+
+
+def counted(record: bytes, settled_ms: int) -> bool:
+    """Whether a replica whose watermark is `settled_ms` counts this record in its digests."""
+    expiry = expires_at(record)
+    return expiry == 0 or expiry > settled_ms
+
+
+@dataclass
+class Digests:
+    """One replica's range and segment digests (absent = 0)."""
+
+    ranges: dict[int, int] = field(default_factory=dict)
+    segments: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def root(self) -> int:
+        return sum(self.segments.values()) % MODULUS
+
+
+def recompute(records: Iterable[tuple[bytes, bytes]], settled_ms: int) -> Digests:
+    """The digests a replica holding these (key, encoded record) pairs should have."""
+    digests = Digests()
+    for key, record in records:
+        if not counted(record, settled_ms):
+            continue
+        range_id = range_of(key)
+        value = leaf(key, record)
+        digests.ranges[range_id] = (digests.ranges.get(range_id, 0) + value) % MODULUS
+        segment = segment_of(range_id)
+        digests.segments[segment] = (digests.segments.get(segment, 0) + value) % MODULUS
+    digests.ranges = {r: d for r, d in digests.ranges.items() if d}
+    digests.segments = {s: d for s, d in digests.segments.items() if d}
+    return digests
+
+
+def parse_digest(raw: object) -> int:
+    """A digest as HMGET returns it: a decimal string, or None for 0."""
+    return int(raw) if isinstance(raw, bytes) else 0
+
+
+def differing(replicas: Sequence[Mapping[int, int]], children: Iterable[int]) -> list[int]:
+    """The children (segments or ranges) whose digests are not the same on every replica."""
+    return [child for child in children if len({replica.get(child, 0) for replica in replicas}) > 1]

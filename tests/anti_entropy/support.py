@@ -1,0 +1,93 @@
+"""Helpers for anti-entropy tests: records written straight to replicas, contents, digests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+from leaderless.replication.hlc import Timestamp
+from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.replication.merkle import Digests, parse_digest, range_of, recompute
+from leaderless.replication.record import Record, decode_record, encode_record
+from leaderless.replication.scripts import (
+    DIGESTS_KEY,
+    INTERNAL_PREFIX,
+    SETTLE_EXPIRIES,
+    SETTLED_FIELD,
+    WRITE_IF_NEWER,
+)
+
+LEADERLESS = Path(sys.executable).with_name("leaderless")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def value(ts_ms: int, data: bytes, *, node: int = 1, expires_at_ms: int = 0) -> Record:
+    return Record(Timestamp(ts_ms, 0, node), False, expires_at_ms, data)
+
+
+def deletion(ts_ms: int, *, node: int = 1) -> Record:
+    return Record.deletion(Timestamp(ts_ms, 0, node))
+
+
+def write(client: redis.Redis, key: bytes, record: Record) -> int:
+    """Apply a record through the proxy's own script, as a write or a repair would."""
+    applied = client.evalsha(WRITE_IF_NEWER.sha, 1, key, encode_record(record), range_of(key))
+    return int(applied)
+
+
+def load_scripts(client: redis.Redis) -> None:
+    from leaderless.replication.scripts import ALL_SCRIPTS
+
+    for script in ALL_SCRIPTS:
+        client.script_load(script.source)
+
+
+def contents(client: redis.Redis) -> dict[bytes, bytes]:
+    """Every data key's stored record."""
+    keys = [k for k in client.scan_iter(count=1000) if not k.startswith(INTERNAL_PREFIX)]
+    values = client.mget(keys) if keys else []
+    return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+
+
+def records(client: redis.Redis) -> dict[bytes, Record]:
+    return {key: decode_record(raw) for key, raw in contents(client).items()}
+
+
+def stored_digests(client: redis.Redis) -> tuple[Digests, int]:
+    raw = client.hgetall(DIGESTS_KEY)
+    settled = parse_digest(raw.pop(SETTLED_FIELD, None))
+    digests = Digests()
+    for name, digest in raw.items():
+        if int(digest) == 0:
+            continue
+        if name.startswith(b"s"):
+            digests.segments[int(name[1:])] = int(digest)
+        else:
+            digests.ranges[int(name)] = int(digest)
+    return digests, settled
+
+
+def settle(client: redis.Redis, cutoff_ms: int) -> None:
+    while client.evalsha(SETTLE_EXPIRIES.sha, 0, cutoff_ms, 1000)[0] >= 1000:
+        pass
+
+
+def digests_are_true(client: redis.Redis) -> bool:
+    """The stored digests equal a recomputation from the records stored."""
+    digests, settled = stored_digests(client)
+    expected = recompute(contents(client).items(), settled)
+    return (digests.ranges, digests.segments) == (expected.ranges, expected.segments)
+
+
+def run_once(nodes: list[LocalRedisNode], *extra: str) -> subprocess.CompletedProcess[str]:
+    """`leaderless anti-entropy --once` as a real process."""
+    args = [str(LEADERLESS), "anti-entropy", "--once", *extra]
+    for node in nodes:
+        args += ["--node", node.url]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)

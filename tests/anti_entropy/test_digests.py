@@ -1,0 +1,114 @@
+"""The digest bookkeeping the scripts keep on a real redis-server stays equal to a
+recomputation from scratch, through overwrites, deletes, expiries, purges and flushes.
+
+Expiries are driven by a simulated clock: records expire an hour or more in the future by the
+real one (so Redis leaves them alone), and the test deletes each as soon as the simulated time
+passes its expiry, which is exactly what Redis does: a delete no script sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from leaderless.replication.hlc import Timestamp
+from leaderless.replication.merkle import leaf
+from leaderless.replication.record import Record, encode_record
+from leaderless.replication.scripts import FLUSH, PURGE_TOMBSTONES
+
+from tests.anti_entropy.support import (
+    contents,
+    digests_are_true,
+    load_scripts,
+    now_ms,
+    records,
+    settle,
+    stored_digests,
+    write,
+)
+from tests.support.redis_servers import StartNodes
+
+pytestmark = pytest.mark.integration
+
+BASE = now_ms() + 3_600_000
+KEYS = [b"a", b"b", b"c", b"d", b"e"]
+
+writes = st.builds(
+    lambda key, ts, tombstone, ttl: ("write", key, ts, tombstone, ttl),
+    st.sampled_from(KEYS),
+    st.integers(1, 50),
+    st.booleans(),
+    st.sampled_from([0, 0, 5, 20]),
+)
+steps = st.lists(
+    st.one_of(
+        writes,
+        writes,
+        st.tuples(st.just("time"), st.integers(1, 15)),
+        st.tuples(st.just("purge"), st.integers(0, 50)),
+        st.tuples(st.just("flush"), st.integers(1, 50)),
+    ),
+    max_size=25,
+)
+
+
+@pytest.fixture
+def node(redis_nodes: StartNodes) -> Iterator[redis.Redis]:
+    (server,) = redis_nodes(1)
+    with server.client() as client:
+        load_scripts(client)
+        yield client
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(steps)
+def test_digests_match_a_recomputation_after_every_step(
+    node: redis.Redis, script: list[tuple[object, ...]]
+) -> None:
+    node.flushall()
+    clock = 0  # simulated ms after BASE
+    for step in script:
+        if step[0] == "write":
+            _, key, ts, tombstone, ttl = step
+            assert isinstance(key, bytes) and isinstance(ts, int) and isinstance(ttl, int)
+            expiry = BASE + clock + ttl if ttl and not tombstone else 0
+            data = b"" if tombstone else b"v%d" % ts
+            write(node, key, Record(Timestamp(BASE + ts, 0, 1), bool(tombstone), expiry, data))
+        elif step[0] == "time":
+            clock += int(step[1])  # type: ignore[call-overload]
+            for key, record in records(node).items():
+                if record.expires_at_ms and record.expires_at_ms <= BASE + clock:
+                    node.delete(key)  # what Redis does when the record expires
+        elif step[0] == "purge":
+            node.evalsha(PURGE_TOMBSTONES.sha, 0, BASE + int(step[1]), 1000)  # type: ignore[call-overload]
+        else:
+            node.evalsha(FLUSH.sha, 0, Timestamp(BASE + int(step[1]), 0, 9).pack())  # type: ignore[call-overload]
+        settle(node, BASE + clock)
+        assert digests_are_true(node), step
+
+
+def test_the_lua_leaf_is_the_python_leaf(node: redis.Redis) -> None:
+    record = Record(Timestamp(BASE, 3, 7), False, 0, b"value")
+    write(node, b"key", record)
+    digests, _ = stored_digests(node)
+    assert list(digests.ranges.values()) == [leaf(b"key", encode_record(record))]
+
+
+def test_expired_records_drop_out_once_settled_even_if_redis_still_holds_them(
+    node: redis.Redis,
+) -> None:
+    write(node, b"k", Record(Timestamp(BASE, 0, 1), False, BASE + 10, b"v"))
+    settle(node, BASE + 10)
+    assert contents(node)  # Redis has not expired it yet
+    digests, settled = stored_digests(node)
+    assert settled == BASE + 10
+    assert digests.segments == {}
+    write(node, b"k", Record(Timestamp(BASE + 1, 0, 1), False, 0, b"w"))  # no double subtraction
+    assert digests_are_true(node)

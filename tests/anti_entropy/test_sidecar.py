@@ -1,0 +1,216 @@
+"""`leaderless anti-entropy` against real redis-servers: convergence in one round after a node
+restarted empty, after divergence on every replica, with two sidecars, with a sidecar killed
+mid-round, and with writes landing during a round."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+import redis
+from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.replication.merkle import range_of, segment_field, segment_of
+from leaderless.replication.record import decode_record
+from leaderless.replication.scripts import ANTI_ENTROPY_KEY, LEASES_KEY, TAKE_LEASE
+
+from tests.anti_entropy.support import (
+    LEADERLESS,
+    contents,
+    deletion,
+    digests_are_true,
+    load_scripts,
+    now_ms,
+    records,
+    run_once,
+    value,
+    write,
+)
+from tests.integration.conftest import start_proxy
+from tests.support.processes import LineReader, wait_for
+from tests.support.redis_servers import StartNodes
+
+pytestmark = pytest.mark.integration
+
+
+def clients(nodes: list[LocalRedisNode]) -> list[redis.Redis]:
+    result = [node.client() for node in nodes]
+    for client in result:
+        load_scripts(client)
+    return result
+
+
+def assert_converged(nodes: list[LocalRedisNode]) -> dict[bytes, bytes]:
+    held = []
+    for node in nodes:
+        with node.client() as client:
+            assert digests_are_true(client)
+            held.append(contents(client))
+    assert all(content == held[0] for content in held[1:])
+    return held[0]
+
+
+def test_a_node_restarted_empty_is_refilled_in_one_round(redis_nodes: StartNodes) -> None:
+    nodes = redis_nodes(3)
+    proxy = start_proxy(nodes)
+    try:
+        with proxy.client() as client:
+            client.mset({f"k{i}": f"v{i}" for i in range(300)})
+            assert run_once(nodes).returncode == 0  # marks every replica as synced
+            nodes[2].kill()
+            for i in range(0, 300, 2):
+                client.set(f"k{i}", f"new{i}")
+            client.delete(*[f"k{i}" for i in range(1, 300, 10)])
+            nodes[2].restart(wipe=True)
+            result = run_once(nodes)
+            assert result.returncode == 0, result.stderr
+            assert "converged" in result.stdout
+            assert "emptied since last sync: " + nodes[2].address.endpoint in result.stdout
+            held = assert_converged(nodes)
+            assert len(held) == 300  # tombstones included
+            for i in range(300):
+                expected = None if i % 10 == 1 else (f"new{i}" if i % 2 == 0 else f"v{i}")
+                got = client.get(f"k{i}")
+                assert got == (expected.encode() if expected else None), i
+    finally:
+        proxy.stop()
+
+
+def test_divergence_on_every_replica_converges_in_one_round(redis_nodes: StartNodes) -> None:
+    nodes = redis_nodes(3)
+    conns = clients(nodes)
+    t = now_ms()
+    newest: dict[bytes, object] = {}
+    for i in range(600):
+        key = b"key%d" % i
+        old, new = value(t, b"old%d" % i), value(t + 1, b"new%d" % i)
+        stale, missing = i % 3, (i + 1) % 3  # each replica is stale on some, missing others
+        for r, conn in enumerate(conns):
+            if r == stale:
+                write(conn, key, old)
+            elif r != missing:
+                write(conn, key, new)
+        newest[key] = new
+    write(conns[0], b"gone", deletion(t + 5))
+    write(conns[1], b"gone", value(t, b"zombie"))
+    write(conns[2], b"ttl", value(t, b"soon", expires_at_ms=t + 3_600_000))
+    result = run_once(nodes)
+    assert result.returncode == 0, result.stderr
+    held = assert_converged(nodes)
+    for key, record in newest.items():
+        assert decode_record(held[key]) == record
+    assert decode_record(held[b"gone"]).tombstone
+    assert decode_record(held[b"ttl"]).value == b"soon"
+    again = run_once(nodes)
+    assert "ranges differing 0, keys compared 0, keys repaired 0" in again.stdout
+    with nodes[0].client() as client:
+        assert int(client.hget(ANTI_ENTROPY_KEY, "rounds")) == 2
+        assert int(client.hget(ANTI_ENTROPY_KEY, "keys_repaired")) > 0
+
+
+def test_two_sidecars_at_once_both_finish_converged(redis_nodes: StartNodes) -> None:
+    nodes = redis_nodes(3)
+    conns = clients(nodes)
+    t = now_ms()
+    for i in range(3000):
+        write(conns[i % 3], b"k%d" % i, value(t, b"v"))
+    args = [str(LEADERLESS), "anti-entropy", "--once", "--max-keys-per-s", "20000"]
+    for node in nodes:
+        args += ["--node", node.url]
+    sidecars = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [sidecar.communicate(timeout=120)[0] for sidecar in sidecars]
+    assert [sidecar.returncode for sidecar in sidecars] == [0, 0], outputs
+    held = assert_converged(nodes)
+    assert len(held) == 3000
+
+
+def test_a_killed_sidecars_segments_are_taken_over(redis_nodes: StartNodes) -> None:
+    nodes = redis_nodes(3)
+    conns = clients(nodes)
+    t = now_ms()
+    for i in range(4000):
+        write(conns[0], b"k%d" % i, value(t, b"v"))
+    args = [str(LEADERLESS), "anti-entropy", "--once", "--max-keys-per-s", "500"]
+    args += ["--lease-ms", "1000"]
+    for node in nodes:
+        args += ["--node", node.url]
+    slow = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert slow.stdout is not None
+        LineReader(slow.stdout).wait_for_line("anti-entropy: ")  # it has repaired a segment
+        assert wait_for(lambda: conns[0].hlen(LEASES_KEY) > 0)
+    finally:
+        slow.send_signal(signal.SIGKILL)
+        slow.wait()
+    assert conns[0].hlen(LEASES_KEY) > 0  # the killed sidecar's lease is still there
+    result = run_once(nodes)
+    assert result.returncode == 0, result.stderr
+    assert len(assert_converged(nodes)) == 4000
+
+
+def test_a_segment_leased_by_a_dead_sidecar_is_finished_after_the_lease(
+    redis_nodes: StartNodes,
+) -> None:
+    nodes = redis_nodes(3)
+    conns = clients(nodes)
+    write(conns[1], b"k", value(now_ms(), b"v"))
+    segment = segment_field(segment_of(range_of(b"k")))
+    for conn in conns:
+        assert conn.evalsha(TAKE_LEASE.sha, 0, segment, "dead-sidecar", 1500) == 1
+    result = run_once(nodes)
+    assert result.returncode == 0, result.stderr
+    assert len(assert_converged(nodes)) == 1
+
+
+def test_writes_during_a_round_are_never_overwritten_by_older_data(
+    redis_nodes: StartNodes,
+) -> None:
+    nodes = redis_nodes(3)
+    conns = clients(nodes)
+    t = now_ms()
+    keys = [b"k%d" % i for i in range(2000)]
+    for key in keys:
+        write(conns[0], key, value(t, b"old"))
+    args = [str(LEADERLESS), "anti-entropy", "--once", "--max-keys-per-s", "2000"]
+    for node in nodes:
+        args += ["--node", node.url]
+    sidecar = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        for key in keys:  # newer writes race with the repairs of the same keys
+            for conn in conns:
+                write(conn, key, value(t + 1, b"new"))
+    finally:
+        sidecar.communicate(timeout=120)
+    for conn in conns:
+        assert {record.value for record in records(conn).values()} == {b"new"}
+    assert_converged(nodes)
+
+
+def test_once_fails_while_a_replica_is_down(redis_nodes: StartNodes) -> None:
+    nodes = redis_nodes(3)
+    nodes[2].kill()
+    result = run_once(nodes)
+    assert result.returncode == 1
+    assert "NOT converged: 2/3 replicas" in result.stdout
+
+
+def test_a_missed_flush_reaches_every_replica(redis_nodes: StartNodes) -> None:
+    nodes = redis_nodes(2)
+    conns = clients(nodes)
+    t = now_ms()
+    for conn in conns:
+        write(conn, b"before", value(t, b"v"))
+    from leaderless.replication.hlc import Timestamp
+    from leaderless.replication.scripts import FLUSH
+
+    conns[0].evalsha(FLUSH.sha, 0, Timestamp(t + 1, 0, 1).pack())
+    result = run_once(nodes)
+    assert result.returncode == 0, result.stderr
+    assert assert_converged(nodes) == {}
