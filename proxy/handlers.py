@@ -10,6 +10,7 @@ different proxies both succeed and the later timestamp wins, as in other Dynamo-
 
 from __future__ import annotations
 
+import asyncio
 import os
 import struct
 import sys
@@ -21,10 +22,11 @@ from leaderless.proxy import command_docs, info
 from leaderless.proxy import commands as cmd
 from leaderless.proxy.resp import ErrorReply, SimpleString, Verbatim
 from leaderless.proxy.server import ProxyState, wall_ms
+from leaderless.replication.backend import ReplicaUnavailable
 from leaderless.replication.coordinator import QuorumError
 from leaderless.replication.hlc import MAX_PHYSICAL_MS
 from leaderless.replication.record import Record
-from leaderless.replication.scripts import INTERNAL_PREFIX
+from leaderless.replication.scripts import ANTI_ENTROPY_KEY, INTERNAL_PREFIX
 
 OK = SimpleString("OK")
 PONG = SimpleString("PONG")
@@ -57,13 +59,27 @@ class Context:
         """Why this command may not run now, or None."""
         if not self.authenticated and not isinstance(command, cmd.NO_AUTH_COMMANDS):
             return cmd.NOAUTH
-        keys = getattr(command, "keys", ())
-        if any(key.startswith(INTERNAL_PREFIX) for key in keys):
+        if any(key.startswith(INTERNAL_PREFIX) for key in _keys(command)):
             return RESERVED
+        if isinstance(command, WRITES) and (clock := self.state.clock_check.refusal()):
+            return ErrorReply(clock)  # the clock is off: see replication/ntp.py
         return None
 
     def close_after_replies(self) -> None:
         raise NotImplementedError
+
+
+WRITES = (cmd.Set, cmd.MSet, cmd.Del, cmd.Flush)
+
+
+def _keys(command: object) -> tuple[bytes, ...]:
+    if isinstance(command, cmd.Get | cmd.Set | cmd.Ttl):
+        return (command.key,)
+    if isinstance(command, cmd.MSet):
+        return tuple(key for key, _ in command.pairs)
+    if isinstance(command, cmd.Del | cmd.Exists | cmd.MGet):
+        return command.keys
+    return ()
 
 
 Handler = Callable[[Context, Any], object]
@@ -111,12 +127,6 @@ def quorum_error_reply(failure: BaseException) -> ErrorReply | None:
     return ErrorReply(str(failure)) if isinstance(failure, QuorumError) else None
 
 
-def _write_refusal(context: Context) -> ErrorReply | None:
-    """The error a write gets while the clock check refuses writes (see replication/ntp.py)."""
-    text = context.state.clock_check.refusal()
-    return None if text is None else ErrorReply(text)
-
-
 def _visible(record: Record | None, now_ms: int) -> Record | None:
     return record if record is not None and record.is_visible(now_ms) else None
 
@@ -152,8 +162,6 @@ async def exists(context: Context, command: cmd.Exists) -> object:
 @handles(cmd.Set)
 @replicated
 async def set_(context: Context, command: cmd.Set) -> object:
-    if (refusal := _write_refusal(context)) is not None:
-        return refusal
     coordinator = context.state.coordinator
     now = wall_ms()
     expires_at = cmd.absolute_expiry_ms(command, now)
@@ -180,8 +188,6 @@ async def set_(context: Context, command: cmd.Set) -> object:
 @handles(cmd.MSet)
 @replicated
 async def mset(context: Context, command: cmd.MSet) -> object:
-    if (refusal := _write_refusal(context)) is not None:
-        return refusal
     coordinator = context.state.coordinator
     await coordinator.write(
         [(key, Record(coordinator.stamp(), False, 0, value)) for key, value in command.pairs]
@@ -192,8 +198,6 @@ async def mset(context: Context, command: cmd.MSet) -> object:
 @handles(cmd.Del)
 @replicated
 async def delete(context: Context, command: cmd.Del) -> object:
-    if (refusal := _write_refusal(context)) is not None:
-        return refusal
     coordinator = context.state.coordinator
     records = await coordinator.read(command.keys)
     now = wall_ms()
@@ -229,8 +233,6 @@ async def dbsize(context: Context, command: cmd.DbSize) -> object:
 @handles(cmd.Flush)
 @replicated
 async def flush(context: Context, command: cmd.Flush) -> object:
-    if (refusal := _write_refusal(context)) is not None:
-        return refusal
     await context.state.coordinator.flush()
     return OK
 
@@ -375,11 +377,31 @@ def command_docs_(context: Context, command: cmd.CommandDocs) -> object:
 
 
 @handles(cmd.Info)
-def info_(context: Context, command: cmd.Info) -> object:
-    return Verbatim("txt", info.render_info(_snapshot(context.state), command.section))
+@replicated
+async def info_(context: Context, command: cmd.Info) -> object:
+    anti_entropy = await _anti_entropy_counters(context.state)
+    snapshot = _snapshot(context.state, anti_entropy)
+    return Verbatim("txt", info.render_info(snapshot, command.section))
 
 
-def _snapshot(state: ProxyState) -> info.InfoSnapshot:
+async def _anti_entropy_counters(state: ProxyState) -> tuple[tuple[str, str], ...]:
+    """The sidecars publish their counters on every replica; one replica that answers will do."""
+    for backend in state.coordinator.backends:
+        if backend.state != "up":
+            continue
+        try:
+            reply = await asyncio.wait_for(
+                backend.execute(b"HGETALL", ANTI_ENTROPY_KEY), state.coordinator.timeout_s
+            )
+        except (ReplicaUnavailable, TimeoutError):
+            continue
+        if isinstance(reply, list):
+            pairs = zip(reply[::2], reply[1::2], strict=True)
+            return tuple(sorted((bytes(k).decode(), bytes(v).decode()) for k, v in pairs))
+    return ()
+
+
+def _snapshot(state: ProxyState, anti_entropy: tuple[tuple[str, str], ...]) -> info.InfoSnapshot:
     coordinator = state.coordinator
     stats = coordinator.stats
     settings = state.settings
@@ -416,4 +438,5 @@ def _snapshot(state: ProxyState) -> info.InfoSnapshot:
         clock_offset_age_s=clock_check.age_s(time.monotonic()),
         clock_in_bounds=clock_check.in_bounds,
         clock_writes_refused=clock_check.writes_refused,
+        anti_entropy=anti_entropy,
     )

@@ -60,6 +60,8 @@ class InfoSnapshot:
     clock_offset_age_s: float | None  # since that measurement
     clock_in_bounds: bool
     clock_writes_refused: bool
+    anti_entropy: tuple[tuple[str, str], ...] = ()
+    """The sidecars' counters as one replica holds them (see replication/anti_entropy.py)."""
 
 
 Fields = list[tuple[str, object]]
@@ -138,6 +140,12 @@ def _leaderless(s: InfoSnapshot) -> Fields:
     ]
 
 
+def _anti_entropy(s: InfoSnapshot) -> Fields:
+    if not s.anti_entropy:
+        return [("anti_entropy_status", "no sidecar has reported a round yet")]
+    return [(f"anti_entropy_{name}", value) for name, value in s.anti_entropy]
+
+
 SECTIONS: dict[str, tuple[str, Callable[[InfoSnapshot], Fields]]] = {
     "server": ("Server", _server),
     "clients": ("Clients", _clients),
@@ -145,6 +153,7 @@ SECTIONS: dict[str, tuple[str, Callable[[InfoSnapshot], Fields]]] = {
     "replication": ("Replication", _replication),
     "cluster": ("Cluster", _cluster),
     "leaderless": ("Leaderless", _leaderless),
+    "anti_entropy": ("AntiEntropy", _anti_entropy),
 }
 
 

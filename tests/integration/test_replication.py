@@ -5,6 +5,7 @@ and a replica that comes back empty."""
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 import redis
@@ -12,7 +13,7 @@ from leaderless.replication.local_nodes import LocalRedisNode
 from leaderless.replication.record import Record, decode_record
 from leaderless.replication.scripts import INTERNAL_KEYS
 
-from tests.integration.conftest import Cluster, start_proxy
+from tests.integration.conftest import LEADERLESS, Cluster, start_proxy
 from tests.support.processes import wait_for
 from tests.support.redis_servers import StartNodes
 
@@ -185,3 +186,31 @@ def test_replicas_hold_no_stray_keys_and_dbsize_counts_live_keys(cluster: Cluste
     for node in cluster.nodes:
         with node.client() as raw:
             assert set(raw.keys()) <= {b"a", b"b", b"c", *INTERNAL_KEYS}
+
+
+def test_internal_keys_are_reserved(cluster: Cluster) -> None:
+    with cluster.client() as client:
+        for attempt in (
+            lambda: client.set("__leaderless:flush", "x"),
+            lambda: client.get("__leaderless:digests"),
+            lambda: client.mset({"ok": "1", "__leaderless:tombstones": "x"}),
+        ):
+            with pytest.raises(redis.ResponseError, match="reserved"):
+                attempt()
+        assert client.get("ok") is None
+
+
+def test_info_shows_the_sidecars_counters(cluster: Cluster) -> None:
+    with cluster.client() as client:
+        client.set("k", "v")
+        assert client.info("anti_entropy") == {
+            "anti_entropy_status": "no sidecar has reported a round yet"
+        }
+        nodes = [arg for node in cluster.nodes for arg in ("--node", node.url)]
+        done = subprocess.run(
+            [str(LEADERLESS), "anti-entropy", "--once", *nodes], capture_output=True, timeout=60
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        counters = client.info("anti_entropy")
+        assert counters["anti_entropy_rounds"] >= 1
+        assert counters["anti_entropy_last_round_converged"] == 1

@@ -52,6 +52,7 @@ def test_default_all_and_everything_give_every_section() -> None:
         b"# Replication",
         b"# Cluster",
         b"# Leaderless",
+        b"# AntiEntropy",
     ]
     for section in (None, "default", "ALL", "everything"):
         assert headings(render_info(SNAPSHOT, section)) == expected
@@ -68,7 +69,7 @@ def test_one_section_in_redis_format() -> None:
 def test_sections_are_separated_by_a_blank_line() -> None:
     text = render_info(SNAPSHOT, None)
     assert b"connected_slaves:0\r\n\r\n# Cluster\r\n" in text
-    assert text.endswith(b"clock_writes_refused:1\r\n")
+    assert text.endswith(b"anti_entropy_status:no sidecar has reported a round yet\r\n")
 
 
 def test_unknown_section_is_empty() -> None:
@@ -104,3 +105,15 @@ def test_clock_never_measured() -> None:
     assert b"clock_offset_ms:unknown" in lines
     assert b"clock_offset_age_ms:-1" in lines
     assert b"clock_in_bounds:1" in lines
+
+
+def test_anti_entropy_section_shows_the_published_counters_or_says_none_came() -> None:
+    assert render_info(SNAPSHOT, "anti_entropy") == (
+        b"# AntiEntropy\r\nanti_entropy_status:no sidecar has reported a round yet\r\n"
+    )
+    reported = dataclasses.replace(
+        SNAPSHOT, anti_entropy=(("keys_repaired", "12"), ("rounds", "3"))
+    )
+    assert render_info(reported, "anti_entropy") == (
+        b"# AntiEntropy\r\nanti_entropy_keys_repaired:12\r\nanti_entropy_rounds:3\r\n"
+    )
