@@ -399,6 +399,56 @@ class AntiEntropySettings:
 
 
 @dataclass(frozen=True)
+class HintSettings:
+    """[hints]: writes a replica missed, kept by the proxy and replayed when it is back."""
+
+    dir: str | None = field(
+        default=None,
+        metadata={
+            "doc": "Folder of the hints file (hints.sqlite3); unset: hints are kept in memory "
+            "only and lost when the proxy stops.",
+            "flag": "--hints-dir",
+            "metavar": "DIR",
+        },
+    )
+    window_s: int = field(
+        default=10800,
+        metadata={
+            "doc": "Seconds a replica may miss writes and still get hints; past this, writes it "
+            "misses are left to anti-entropy.",
+            "flag": "--hint-window-s",
+            "metavar": "SECONDS",
+        },
+    )
+    max_bytes: int = field(
+        default=256 * 1024 * 1024,
+        metadata={
+            "doc": "Most bytes of hints kept (all replicas together); a hint that would pass "
+            "this is refused (dropped), not an older one.",
+            "flag": "--max-hint-bytes",
+            "metavar": "BYTES",
+        },
+    )
+    replay_keys_per_s: int = field(
+        default=10000,
+        metadata={
+            "doc": "Most hinted keys replayed per second to a replica that is back.",
+            "flag": "--hint-replay-keys-per-s",
+            "metavar": "KEYS",
+        },
+    )
+    sloppy_quorum: bool = field(
+        default=False,
+        metadata={
+            "doc": "Count a stored hint toward W (a write then needs one replica's "
+            "acknowledgement and W in all, replicas and hints); weaker: see the README.",
+            "flag": "--sloppy-quorum",
+            "metavar": "yes|no",
+        },
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the proxy is configured with; each field is one TOML section."""
 
@@ -406,6 +456,7 @@ class Settings:
     replication: ReplicationSettings = field(default_factory=ReplicationSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     anti_entropy: AntiEntropySettings = field(default_factory=AntiEntropySettings)
+    hints: HintSettings = field(default_factory=HintSettings)
 
 
 @dataclass(frozen=True)

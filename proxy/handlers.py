@@ -404,6 +404,7 @@ async def _anti_entropy_counters(state: ProxyState) -> tuple[tuple[str, str], ..
 def _snapshot(state: ProxyState, anti_entropy: tuple[tuple[str, str], ...]) -> info.InfoSnapshot:
     coordinator = state.coordinator
     stats = coordinator.stats
+    hints = coordinator.hints
     settings = state.settings
     clock_check = state.clock_check
     uname = os.uname()
@@ -427,12 +428,21 @@ def _snapshot(state: ProxyState, anti_entropy: tuple[tuple[str, str], ...]) -> i
         w=settings.replication.w,
         r=settings.replication.r,
         proxy_id=state.proxy_id,
-        nodes=tuple(info.NodeStatus(b.name, b.state) for b in coordinator.backends),
+        nodes=tuple(
+            info.NodeStatus(b.name, b.state, coordinator.health(b.index).value)
+            for b in coordinator.backends
+        ),
         reads=stats.reads,
         writes=stats.writes,
         read_repairs=stats.read_repairs,
         background_repairs=stats.background_repairs,
         quorum_failures=stats.quorum_failures,
+        restamped_writes=stats.restamped_writes,
+        hints_stored=hints.stored,
+        hints_replayed=hints.replayed,
+        hints_dropped=hints.dropped,
+        hints_pending=hints.pending,
+        hints_pending_bytes=hints.pending_bytes,
         refused_clock_observations=coordinator.clock.refused_observations,
         clock_offset_ms=clock_check.offset_ms,
         clock_offset_age_s=clock_check.age_s(time.monotonic()),

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 class NodeStatus:
     address: str  # host:port, never credentials
     state: str  # "up" or "down"
+    health: str = "in_sync"  # or "recovering" (emptied, not counted toward reads), "checking"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,12 @@ class InfoSnapshot:
     clock_offset_age_s: float | None  # since that measurement
     clock_in_bounds: bool
     clock_writes_refused: bool
+    restamped_writes: int = 0
+    hints_stored: int = 0
+    hints_replayed: int = 0
+    hints_dropped: int = 0
+    hints_pending: int = 0
+    hints_pending_bytes: int = 0
     anti_entropy: tuple[tuple[str, str], ...] = ()
     """The sidecars' counters as one replica holds them (see replication/anti_entropy.py)."""
 
@@ -115,7 +122,7 @@ def _cluster(s: InfoSnapshot) -> Fields:
 
 def _leaderless(s: InfoSnapshot) -> Fields:
     nodes: Fields = [
-        (f"node{index}", f"address={node.address},state={node.state}")
+        (f"node{index}", f"address={node.address},state={node.state},health={node.health}")
         for index, node in enumerate(s.nodes)
     ]
     return [
@@ -129,6 +136,12 @@ def _leaderless(s: InfoSnapshot) -> Fields:
         ("read_repairs", s.read_repairs),
         ("background_repairs", s.background_repairs),
         ("quorum_failures", s.quorum_failures),
+        ("restamped_writes", s.restamped_writes),
+        ("hints_stored", s.hints_stored),
+        ("hints_replayed", s.hints_replayed),
+        ("hints_dropped", s.hints_dropped),
+        ("hints_pending", s.hints_pending),
+        ("hints_pending_bytes", s.hints_pending_bytes),
         ("refused_clock_observations", s.refused_clock_observations),
         ("clock_offset_ms", "unknown" if s.clock_offset_ms is None else round(s.clock_offset_ms)),
         (

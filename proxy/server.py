@@ -5,8 +5,9 @@ its counters) lives in one `ProxyState` passed to every session, never in module
 Shutdown is: stop accepting, let the sessions finish what they have in flight (bounded),
 then close them and the replica connections.
 
-Beside the listener run a few background tasks: the tombstone purge, the clock check against
-NTP (replication/ntp.py; with no NTP server configured the start-up lines say so once), and,
+Beside the listener run a few background tasks: hint replay (replication/handoff.py), the
+rejoin watch (replication/rejoin.py), the tombstone purge, the clock check against NTP
+(replication/ntp.py; with no NTP server configured the start-up lines say so once), and,
 when listen.idle_timeout_s is set, the sweep that closes idle clients. Before anything starts,
 protected mode (as Redis's) refuses a non-loopback listen address without a password.
 """
@@ -23,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leaderless.config.loader import SettingsError
@@ -30,8 +32,11 @@ from leaderless.config.settings import ListenSettings, Settings, parse_ntp_serve
 from leaderless.proxy.tls import server_context
 from leaderless.replication.backend import Backend
 from leaderless.replication.coordinator import Coordinator
+from leaderless.replication.handoff import Handoff
+from leaderless.replication.hints import HintLedger
 from leaderless.replication.hlc import HybridClock
 from leaderless.replication.ntp import ClockCheck, OffsetAction, monitor_clock
+from leaderless.replication.rejoin import Rejoin
 
 if TYPE_CHECKING:
     from leaderless.proxy.session import ClientSession
@@ -41,6 +46,8 @@ log = logging.getLogger(__name__)
 TOMBSTONE_PURGE_INTERVAL_S = 60.0
 DRAIN_TIMEOUT_S = 5.0
 IDLE_SWEEP_INTERVAL_S = 1.0
+REPLAY_TIMEOUT_S = 5.0
+"""Least time a replica has to acknowledge a batch of replayed hints."""
 
 
 def wall_ms() -> int:
@@ -97,12 +104,26 @@ async def serve(
         Backend(index, address, connect_timeout_s=replication.timeout_ms / 1000)
         for index, address in enumerate(replication.nodes)
     ]
+    hints = settings.hints
+    timeout_s = replication.timeout_ms / 1000
+    handoff = Handoff(
+        HintLedger(window_ms=hints.window_s * 1000, max_bytes=hints.max_bytes),
+        None if hints.dir is None else Path(hints.dir),
+        wall_ms=wall_ms,
+        replay_keys_per_s=hints.replay_keys_per_s,
+        timeout_s=max(timeout_s, REPLAY_TIMEOUT_S),
+    )
+    await handoff.open([backend.name for backend in backends])
+    rejoin = Rejoin(backends, handoff, timeout_s=timeout_s, wall_ms=wall_ms)
     coordinator = Coordinator(
         backends,
         w=replication.w,
         r=replication.r,
-        timeout_s=replication.timeout_ms / 1000,
+        timeout_s=timeout_s,
         clock=clock,
+        handoff=handoff,
+        rejoin=rejoin,
+        sloppy_quorum=hints.sloppy_quorum,
     )
     clock_check = ClockCheck(
         replication.max_clock_offset_ms, OffsetAction(replication.clock_offset_action)
@@ -122,7 +143,11 @@ async def serve(
         raise
     state.port = server.sockets[0].getsockname()[1]
     _announce(state, host)
-    tasks = [loop.create_task(_purge_tombstones(state))]
+    tasks = [
+        loop.create_task(_purge_tombstones(state)),
+        loop.create_task(handoff.replay_forever(backends)),
+        loop.create_task(rejoin.watch_forever()),
+    ]
     if replication.ntp_servers:
         servers = [parse_ntp_server(server) for server in replication.ntp_servers]
         interval_s = replication.ntp_interval_ms / 1000
@@ -197,6 +222,10 @@ def _announce(state: ProxyState, host: str) -> None:
             else "not asked for"
         )
         print(f"  clients connect with TLS (client certificates {certificates})", file=out)
+    hints = state.settings.hints
+    pending = state.coordinator.hints.pending
+    where = f"in {hints.dir}" if hints.dir is not None else "in memory only (hints.dir unset)"
+    print(f"  hints: kept {where}, {pending} pending", file=out)
     if not replication.ntp_servers:
         print(
             "  clock: no NTP server configured (replication.ntp_servers), so the clock's "

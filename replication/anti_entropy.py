@@ -86,6 +86,8 @@ BATCH_RANGES = 64
 """Most differing ranges read and repaired together (bounds memory and lease renewal)."""
 WORKERS = 4
 """Segments repaired at once, so that round trips overlap."""
+RECHECKS = 2
+"""Extra looks at the segments that still differ after a pass (writes in flight)."""
 REQUEST_TIMEOUT_S = 30.0
 _T = TypeVar("_T")
 
@@ -203,6 +205,7 @@ class AntiEntropy:
 
     async def _round(self, up: list[Backend], finish_leased: bool) -> None:
         report = self._report
+        started_at = b"%d" % self._wall_ms()
         marks = await self._each(up, lambda b: b.execute(b"HGET", ANTI_ENTROPY_KEY, b"synced_at"))
         if any(marks):
             report.emptied = [b.name for b, mark in zip(up, marks, strict=True) if mark is None]
@@ -215,7 +218,36 @@ class AntiEntropy:
         todo = differing(digests, range(SEGMENTS))
         report.segments_differing = len(todo)
         offset = self._rng.randrange(len(todo)) if todo else 0
-        todo = todo[offset:] + todo[:offset]  # sidecars start at different places
+        complete = await self._repair_segments(up, todo[offset:] + todo[:offset], finish_leased)
+        for _ in range(RECHECKS):
+            # Writes in flight during the pass make some segments differ for a moment; look
+            # again at just those before calling the round unconverged.
+            still = differing(await self._digests(up, segment_fields), range(SEGMENTS))
+            if not still:
+                break
+            complete = await self._repair_segments(up, still, finish_leased) and complete
+        else:
+            still = differing(await self._digests(up, segment_fields), range(SEGMENTS))
+        every_replica = len(up) == len(self.backends)
+        report.converged = every_replica and complete and not still
+        if every_replica and complete:
+            # A whole pass reached every replica: each now holds every version that existed
+            # when the round started, even if later writes keep the digests moving. That is
+            # what an emptied replica needs before it counts toward reads again; a replica
+            # whose mark changed meanwhile (emptied during the round) is left for the next.
+            now_marks = await self._each(
+                up, lambda b: b.execute(b"HGET", ANTI_ENTROPY_KEY, b"synced_at")
+            )
+            unchanged = [b for b, a, z in zip(up, marks, now_marks, strict=True) if a == z]
+            await self._each(
+                unchanged,
+                lambda b: b.execute(b"HSET", ANTI_ENTROPY_KEY, b"synced_at", started_at),
+            )
+
+    async def _repair_segments(
+        self, up: list[Backend], todo: list[int], finish_leased: bool
+    ) -> bool:
+        """Repair the segments in `todo`; False if some were left to another sidecar's lease."""
         progress = [0, len(todo)]
         while todo:
             deferred: list[int] = []
@@ -223,15 +255,13 @@ class AntiEntropy:
             await asyncio.gather(
                 *(self._work(up, queue, deferred, progress) for _ in range(WORKERS))
             )
-            if not finish_leased or not deferred:
-                break
+            if not deferred:
+                return True
+            if not finish_leased:
+                return False
             await asyncio.sleep(min(self.settings.lease_ms / 10_000, 1.0))  # pacing a retry
             todo = deferred
-        final = await self._digests(up, segment_fields)
-        report.converged = len(up) == len(self.backends) and not differing(final, range(SEGMENTS))
-        if report.converged:
-            now = b"%d" % self._wall_ms()
-            await self._each(up, lambda b: b.execute(b"HSET", ANTI_ENTROPY_KEY, b"synced_at", now))
+        return True
 
     async def _work(
         self, up: list[Backend], queue: Iterator[int], deferred: list[int], progress: list[int]

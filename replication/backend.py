@@ -150,6 +150,8 @@ class Backend:
         self._stream: _ReplyStream | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
         self._closed = False
+        self.on_up: Callable[[Backend], None] | None = None
+        """Called at the end of every successful (re)connection (the rejoin check)."""
 
     @property
     def name(self) -> str:
@@ -223,6 +225,8 @@ class Backend:
             log.info("replica %s is up (redis %s)", self.name, self.version)
         self.state = "up"
         self.last_error = ""
+        if self.on_up is not None:
+            self.on_up(self)
         return True
 
     def _setup_requests(self) -> list[list[bytes]]:

@@ -7,6 +7,13 @@ first R replies, and repairs the stale replicas among those R before it answers,
 quorum reads in a row are monotonic; replicas that answer after the quorum are repaired in
 the background. The decisions (when a round has its quorum, when it cannot, who is stale)
 come from the pure modules `quorum` and `merge`; this module only carries them out.
+
+A replica that failed a write, or had not acknowledged it by the deadline, gets it as a hint
+(`handoff.py`), replayed when it answers again; the round keeps its deadline timer for that
+after answering the client. With `sloppy_quorum` a stored hint counts toward W, once at least
+one replica has acknowledged. Reads count only replicas `rejoin.py` finds IN_SYNC: a replica
+that came back emptied is left out of read quorums until it is refilled (`membership.py`), and
+one just (re)connected is waited for until its check is done.
 """
 
 from __future__ import annotations
@@ -14,17 +21,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Literal
 
 import hiredis
 from leaderless.replication.backend import Backend, ReplicaUnavailable, Reply
+from leaderless.replication.handoff import Handoff
+from leaderless.replication.hints import HintStats
 from leaderless.replication.hlc import HybridClock, Timestamp
+from leaderless.replication.membership import Health
 from leaderless.replication.merge import Repair, ReplicaRead, Resolution, resolve
 from leaderless.replication.merkle import range_of
 from leaderless.replication.quorum import Failed, Late, QuorumRound, Reached
 from leaderless.replication.record import Record, RecordFormatError, decode_record, encode_record
+from leaderless.replication.rejoin import Rejoin
 from leaderless.replication.scripts import (
     DBSIZE,
     FLUSH,
@@ -34,6 +45,9 @@ from leaderless.replication.scripts import (
 )
 
 log = logging.getLogger(__name__)
+
+RESTAMP_ATTEMPTS = 3
+"""Tries of a write whose replicas hold a newer version (see Coordinator.write)."""
 
 
 class QuorumError(Exception):
@@ -50,6 +64,7 @@ class ReplicationStats:
     background_repairs: int = 0
     quorum_failures: int = 0
     tombstones_purged: int = 0
+    restamped_writes: int = 0
 
 
 class Coordinator:
@@ -61,14 +76,31 @@ class Coordinator:
         r: int,
         timeout_s: float,
         clock: HybridClock,
+        handoff: Handoff,
+        rejoin: Rejoin,
+        sloppy_quorum: bool = False,
     ) -> None:
         self.backends = list(backends)
         self.w = w
         self.r = r
         self.timeout_s = timeout_s
         self.clock = clock
+        self.handoff = handoff
+        self.rejoin = rejoin
+        self.sloppy_quorum = sloppy_quorum
         self.stats = ReplicationStats()
         self._background: set[asyncio.Future[Reply]] = set()
+        for backend in self.backends:
+            backend.on_up = rejoin.on_up
+
+    @property
+    def hints(self) -> HintStats:
+        """Hints stored, replayed and dropped since start-up, and pending now (for INFO)."""
+        return self.handoff.ledger.stats
+
+    def health(self, index: int) -> Health:
+        """Whether replica `index` counts toward reads: in_sync, recovering or checking."""
+        return self.rejoin.health[index]
 
     def stamp(self) -> Timestamp:
         return self.clock.now()
@@ -89,7 +121,7 @@ class Coordinator:
         answers = await self._round(
             "read",
             self.r,
-            lambda backend: backend.execute(*request),
+            lambda backend: self._read_from(backend, partial(backend.execute, *request)),
             parse=partial(_parse_reads, len(keys)),
             on_late=on_late,
         )
@@ -131,14 +163,77 @@ class Coordinator:
             raise QuorumError(f"NOQUORUM read repair not acknowledged; {failure}")
 
     async def write(self, records: Sequence[tuple[bytes, Record]]) -> None:
-        """Apply every record on at least W replicas, or raise QuorumError."""
+        """Apply every record on at least W replicas, or raise QuorumError. The replicas that
+        miss it get hints.
+
+        A replica refuses a record when it holds a version at least as new (or a newer flush).
+        That version can come from a proxy whose clock runs ahead, or from the same
+        millisecond with a higher proxy id, and still be older in real time than this write,
+        which its client issued later: so the write looks at what blocked it, moves the clock
+        past it and goes again with a newer timestamp, rather than answer OK for a write that
+        no replica will show."""
+        for _ in range(RESTAMP_ATTEMPTS):
+            answers = await self._write_once(records)
+            blocked = await self._blocking_versions(records, answers)
+            if not blocked:
+                return
+            for blocking in blocked.values():
+                if not self.clock.observe(blocking):
+                    raise QuorumError(
+                        "ERR the key holds a version stamped more than max_clock_offset_ms "
+                        "in the future; a writer's clock is wrong"
+                    )
+            self.stats.restamped_writes += len(blocked)
+            records = [
+                (key, replace(record, ts=self.clock.now()))
+                for key, record in records
+                if key in blocked
+            ]
+        raise QuorumError("ERR write kept losing to newer versions; try again")
+
+    async def _write_once(self, records: Sequence[tuple[bytes, Record]]) -> dict[int, object]:
         self.stats.writes += 1
         encoded = [(key, write_args(key, record)) for key, record in records]
 
         def send(backend: Backend) -> asyncio.Future[list[Reply]]:
             return _all([backend.run_script(WRITE_IF_NEWER, [k], args) for k, args in encoded])
 
-        await self._round("write", self.w, send, parse=_parse_script_acks)
+        def missed(replica: int) -> bool:
+            hints = [(key, args[0]) for key, args in encoded]
+            return self.handoff.add(self.backends[replica].name, hints)
+
+        return await self._round("write", self.w, send, parse=_parse_script_acks, on_missed=missed)
+
+    async def _blocking_versions(
+        self, records: Sequence[tuple[bytes, Record]], answers: dict[int, object]
+    ) -> dict[bytes, Timestamp]:
+        """For each record some acknowledging replica refused, the newer version (or flush)
+        that replica holds; a refusal by a replica that holds this very version (a repair got
+        there first) blocks nothing."""
+        refused: dict[int, list[int]] = {}
+        for replica, acks in answers.items():
+            if isinstance(acks, list):
+                positions = [i for i, applied in enumerate(acks) if applied == 0]
+                if positions:
+                    refused[replica] = positions
+        blocked: dict[bytes, Timestamp] = {}
+        for replica, positions in refused.items():
+            keys = [records[i][0] for i in positions]
+            try:
+                reply = await self.backends[replica].execute(b"MGET", *keys, FLUSH_KEY)
+                reads = _parse_reads(len(keys), reply)
+            except (ReplicaUnavailable, _BadReply):
+                continue  # gone since it answered: what blocked it is unknown, its ack stands
+            assert isinstance(reads, list)
+            for position, read in zip(positions, reads, strict=True):
+                key, record = records[position]
+                held = max(
+                    (ts for ts in (_ts_of(read.record), read.flushed_at) if ts is not None),
+                    default=None,
+                )
+                if held is not None and held > record.ts:
+                    blocked[key] = max(held, blocked.get(key, held))
+        return blocked
 
     async def flush(self) -> None:
         """A timestamped FLUSHDB: everything older than it is gone on every replica it reaches."""
@@ -153,7 +248,10 @@ class Coordinator:
     async def dbsize(self) -> int:
         """The largest count of client-visible keys among R replicas."""
         answers = await self._round(
-            "read", self.r, lambda backend: backend.run_script(DBSIZE, [], []), parse=_parse_int
+            "read",
+            self.r,
+            lambda backend: self._read_from(backend, partial(backend.run_script, DBSIZE, [], [])),
+            parse=_parse_int,
         )
         return max(count for count in answers.values() if isinstance(count, int))
 
@@ -178,8 +276,34 @@ class Coordinator:
     async def close(self) -> None:
         for future in list(self._background):
             future.cancel()
+        await self.rejoin.close()
         for backend in self.backends:
             await backend.close()
+        await self.handoff.close()
+
+    def _read_from(
+        self, backend: Backend, send: Callable[[], asyncio.Future[Reply]]
+    ) -> asyncio.Future[Reply]:
+        """Send a read to a replica if it counts toward reads: a recovering one fails at once,
+        one being checked is asked once its check says it is in sync."""
+        health = self.rejoin.health[backend.index]
+        if health is Health.IN_SYNC:
+            return send()
+        if health is Health.CHECKING:
+            return asyncio.ensure_future(self._read_once_checked(backend, send))
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        future.set_exception(ReplicaUnavailable(f"{backend.name}: {_RECOVERING}"))
+        return future
+
+    async def _read_once_checked(
+        self, backend: Backend, send: Callable[[], asyncio.Future[Reply]]
+    ) -> Reply:
+        health = await self.rejoin.wait_checked(backend.index)
+        if health is Health.RECOVERING:
+            raise ReplicaUnavailable(f"{backend.name}: {_RECOVERING}")
+        if health is Health.CHECKING:
+            raise ReplicaUnavailable(f"{backend.name}: not checked for lost data yet")
+        return await send()
 
     async def _round(
         self,
@@ -190,10 +314,19 @@ class Coordinator:
         *,
         parse: Callable[[Reply], object],
         on_late: Callable[[int, object], None] | None = None,
+        on_missed: Callable[[int], bool] | None = None,
     ) -> dict[int, object]:
+        """One quorum round. `on_missed(replica)` is called for each replica that failed or had
+        not answered by the deadline (the timer then outlives the reply to the client), and says
+        whether a hint was kept; with sloppy_quorum a kept hint counts as a success once some
+        replica has succeeded."""
         loop = asyncio.get_running_loop()
         quorum: QuorumRound[object] = QuorumRound(kind, len(self.backends), required)
         outcome: asyncio.Future[dict[int, object]] = loop.create_future()
+        unanswered = set(range(len(self.backends)))
+        sloppy = on_missed is not None and self.sloppy_quorum
+        hinted: dict[int, str] = {}  # sloppy: hints waiting for a first success to count
+        succeeded = False
 
         def settle(decision: object) -> None:
             if isinstance(decision, Reached):
@@ -206,30 +339,66 @@ class Coordinator:
             elif isinstance(decision, Late) and on_late is not None:
                 on_late(decision.replica, decision.value)
 
+        def success(replica: int, value: object) -> None:
+            nonlocal succeeded
+            settle(quorum.on_success(replica, value))
+            if not succeeded:
+                succeeded = True
+                for hint in hinted:
+                    settle(quorum.on_success(hint, True))
+                hinted.clear()
+
+        def failure(replica: int, reason: str) -> None:
+            if on_missed is None or not on_missed(replica) or not sloppy:
+                settle(quorum.on_failure(replica, reason))
+            elif succeeded:
+                settle(quorum.on_success(replica, True))
+            else:
+                hinted[replica] = reason
+            if not unanswered and not succeeded:  # nobody holds the write: hints do not count
+                for hint, why in hinted.items():
+                    settle(quorum.on_failure(hint, why))
+                hinted.clear()
+
         def answered(backend: Backend, future: asyncio.Future[Reply]) -> None:
+            if on_missed is not None:
+                if backend.index not in unanswered:
+                    return  # hinted at the deadline already
+                unanswered.discard(backend.index)
+                if not unanswered:
+                    timer.cancel()
             if future.cancelled():
-                settle(quorum.on_failure(backend.index, f"{backend.name}: cancelled"))
+                failure(backend.index, f"{backend.name}: cancelled")
                 return
             if (exc := future.exception()) is not None:
-                settle(quorum.on_failure(backend.index, str(exc)))
+                failure(backend.index, str(exc))
                 return
             try:
                 value = parse(future.result())
             except ReplicaUnavailable as lost:
-                settle(quorum.on_failure(backend.index, str(lost)))
+                failure(backend.index, str(lost))
                 return
             except _BadReply as bad:
-                settle(quorum.on_failure(backend.index, f"{backend.name}: {bad}"))
+                failure(backend.index, f"{backend.name}: {bad}")
                 return
-            settle(quorum.on_success(backend.index, value))
+            success(backend.index, value)
+
+        def deadline() -> None:
+            if on_missed is not None:
+                stragglers = sorted(unanswered)
+                unanswered.clear()
+                for replica in stragglers:
+                    failure(replica, f"{self.backends[replica].name}: timed out")
+            settle(quorum.on_timeout())
 
         for backend in self.backends:
             send(backend).add_done_callback(partial(answered, backend))
-        timer = loop.call_later(self.timeout_s, lambda: settle(quorum.on_timeout()))
+        timer = loop.call_later(self.timeout_s, deadline)
         try:
             return await outcome
         finally:
-            timer.cancel()
+            if on_missed is None:
+                timer.cancel()
 
     def _send_repair(self, key: bytes, repair: Repair) -> list[asyncio.Future[Reply]]:
         backend = self.backends[repair.replica]
@@ -264,6 +433,9 @@ def write_args(key: bytes, record: Record) -> list[bytes]:
     return [encode_record(record), b"%d" % range_of(key)]
 
 
+_RECOVERING = "recovering (emptied; not counted toward reads until refilled)"
+
+
 class _BadReply(Exception):
     """A replica answered something other than what the request expects."""
 
@@ -273,13 +445,18 @@ def _all(futures: list[asyncio.Future[Reply]]) -> asyncio.Future[list[Reply]]:
 
 
 def _parse_script_acks(replies: Reply) -> object:
+    """Per record, 1 if the replica applied it, 0 if it already held something as new."""
     assert isinstance(replies, list)
     for reply in replies:
         if isinstance(reply, BaseException):
             raise reply
         if not isinstance(reply, int):
             raise _BadReply(str(reply))
-    return True
+    return replies
+
+
+def _ts_of(record: Record | None) -> Timestamp | None:
+    return None if record is None else record.ts
 
 
 def _parse_int(reply: Reply) -> object:

@@ -37,6 +37,8 @@ EXPIRING_KEY = INTERNAL_PREFIX + b"expiring"
 LEASES_KEY = INTERNAL_PREFIX + b"leases"
 ANTI_ENTROPY_KEY = INTERNAL_PREFIX + b"anti_entropy"
 """The sidecars' counters and the replica's `synced_at` marker (see anti_entropy.py)."""
+MEMBERS_KEY = INTERNAL_PREFIX + b"members"
+"""The replicas known to hold their data, name -> when marked (see membership.py)."""
 INTERNAL_KEYS = (
     FLUSH_KEY,
     TOMBSTONES_KEY,
@@ -45,6 +47,7 @@ INTERNAL_KEYS = (
     EXPIRING_KEY,
     LEASES_KEY,
     ANTI_ENTROPY_KEY,
+    MEMBERS_KEY,
 )
 SETTLED_FIELD = b"settled"
 

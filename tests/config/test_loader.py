@@ -71,7 +71,7 @@ def test_unknown_section_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, "[replicaton]\nn = 3\n")
     assert error_text(path, {}) == (
         f"{path}: unknown section [replicaton]; known sections: "
-        "[anti_entropy], [limits], [listen], [replication]"
+        "[anti_entropy], [hints], [limits], [listen], [replication]"
     )
 
 
@@ -87,7 +87,7 @@ def test_unknown_key_names_key_and_section(tmp_path: Path) -> None:
 def test_key_outside_a_section(tmp_path: Path) -> None:
     path = write(tmp_path, "n = 3\n")
     assert error_text(path, {}) == f"{path}: unknown section [n]; known sections: " + (
-        "[anti_entropy], [limits], [listen], [replication]"
+        "[anti_entropy], [hints], [limits], [listen], [replication]"
     )
 
 

@@ -89,9 +89,11 @@ def test_leaderless_section() -> None:
     text = render_info(dataclasses.replace(SNAPSHOT, nodes=SNAPSHOT.nodes[:1]), "leaderless")
     assert text == (
         b"# Leaderless\r\nn:3\r\nw:2\r\nr:2\r\nproxy_id:17\r\n"
-        b"node0:address=127.0.0.1:7001,state=up\r\n"
+        b"node0:address=127.0.0.1:7001,state=up,health=in_sync\r\n"
         b"reads:5\r\nwrites:6\r\nread_repairs:1\r\nbackground_repairs:2\r\n"
-        b"quorum_failures:3\r\nrefused_clock_observations:4\r\n"
+        b"quorum_failures:3\r\nrestamped_writes:0\r\nhints_stored:0\r\nhints_replayed:0\r\n"
+        b"hints_dropped:0\r\nhints_pending:0\r\nhints_pending_bytes:0\r\n"
+        b"refused_clock_observations:4\r\n"
         b"clock_offset_ms:-613\r\nclock_offset_age_ms:2500\r\nclock_in_bounds:0\r\n"
         b"clock_writes_refused:1\r\n"
     )
