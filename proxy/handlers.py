@@ -21,7 +21,7 @@ from typing import Any
 from leaderless.proxy import command_docs, info
 from leaderless.proxy import commands as cmd
 from leaderless.proxy.resp import ErrorReply, SimpleString, Verbatim
-from leaderless.proxy.server import ProxyState, wall_ms
+from leaderless.proxy.server import ProxyState
 from leaderless.replication.backend import ReplicaUnavailable
 from leaderless.replication.coordinator import QuorumError
 from leaderless.replication.hlc import MAX_PHYSICAL_MS
@@ -140,14 +140,14 @@ def _value(record: Record | None, now_ms: int) -> bytes | None:
 @replicated
 async def get(context: Context, command: cmd.Get) -> object:
     (record,) = await context.state.coordinator.read([command.key])
-    return _value(record, wall_ms())
+    return _value(record, context.state.wall_ms())
 
 
 @handles(cmd.MGet)
 @replicated
 async def mget(context: Context, command: cmd.MGet) -> object:
     records = await context.state.coordinator.read(command.keys)
-    now = wall_ms()
+    now = context.state.wall_ms()
     return [_value(record, now) for record in records]
 
 
@@ -155,7 +155,7 @@ async def mget(context: Context, command: cmd.MGet) -> object:
 @replicated
 async def exists(context: Context, command: cmd.Exists) -> object:
     records = await context.state.coordinator.read(command.keys)
-    now = wall_ms()
+    now = context.state.wall_ms()
     return sum(1 for record in records if _visible(record, now) is not None)
 
 
@@ -163,7 +163,7 @@ async def exists(context: Context, command: cmd.Exists) -> object:
 @replicated
 async def set_(context: Context, command: cmd.Set) -> object:
     coordinator = context.state.coordinator
-    now = wall_ms()
+    now = context.state.wall_ms()
     expires_at = cmd.absolute_expiry_ms(command, now)
     if isinstance(expires_at, ErrorReply):
         return expires_at
@@ -171,7 +171,7 @@ async def set_(context: Context, command: cmd.Set) -> object:
     current: Record | None = None
     if command.needs_current_value:
         (record,) = await coordinator.read([command.key])
-        current = _visible(record, wall_ms())
+        current = _visible(record, context.state.wall_ms())
         if (command.condition == "NX" and current is not None) or (
             command.condition == "XX" and current is None
         ):
@@ -200,7 +200,7 @@ async def mset(context: Context, command: cmd.MSet) -> object:
 async def delete(context: Context, command: cmd.Del) -> object:
     coordinator = context.state.coordinator
     records = await coordinator.read(command.keys)
-    now = wall_ms()
+    now = context.state.wall_ms()
     removed = {
         key for key, record in zip(command.keys, records, strict=True) if _visible(record, now)
     }
@@ -214,7 +214,7 @@ async def delete(context: Context, command: cmd.Del) -> object:
 @replicated
 async def ttl(context: Context, command: cmd.Ttl) -> object:
     (record,) = await context.state.coordinator.read([command.key])
-    now = wall_ms()
+    now = context.state.wall_ms()
     visible = _visible(record, now)
     if visible is None:
         return -2

@@ -62,6 +62,8 @@ class ProxyState:
     coordinator: Coordinator
     proxy_id: int
     clock_check: ClockCheck
+    wall_ms: Callable[[], int] = wall_ms
+    """The wall clock (unix ms) this proxy stamps writes with and judges expiry by."""
     port: int = 0
     config_file: str = ""
     run_id: str = field(default_factory=lambda: os.urandom(20).hex())
@@ -84,9 +86,11 @@ async def serve(
     *,
     on_ready: Callable[[str, int], None] | None = None,
     stop: asyncio.Event | None = None,
+    wall_ms: Callable[[], int] = wall_ms,
 ) -> None:
     """Run the proxy until `stop` is set (or forever). Prints its start-up lines, then calls
-    on_ready(host, port) once it listens. Raises OSError if the listen address is unusable."""
+    on_ready(host, port) once it listens. Raises OSError if the listen address is unusable.
+    `wall_ms` is the wall clock everything here reads (injected by tests of skewed clocks)."""
     from leaderless.proxy.session import ClientSession  # the session imports ProxyState
 
     refusal = protected_mode_refusal(settings.listen)
@@ -129,7 +133,11 @@ async def serve(
         replication.max_clock_offset_ms, OffsetAction(replication.clock_offset_action)
     )
     state = ProxyState(
-        settings=settings, coordinator=coordinator, proxy_id=proxy_id, clock_check=clock_check
+        settings=settings,
+        coordinator=coordinator,
+        proxy_id=proxy_id,
+        clock_check=clock_check,
+        wall_ms=wall_ms,
     )
     host, port = settings.listen.host, settings.listen.port
     loop = asyncio.get_running_loop()
@@ -253,7 +261,7 @@ async def _purge_tombstones(state: ProxyState) -> None:
     while True:
         await asyncio.sleep(TOMBSTONE_PURGE_INTERVAL_S)
         try:
-            purged = await state.coordinator.purge_tombstones(wall_ms() - grace_ms)
+            purged = await state.coordinator.purge_tombstones(state.wall_ms() - grace_ms)
         except Exception:
             log.exception("purging tombstones failed; will retry")
             continue

@@ -22,6 +22,7 @@ import random
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import cast
 
 import hiredis
@@ -67,18 +68,23 @@ def _script_prefix(script: Script, keys: int, args: int) -> tuple[bytes, bytes]:
     return prefixes
 
 
+Deliver = Callable[[object], None]
+"""Receives a request's reply, or the ReplicaUnavailable that stands for it."""
+
+
 class _ReplyStream(asyncio.Protocol):
-    """The transport side: bytes out in batches, replies in order back to their futures.
+    """The transport side: bytes out in batches, replies in order back to their requests.
 
     A request is a head and a tail (a script call's fixed start and its own arguments, so a
     large value is not copied to join them) and may carry a fallback head: the one to send
     with the same tail if the replica answers NOSCRIPT (the EVAL behind an EVALSHA); the same
-    future then waits for the fallback's reply.
+    receiver then waits for the fallback's reply. Replies are handed to plain callbacks, not
+    futures: a future per request and per replica costs an event-loop turn each.
     """
 
     def __init__(self, on_lost: Callable[[_ReplyStream, Exception | None], None]) -> None:
         self.transport: asyncio.Transport | None = None
-        self.pending: deque[tuple[asyncio.Future[Reply], bytes | None, bytes]] = deque()
+        self.pending: deque[tuple[Deliver, bytes | None, bytes]] = deque()
         self._reader = hiredis.Reader()
         self._out: list[bytes] = []
         self._on_lost = on_lost
@@ -88,14 +94,7 @@ class _ReplyStream(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def send(
-        self, head: bytes, tail: bytes = b"", fallback: bytes | None = None
-    ) -> asyncio.Future[Reply]:
-        future: asyncio.Future[Reply] = self._loop.create_future()
-        self._enqueue(future, head, tail, fallback)
-        return future
-
-    def _enqueue(
-        self, future: asyncio.Future[Reply], head: bytes, tail: bytes, fallback: bytes | None
+        self, deliver: Deliver, head: bytes, tail: bytes = b"", fallback: bytes | None = None
     ) -> None:
         out = self._out
         if not out:
@@ -103,7 +102,7 @@ class _ReplyStream(asyncio.Protocol):
         out.append(head)
         if tail:
             out.append(tail)
-        self.pending.append((future, fallback, tail))
+        self.pending.append((deliver, fallback, tail))
 
     def _flush(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -114,15 +113,15 @@ class _ReplyStream(asyncio.Protocol):
         self._reader.feed(data)
         gets, pending = self._reader.gets, self.pending
         while (reply := gets()) is not False:
-            future, fallback, tail = pending.popleft()
+            deliver, fallback, tail = pending.popleft()
             if (
                 fallback is not None
                 and type(reply) is hiredis.ReplyError
                 and str(reply).startswith("NOSCRIPT")
             ):
-                self._enqueue(future, fallback, tail, None)
-            elif not future.done():
-                future.set_result(reply)
+                self.send(deliver, fallback, tail)
+            else:
+                deliver(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -173,27 +172,42 @@ class Backend:
         if self._stream is not None and self._stream.transport is not None:
             self._stream.transport.close()
 
-    def execute(self, *args: bytes) -> asyncio.Future[Reply]:
-        """Send one request; the future holds the reply, or ReplicaUnavailable."""
+    def call(self, deliver: Deliver, *args: bytes) -> None:
+        """Send one request; `deliver` gets the reply, or ReplicaUnavailable (at once if the
+        replica is down)."""
         stream = self._stream
         if stream is None or self.state != "up":
-            return self._unavailable()
-        return stream.send(pack_command(args))
+            deliver(self._unavailable())
+        else:
+            stream.send(deliver, pack_command(args))
 
-    def _unavailable(self) -> asyncio.Future[Reply]:
+    def call_script(
+        self, deliver: Deliver, script: Script, keys: Sequence[bytes], args: Sequence[bytes]
+    ) -> None:
+        """EVALSHA, falling back to EVAL once if the replica lost its script cache."""
+        stream = self._stream
+        if stream is None or self.state != "up":
+            deliver(self._unavailable())
+        else:
+            evalsha, eval_ = _script_prefix(script, len(keys), len(args))
+            stream.send(deliver, evalsha, _pack_bulks((*keys, *args)), eval_)
+
+    def execute(self, *args: bytes) -> asyncio.Future[Reply]:
+        """`call` with a future: it holds the reply, or raises ReplicaUnavailable."""
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        future.set_exception(ReplicaUnavailable(f"{self.name}: {self.last_error or 'down'}"))
+        self.call(settle(future), *args)
         return future
 
     def run_script(
         self, script: Script, keys: Sequence[bytes], args: Sequence[bytes]
     ) -> asyncio.Future[Reply]:
-        """EVALSHA, falling back to EVAL once if the replica lost its script cache."""
-        stream = self._stream
-        if stream is None or self.state != "up":
-            return self._unavailable()
-        evalsha, eval_ = _script_prefix(script, len(keys), len(args))
-        return stream.send(evalsha, _pack_bulks((*keys, *args)), eval_)
+        """`call_script` with a future."""
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self.call_script(settle(future), script, keys, args)
+        return future
+
+    def _unavailable(self) -> ReplicaUnavailable:
+        return ReplicaUnavailable(f"{self.name}: {self.last_error or 'down'}")
 
     async def _try_connect(self) -> bool:
         loop = asyncio.get_running_loop()
@@ -206,7 +220,11 @@ class Backend:
                 ),
                 self._connect_timeout_s,
             )
-            setup = [stream.send(pack_command(request)) for request in self._setup_requests()]
+            setup = []
+            for request in self._setup_requests():
+                future: asyncio.Future[Reply] = loop.create_future()
+                stream.send(settle(future), pack_command(request))
+                setup.append(future)
             replies = await asyncio.wait_for(asyncio.gather(*setup), self._connect_timeout_s)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             if stream.transport is not None:
@@ -244,9 +262,8 @@ class Backend:
         self._stream = None
         failure = ReplicaUnavailable(f"{self.name}: connection lost")
         while stream.pending:
-            future, _, _ = stream.pending.popleft()
-            if not future.done():
-                future.set_exception(failure)
+            deliver, _, _ = stream.pending.popleft()
+            deliver(failure)
         if not self._closed:
             self._mark_down("connection lost" if exc is None else _describe(exc))
             self._schedule_reconnect()
@@ -269,6 +286,20 @@ class Backend:
             if await self._try_connect():
                 return
             delay = min(delay * 2, 2.0)
+
+
+def settle(future: asyncio.Future[Reply]) -> Deliver:
+    """A receiver that puts the reply in `future` (ReplicaUnavailable as its exception)."""
+    return partial(_settle, future)
+
+
+def _settle(future: asyncio.Future[Reply], reply: object) -> None:
+    if future.done():
+        return
+    if isinstance(reply, BaseException):
+        future.set_exception(reply)
+    else:
+        future.set_result(reply)
 
 
 def _describe(exc: BaseException) -> str:

@@ -23,10 +23,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Literal
+from typing import Literal, cast
 
 import hiredis
-from leaderless.replication.backend import Backend, ReplicaUnavailable, Reply
+from leaderless.replication.backend import (
+    Backend,
+    Deliver,
+    ReplicaUnavailable,
+    Reply,
+    settle,
+)
 from leaderless.replication.handoff import Handoff
 from leaderless.replication.hints import HintStats
 from leaderless.replication.hlc import HybridClock, Timestamp
@@ -121,16 +127,16 @@ class Coordinator:
         answers = await self._round(
             "read",
             self.r,
-            lambda backend: self._read_from(backend, partial(backend.execute, *request)),
-            parse=partial(_parse_reads, len(keys)),
+            lambda backend, deliver: self._read_from(
+                backend, deliver, lambda to: backend.call(to, *request)
+            ),
+            parse=partial(_check_reads, len(keys)),
             on_late=on_late,
         )
+        replies = cast(dict[int, list[Reply]], answers)
         repairs: list[tuple[Backend, asyncio.Future[Reply]]] = []
         for position, key in enumerate(keys):
-            reads: list[ReplicaRead | None] = [None] * len(self.backends)
-            for replica, replica_reads in answers.items():
-                reads[replica] = replica_reads[position]  # type: ignore[index]
-            resolution = resolve(reads)
+            resolution = _agreed(replies, position) or self._resolve(replies, position)
             if resolution.winner is not None:
                 self.clock.observe(resolution.winner.ts)
             if resolution.flushed_at is not None:
@@ -145,6 +151,13 @@ class Coordinator:
             self.stats.read_repairs += len(repairs)
             await self._confirm_repairs(repairs)
         return [resolution.winner for resolution in settled]
+
+    def _resolve(self, replies: dict[int, list[Reply]], position: int) -> Resolution:
+        """The replicas disagree on a key: the last-write-wins rule decides, with repairs."""
+        reads: list[ReplicaRead | None] = [None] * len(self.backends)
+        for replica, reply in replies.items():
+            reads[replica] = _decode_read(reply[position], reply[-1])
+        return resolve(reads)
 
     async def _confirm_repairs(self, repairs: list[tuple[Backend, asyncio.Future[Reply]]]) -> None:
         """A read answers only once the stale replicas it saw hold what it returns: otherwise
@@ -195,8 +208,10 @@ class Coordinator:
         self.stats.writes += 1
         encoded = [(key, write_args(key, record)) for key, record in records]
 
-        def send(backend: Backend) -> asyncio.Future[list[Reply]]:
-            return _all([backend.run_script(WRITE_IF_NEWER, [k], args) for k, args in encoded])
+        def send(backend: Backend, deliver: Deliver) -> None:
+            collect = _collect(len(encoded), deliver)
+            for key, args in encoded:
+                backend.call_script(collect, WRITE_IF_NEWER, (key,), args)
 
         def missed(replica: int) -> bool:
             hints = [(key, args[0]) for key, args in encoded]
@@ -221,10 +236,9 @@ class Coordinator:
             keys = [records[i][0] for i in positions]
             try:
                 reply = await self.backends[replica].execute(b"MGET", *keys, FLUSH_KEY)
-                reads = _parse_reads(len(keys), reply)
+                reads = _decode_reads(_check_reads(len(keys), reply))
             except (ReplicaUnavailable, _BadReply):
                 continue  # gone since it answered: what blocked it is unknown, its ack stands
-            assert isinstance(reads, list)
             for position, read in zip(positions, reads, strict=True):
                 key, record = records[position]
                 held = max(
@@ -241,7 +255,7 @@ class Coordinator:
         await self._round(
             "write",
             self.w,
-            lambda backend: backend.run_script(FLUSH, [], [packed]),
+            lambda backend, deliver: backend.call_script(deliver, FLUSH, (), (packed,)),
             parse=_parse_int,
         )
 
@@ -250,7 +264,9 @@ class Coordinator:
         answers = await self._round(
             "read",
             self.r,
-            lambda backend: self._read_from(backend, partial(backend.run_script, DBSIZE, [], [])),
+            lambda backend, deliver: self._read_from(
+                backend, deliver, lambda to: backend.call_script(to, DBSIZE, (), ())
+            ),
             parse=_parse_int,
         )
         return max(count for count in answers.values() if isinstance(count, int))
@@ -282,35 +298,34 @@ class Coordinator:
         await self.handoff.close()
 
     def _read_from(
-        self, backend: Backend, send: Callable[[], asyncio.Future[Reply]]
-    ) -> asyncio.Future[Reply]:
+        self, backend: Backend, deliver: Deliver, send: Callable[[Deliver], None]
+    ) -> None:
         """Send a read to a replica if it counts toward reads: a recovering one fails at once,
         one being checked is asked once its check says it is in sync."""
         health = self.rejoin.health[backend.index]
         if health is Health.IN_SYNC:
-            return send()
-        if health is Health.CHECKING:
-            return asyncio.ensure_future(self._read_once_checked(backend, send))
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        future.set_exception(ReplicaUnavailable(f"{backend.name}: {_RECOVERING}"))
-        return future
+            send(deliver)
+        elif health is Health.CHECKING:
+            checked = asyncio.ensure_future(self._read_once_checked(backend, send))
+            checked.add_done_callback(partial(_deliver_outcome, deliver))
+        else:
+            deliver(ReplicaUnavailable(f"{backend.name}: {_RECOVERING}"))
 
-    async def _read_once_checked(
-        self, backend: Backend, send: Callable[[], asyncio.Future[Reply]]
-    ) -> Reply:
+    async def _read_once_checked(self, backend: Backend, send: Callable[[Deliver], None]) -> Reply:
         health = await self.rejoin.wait_checked(backend.index)
         if health is Health.RECOVERING:
             raise ReplicaUnavailable(f"{backend.name}: {_RECOVERING}")
         if health is Health.CHECKING:
             raise ReplicaUnavailable(f"{backend.name}: not checked for lost data yet")
-        return await send()
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        send(settle(future))
+        return await future
 
     async def _round(
         self,
         kind: Literal["read", "write"],
         required: int,
-        send: Callable[[Backend], asyncio.Future[Reply]]
-        | Callable[[Backend], asyncio.Future[list[Reply]]],
+        send: Callable[[Backend, Deliver], None],
         *,
         parse: Callable[[Reply], object],
         on_late: Callable[[int, object], None] | None = None,
@@ -360,21 +375,18 @@ class Coordinator:
                     settle(quorum.on_failure(hint, why))
                 hinted.clear()
 
-        def answered(backend: Backend, future: asyncio.Future[Reply]) -> None:
+        def answered(backend: Backend, reply: object) -> None:
             if on_missed is not None:
                 if backend.index not in unanswered:
                     return  # hinted at the deadline already
                 unanswered.discard(backend.index)
                 if not unanswered:
                     timer.cancel()
-            if future.cancelled():
-                failure(backend.index, f"{backend.name}: cancelled")
-                return
-            if (exc := future.exception()) is not None:
-                failure(backend.index, str(exc))
+            if isinstance(reply, BaseException):
+                failure(backend.index, str(reply))
                 return
             try:
-                value = parse(future.result())
+                value = parse(reply)
             except ReplicaUnavailable as lost:
                 failure(backend.index, str(lost))
                 return
@@ -391,9 +403,9 @@ class Coordinator:
                     failure(replica, f"{self.backends[replica].name}: timed out")
             settle(quorum.on_timeout())
 
-        for backend in self.backends:
-            send(backend).add_done_callback(partial(answered, backend))
         timer = loop.call_later(self.timeout_s, deadline)
+        for backend in self.backends:
+            send(backend, partial(answered, backend))
         try:
             return await outcome
         finally:
@@ -418,7 +430,7 @@ class Coordinator:
     ) -> None:
         """A replica answered after the quorum: bring it up to what the quorum saw, if stale."""
         assert isinstance(answer, list)
-        for key, resolution, late_read in zip(keys, settled, answer, strict=True):
+        for key, resolution, late_read in zip(keys, settled, _decode_reads(answer), strict=True):
             repair = resolution.repair_for(replica, late_read)
             if repair is None:
                 continue
@@ -440,8 +452,27 @@ class _BadReply(Exception):
     """A replica answered something other than what the request expects."""
 
 
-def _all(futures: list[asyncio.Future[Reply]]) -> asyncio.Future[list[Reply]]:
-    return asyncio.gather(*futures, return_exceptions=True)
+def _collect(count: int, deliver: Deliver) -> Deliver:
+    """One receiver for `count` replies from one replica, delivering them as a list."""
+    if count == 1:
+        return lambda reply: deliver([reply])
+    replies: list[object] = []
+
+    def receive(reply: object) -> None:
+        replies.append(reply)
+        if len(replies) == count:
+            deliver(replies)
+
+    return receive
+
+
+def _deliver_outcome(deliver: Deliver, done: asyncio.Future[Reply]) -> None:
+    if done.cancelled():
+        deliver(ReplicaUnavailable("cancelled"))
+    elif (exc := done.exception()) is not None:
+        deliver(exc)
+    else:
+        deliver(done.result())
 
 
 def _parse_script_acks(replies: Reply) -> object:
@@ -465,19 +496,39 @@ def _parse_int(reply: Reply) -> object:
     return reply
 
 
-def _parse_reads(count: int, reply: Reply) -> object:
+def _check_reads(count: int, reply: Reply) -> list[Reply]:
+    """A replica's answer to `MGET key... FLUSH_KEY`, left undecoded: most reads find every
+    replica agreeing, and then only one copy is decoded."""
     if not isinstance(reply, list) or len(reply) != count + 1:
         raise _BadReply(str(reply))
-    flush = reply[-1]
-    flushed_at = Timestamp.unpack(flush) if isinstance(flush, bytes) else None
-    reads = []
-    for raw in reply[:-1]:
+    for raw in reply:
         if isinstance(raw, hiredis.ReplyError):
             raise _BadReply(str(raw))
-        try:
-            record = decode_record(raw) if raw is not None else None
-        except RecordFormatError as exc:
-            log.warning("ignoring a record this proxy cannot read: %s", exc)
-            record = None
-        reads.append(ReplicaRead(record, flushed_at))
-    return reads
+    return reply
+
+
+def _agreed(replies: dict[int, list[Reply]], position: int) -> Resolution | None:
+    """The resolution of a key every answering replica holds byte for byte the same (with the
+    same newest flush): that record, nothing to repair. None if they differ."""
+    first = next(iter(replies.values()))
+    raw, flush = first[position], first[-1]
+    for reply in replies.values():
+        if reply[position] != raw or reply[-1] != flush:
+            return None
+    read = _decode_read(raw, flush)
+    return resolve([read])
+
+
+def _decode_reads(reply: list[Reply]) -> list[ReplicaRead]:
+    return [_decode_read(raw, reply[-1]) for raw in reply[:-1]]
+
+
+def _decode_read(raw: Reply, flush: Reply) -> ReplicaRead:
+    flushed_at = Timestamp.unpack(flush) if isinstance(flush, bytes) else None
+    if not isinstance(raw, bytes):
+        return ReplicaRead(None, flushed_at)
+    try:
+        return ReplicaRead(decode_record(raw), flushed_at)
+    except RecordFormatError as exc:
+        log.warning("ignoring a record this proxy cannot read: %s", exc)
+        return ReplicaRead(None, flushed_at)
