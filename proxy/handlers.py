@@ -429,7 +429,7 @@ def _snapshot(state: ProxyState, anti_entropy: tuple[tuple[str, str], ...]) -> i
         r=settings.replication.r,
         proxy_id=state.proxy_id,
         nodes=tuple(
-            info.NodeStatus(b.name, b.state, coordinator.health(b.index).value)
+            info.NodeStatus(b.name, b.status, coordinator.health(b.index).value)
             for b in coordinator.backends
         ),
         reads=stats.reads,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class NodeStatus:
     address: str  # host:port, never credentials
-    state: str  # "up" or "down"
+    state: str  # "up", "suspect" (connected but not answering) or "down"
     health: str = "in_sync"  # or "recovering" (emptied, not counted toward reads), "checking"
 
 

@@ -170,8 +170,8 @@ async def serve(
         else:
             await stop.wait()
     finally:
-        log.info("shutting down: no new clients, finishing requests in flight")
         server.close()
+        log.info("shutting down: no new clients, finishing requests in flight")
         for task in tasks:
             task.cancel()
         sessions = list(state.clients.values())

@@ -8,7 +8,12 @@ error reply (`-ERR ...`) is a value (`hiredis.ReplyError`), not an exception: ex
 the transport failed (`ReplicaUnavailable`).
 
 A replica that cannot be reached is marked down and is not waited on: its requests fail at
-once while a background task reconnects with exponential backoff and jitter. Every
+once while a background task reconnects with exponential backoff and jitter. A replica that
+keeps its connection but stops answering (a hung host, a SIGSTOPped process, a blackholed
+link) is caught by a watchdog: requests outstanding with no reply for the request timeout make
+it `suspect` (still used, shown in INFO); STALLS_BEFORE_DOWN such checks in a row make it down
+(its connection is dropped, its requests fail, and the reconnect loop probes it until it
+answers again). Any reply clears it. Every
 (re)connection authenticates if the node URL has credentials and loads the Lua scripts; a
 script the replica lost anyway (SCRIPT FLUSH) is sent whole once and reloaded (NOSCRIPT).
 """
@@ -30,6 +35,10 @@ from leaderless.config.settings import NodeAddress
 from leaderless.replication.scripts import ALL_SCRIPTS, Script
 
 log = logging.getLogger(__name__)
+
+STALLS_BEFORE_DOWN = 3
+"""Watchdog checks in a row that find requests outstanding and no reply for the request
+timeout before a replica is declared down (the first one makes it suspect)."""
 
 Reply = object
 
@@ -89,6 +98,8 @@ class _ReplyStream(asyncio.Protocol):
         self._out: list[bytes] = []
         self._on_lost = on_lost
         self._loop = asyncio.get_running_loop()
+        self.last_progress = self._loop.time()
+        """When a reply last arrived, or the first request after an idle spell was sent."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -99,6 +110,8 @@ class _ReplyStream(asyncio.Protocol):
         out = self._out
         if not out:
             self._loop.call_soon(self._flush)
+            if not self.pending:
+                self.last_progress = self._loop.time()
         out.append(head)
         if tail:
             out.append(tail)
@@ -111,6 +124,7 @@ class _ReplyStream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
+        self.last_progress = self._loop.time()
         gets, pending = self._reader.gets, self.pending
         while (reply := gets()) is not False:
             deliver, fallback, tail = pending.popleft()
@@ -148,6 +162,8 @@ class Backend:
         self._rng = rng or random.Random()
         self._stream: _ReplyStream | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._stalls = 0
         self._closed = False
         self.on_up: Callable[[Backend], None] | None = None
         """Called at the end of every successful (re)connection (the rejoin check)."""
@@ -155,6 +171,13 @@ class Backend:
     @property
     def name(self) -> str:
         return f"{self.address.host}:{self.address.port}"
+
+    @property
+    def status(self) -> str:
+        """up, suspect (connected, but requests go unanswered) or down, as INFO shows it."""
+        if self.state == "up" and self._stalls:
+            return "suspect"
+        return self.state
 
     async def connect(self) -> bool:
         """Connect once; on failure mark the replica down and keep retrying in the background."""
@@ -165,10 +188,11 @@ class Backend:
 
     async def close(self) -> None:
         self._closed = True
-        if self._reconnect_task is not None:
-            self._reconnect_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconnect_task
+        for task in (self._reconnect_task, self._watchdog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._stream is not None and self._stream.transport is not None:
             self._stream.transport.close()
 
@@ -243,6 +267,9 @@ class Backend:
             log.info("replica %s is up (redis %s)", self.name, self.version)
         self.state = "up"
         self.last_error = ""
+        self._stalls = 0
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = loop.create_task(self._watch())
         if self.on_up is not None:
             self.on_up(self)
         return True
@@ -265,8 +292,36 @@ class Backend:
             deliver, _, _ = stream.pending.popleft()
             deliver(failure)
         if not self._closed:
-            self._mark_down("connection lost" if exc is None else _describe(exc))
+            stalled = self._stalls >= STALLS_BEFORE_DOWN
+            self._stalls = 0
+            if stalled:
+                self._mark_down("stopped answering")
+            else:
+                self._mark_down("connection lost" if exc is None else _describe(exc))
             self._schedule_reconnect()
+
+    async def _watch(self) -> None:
+        """The failure detector for a replica that is connected but silent (see the module's
+        docstring); a connection that closes is handled by connection_lost instead."""
+        timeout = self._connect_timeout_s
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            await asyncio.sleep(timeout / 2)  # the detector's period, not synchronisation
+            stream = self._stream
+            if stream is None or not stream.pending:
+                self._stalls = 0
+                continue
+            if loop.time() - stream.last_progress < timeout:
+                if self._stalls:
+                    log.info("replica %s answers again", self.name)
+                self._stalls = 0
+                continue
+            self._stalls += 1
+            if self._stalls == 1:
+                log.warning("replica %s is suspect: no reply for %.1f s", self.name, timeout)
+            if self._stalls >= STALLS_BEFORE_DOWN and stream.transport is not None:
+                self.last_error = "stopped answering"
+                stream.transport.abort()  # connection_lost fails its requests and reconnects
 
     def _mark_down(self, reason: str) -> None:
         if self.state != "down":
