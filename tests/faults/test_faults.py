@@ -10,6 +10,9 @@ integration tests. The long one, and a replay of a seed:
 
 LEADERLESS_FAULT_SECONDS is the nemesis time of each scenario. A seed replays every choice
 (faults, targets, durations, keys, request kinds) but not the threads' interleaving.
+
+Clock steps are not among these faults: the proxies here are separate processes on the real
+clock. tests/clock runs proxies in-process with injected, skewed and stepped clocks instead.
 """
 
 from __future__ import annotations
@@ -121,10 +124,3 @@ def test_acknowledged_writes_survive_backends_restarted_empty(
     assert counts["recovered"] and counts["anti_entropy_exit"] == 0, report
     for name in ("lost", "invented", "divergent"):
         assert counts[name] == 0, report
-
-
-def test_clock_steps_on_a_proxy() -> None:
-    pytest.skip(
-        "no way to step one proxy's clock: proxy/server.py wall_ms() reads time.time_ns() "
-        "directly, with no setting, environment variable or signal to offset it"
-    )
