@@ -62,6 +62,7 @@ async def run_embedded(node_count: int, port: int, data_dir: Path, stop: asyncio
                 "replication.n": node_count,
                 "replication.w": quorum,
                 "replication.r": quorum,
+                "hints.dir": str(data_dir / "hints"),
             },
         )
         sidecar = asyncio.create_task(

@@ -28,7 +28,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 import hiredis
 from leaderless.config.settings import NodeAddress
@@ -141,6 +141,15 @@ class _ReplyStream(asyncio.Protocol):
         self.transport = None
         self._on_lost(self, exc)
 
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def fail_pending(self, failure: ReplicaUnavailable) -> None:
+        while self.pending:
+            deliver, _, _ = self.pending.popleft()
+            deliver(failure)
+
 
 class Backend:
     """A replica as the coordinator sees it: an address, a state, and a request pipe."""
@@ -237,28 +246,35 @@ class Backend:
         loop = asyncio.get_running_loop()
         stream = _ReplyStream(self._connection_lost)
         context = ssl.create_default_context() if self.address.tls else None
-        try:
-            await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: stream, self.address.host, self.address.port, ssl=context
-                ),
-                self._connect_timeout_s,
+        connecting = asyncio.ensure_future(
+            loop.create_connection(
+                lambda: stream, self.address.host, self.address.port, ssl=context
             )
-            setup = []
-            for request in self._setup_requests():
-                future: asyncio.Future[Reply] = loop.create_future()
-                stream.send(settle(future), pack_command(request))
-                setup.append(future)
-            replies = await asyncio.wait_for(asyncio.gather(*setup), self._connect_timeout_s)
-        except (OSError, TimeoutError, ssl.SSLError) as exc:
-            if stream.transport is not None:
-                stream.transport.close()
-            self._mark_down(_describe(exc))
+        )
+        if not await _finished(connecting, self._connect_timeout_s):
+            self._mark_down("timed out connecting")
             return False
+        if (failure := connecting.exception()) is not None:
+            self._mark_down(_describe(failure))
+            return False
+        setup = []
+        for request in self._setup_requests():
+            future: asyncio.Future[Reply] = loop.create_future()
+            stream.send(settle(future), pack_command(request))
+            setup.append(future)
+        answered = asyncio.gather(*setup)
+        if not await _finished(answered, self._connect_timeout_s):
+            stream.close()
+            self._mark_down("timed out setting up the connection")
+            return False
+        if (failure := answered.exception()) is not None:
+            stream.close()
+            self._mark_down(_describe(failure))
+            return False
+        replies = answered.result()
         errors = [str(r) for r in replies if isinstance(r, hiredis.ReplyError)]
         if errors:
-            assert stream.transport is not None
-            stream.transport.close()
+            stream.close()
             self._mark_down(errors[0])
             return False
         self.version = _redis_version(replies[-1])
@@ -284,13 +300,10 @@ class Backend:
         return requests
 
     def _connection_lost(self, stream: _ReplyStream, exc: Exception | None) -> None:
+        stream.fail_pending(ReplicaUnavailable(f"{self.name}: connection lost"))
         if stream is not self._stream:
-            return
+            return  # a connection still being set up: its setup fails and it is retried
         self._stream = None
-        failure = ReplicaUnavailable(f"{self.name}: connection lost")
-        while stream.pending:
-            deliver, _, _ = stream.pending.popleft()
-            deliver(failure)
         if not self._closed:
             stalled = self._stalls >= STALLS_BEFORE_DOWN
             self._stalls = 0
@@ -326,6 +339,8 @@ class Backend:
     def _mark_down(self, reason: str) -> None:
         if self.state != "down":
             log.warning("replica %s is down: %s", self.name, reason)
+        elif reason != self.last_error:
+            log.warning("replica %s is still down: %s", self.name, reason)
         self.state = "down"
         self.last_error = reason
 
@@ -341,6 +356,27 @@ class Backend:
             if await self._try_connect():
                 return
             delay = min(delay * 2, 2.0)
+
+
+async def _finished(work: asyncio.Future[Any], timeout_s: float) -> bool:
+    """Whether `work` finished within the timeout. Unlike wait_for, a late `work` is
+    cancelled and left behind rather than awaited: an unfinished connect must not hold up the
+    reconnect loop that retries it."""
+    done, _ = await asyncio.wait({work}, timeout=timeout_s)
+    if not done:
+        work.cancel()
+        work.add_done_callback(_close_late_connection)
+        return False
+    return True
+
+
+def _close_late_connection(work: asyncio.Future[Any]) -> None:
+    if not work.cancelled() and work.exception() is None:
+        result = work.result()
+        if isinstance(result, tuple):
+            transport = result[0]
+            if isinstance(transport, asyncio.BaseTransport):
+                transport.close()
 
 
 def settle(future: asyncio.Future[Reply]) -> Deliver:

@@ -102,6 +102,18 @@ class FaultCluster:
                 return False
         return True
 
+    def replica_states(self) -> list[object]:
+        """Each proxy's view of the backends, for a report (an error text if it is down)."""
+        views: list[object] = []
+        for proxy in self.proxies:
+            try:
+                with proxy.client() as client:
+                    info = client.info("leaderless")
+                views.append([info[f"node{i}"] for i in range(len(self.nodes))])
+            except redis.RedisError as error:
+                views.append(str(error))
+        return views
+
     def wait_recovered(self) -> bool:
         return wait_for(self.all_replicas_up, RECOVERY_TIMEOUT_S)
 

@@ -41,6 +41,7 @@ class Nemesis:
         self.kinds = kinds
         self.injected: Counter[str] = Counter()
         self.slow_recoveries = 0  # heals after which a proxy stayed without a backend
+        self.slow_recovery_details: list[str] = []  # the fault, and what the proxies saw
         self.anti_entropy_failures: list[str] = []
         self._target = 0  # the node or proxy the current fault is on
 
@@ -85,6 +86,10 @@ class Nemesis:
         self.cluster.heal()
         if not self.cluster.wait_recovered():
             self.slow_recoveries += 1
+            logs = [proxy.output.text()[-1200:] for proxy in self.cluster.proxies]
+            self.slow_recovery_details.append(
+                f"after {kind}: {self.cluster.replica_states()}; proxies' last lines: {logs}"
+            )
             return
         if kind == "kill_wipe":
             result = self.cluster.anti_entropy()

@@ -84,7 +84,8 @@ def run(
             f"  invented values: {counts['invented']}, divergent keys: {counts['divergent']}, "
             f"non-monotonic reads: {counts['non_monotonic']}, stale reads: {counts['stale']}",
             f"  heals after which a proxy lacked a backend for {RECOVERY_TIMEOUT_S:g} s: "
-            f"{nemesis.slow_recoveries}; anti-entropy exit {anti_entropy.returncode}, "
+            f"{nemesis.slow_recoveries} {nemesis.slow_recovery_details}; "
+            f"anti-entropy exit {anti_entropy.returncode}, "
             f"failed rounds during the run: {len(nemesis.anti_entropy_failures)}",
             verdict.describe(),
         ]
