@@ -52,6 +52,7 @@ from leaderless.proxy.bench_report import (
     render_memory,
     render_table,
 )
+from leaderless.proxy.server import loop_factory
 from leaderless.replication.backend import pack_command
 from leaderless.replication.local_nodes import LocalNodeError, LocalRedisNode, start_on_free_port
 
@@ -443,17 +444,8 @@ async def _mixed(
 
 
 def _run_async(work: Callable[[], Coroutine[object, object, Measurement]]) -> Measurement:
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(work())
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
 
 
 def _mixed_case(

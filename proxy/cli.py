@@ -30,7 +30,7 @@ from leaderless.config.loader import SettingsError, load_settings, settings_warn
 from leaderless.config.settings import SettingField, setting_fields
 from leaderless.proxy import bench as bench_command
 from leaderless.proxy.embedded import DEFAULT_PORT, default_data_dir, run_embedded
-from leaderless.proxy.server import serve, wall_ms
+from leaderless.proxy.server import loop_factory, serve, wall_ms
 from leaderless.replication.anti_entropy import Progress, RoundFailed, RoundReport, run_sidecar
 from leaderless.replication.local_nodes import LocalNodeError
 
@@ -286,7 +286,7 @@ def _run(run: Main) -> None:
     """Run `run(stop)` on a fresh event loop (uvloop if available) until it returns."""
     gc.freeze()  # what start-up built lives as long as the process: never scan it again
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(_until_signalled(run))
 
 
@@ -301,15 +301,6 @@ async def _until_signalled(run: Main) -> None:
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
 
 
 def _fail(error: Exception, status: int) -> int:

@@ -50,6 +50,17 @@ REPLAY_TIMEOUT_S = 5.0
 """Least time a replica has to acknowledge a batch of replayed hints."""
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (libuv: fewer system calls per request),
+    else None: asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
