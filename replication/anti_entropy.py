@@ -11,9 +11,12 @@ Read repair fixes the keys someone reads; a round fixes all the others. One roun
    newest version; the sidecar reads it from one that has it and writes it to the others
    through WRITE_IF_NEWER, the proxy's own compare-by-timestamp script, so a repair never
    overwrites a newer write that lands meanwhile, and a repair done twice is harmless.
-4. The segment digests are compared again: the round has converged if every replica answered
-   and all agree. Each replica is then marked `synced_at` and the counters are published in
-   its ANTI_ENTROPY_KEY hash (rounds, ranges_differing, keys_repaired, last_round_ms, ...).
+4. The segment digests are compared again (up to RECHECKS more passes over the segments that
+   still differ, since writes in flight move them): the round has converged if every replica
+   answered and all agree. A replica that a complete pass reached is marked `synced_at` even
+   if writes keep the digests moving: it now holds every version that existed when the round
+   started. The counters are published in its ANTI_ENTROPY_KEY hash (rounds,
+   ranges_differing, keys_repaired, last_round_ms, ...).
 
 A round where nothing differs reads 256 digests per replica and no key.
 
@@ -31,8 +34,8 @@ one batch on a replica.
 
 A replica with no `synced_at` mark while another has one was emptied (restarted on a fresh
 disk, or replaced) since the last converged round: the round copies everything back to it and
-says so. The proxy could use the same mark to leave such a replica out of its read quorums
-until a round has converged (not done yet).
+says so. The proxy uses the same mark (rejoin.py) to leave such a replica out of its read
+quorums until a pass has covered it.
 """
 
 from __future__ import annotations

@@ -16,9 +16,10 @@ names every replica lacks to it, so that each name is held by every replica that
 
 A RECOVERING replica still receives writes (they may count toward W: it keeps what it
 acknowledges from now on) and hints, but its read answers are not used, until (a) the proxy has
-no hint pending for it and (b) an anti-entropy round has converged since it was emptied (its
+no hint pending for it and (b) an anti-entropy pass has covered it since it was emptied (its
 `synced_at` differs from the one it had when found emptied; an emptied replica has none), or an
-operator marks it (its own name in its MEMBERS_KEY). Then it is marked, and IN_SYNC.
+operator marks it by hand (`HSET __leaderless:members <its host:port> <now>` on it). Then it is
+marked, and IN_SYNC.
 
 The rule is as good as the marks: an emptied replica is only recognised while a replica that
 names it is up, and one emptied in the instant between its first write and its mark is not.

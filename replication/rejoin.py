@@ -61,12 +61,6 @@ class Rejoin:
             await asyncio.wait_for(self._checked[index].wait(), self._timeout_s)
         return self.health[index]
 
-    async def mark_in_sync(self, index: int) -> None:
-        """The operator's word: the replica holds its data (e.g. restored another way)."""
-        backend = self.backends[index]
-        await self._request(backend, b"HSET", MEMBERS_KEY, backend.name.encode(), self._now())
-        self._set(index, Health.IN_SYNC)
-
     async def watch_forever(self) -> None:
         while True:
             await asyncio.sleep(CHECK_INTERVAL_S)  # a polling interval, not synchronisation
@@ -113,7 +107,7 @@ class Rejoin:
                 log.warning(
                     "replica %s lost its data (other replicas know it, it does not know itself): "
                     "it takes writes but does not count toward reads until its hints are "
-                    "replayed and an anti-entropy round has converged",
+                    "replayed and an anti-entropy pass has covered it",
                     backend.name,
                 )
             self._set(backend.index, verdict)
