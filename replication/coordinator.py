@@ -116,13 +116,14 @@ class Coordinator:
         self.stats.reads += 1
         request = (b"MGET", *keys, FLUSH_KEY)
         settled: list[Resolution] = []
+        up_to_date: list[object] = []  # answers that needed no repair: a late twin needs none
         late_answers: list[tuple[int, object]] = []
 
         def on_late(replica: int, answer: object) -> None:
-            if settled:
-                self._repair_late(keys, settled, replica, answer)
-            else:
+            if not settled:
                 late_answers.append((replica, answer))
+            elif answer not in up_to_date:
+                self._repair_late(keys, settled, replica, answer)
 
         answers = await self._round(
             "read",
@@ -145,8 +146,10 @@ class Coordinator:
             for repair in resolution.repairs:
                 backend = self.backends[repair.replica]
                 repairs.extend((backend, sent) for sent in self._send_repair(key, repair))
+        repaired = {backend.index for backend, _ in repairs}
+        up_to_date.extend(reply for replica, reply in replies.items() if replica not in repaired)
         for replica, answer in late_answers:
-            self._repair_late(keys, settled, replica, answer)
+            on_late(replica, answer)
         if repairs:
             self.stats.read_repairs += len(repairs)
             await self._confirm_repairs(repairs)
@@ -516,7 +519,10 @@ def _agreed(replies: dict[int, list[Reply]], position: int) -> Resolution | None
         if reply[position] != raw or reply[-1] != flush:
             return None
     read = _decode_read(raw, flush)
-    return resolve([read])
+    record, flushed_at = read.record, read.flushed_at
+    if record is not None and flushed_at is not None and record.ts <= flushed_at:
+        record = None  # what resolve() decides for one replica, without its general case
+    return Resolution(record, flushed_at, ())
 
 
 def _decode_reads(reply: list[Reply]) -> list[ReplicaRead]:
