@@ -62,13 +62,23 @@ class Late(Generic[V]):
 Decision = Wait | Reached[V] | Failed | Late[V]
 
 
-class Phase(Enum):
+_WAIT = Wait()
+
+
+class _Singletons(Enum):
+    """Enum members are singletons, so identity hashing (in C) serves; Enum's own __hash__ is
+    a Python call, paid on every lookup in the transition table."""
+
+    __hash__ = object.__hash__
+
+
+class Phase(_Singletons):
     COLLECTING = "collecting"
     REACHED = "reached"
     FAILED = "failed"
 
 
-class _Event(Enum):
+class _Event(_Singletons):
     SUCCESS = "success"
     QUORUM_SUCCESS = "quorum success"
     FAILURE = "failure"
@@ -76,7 +86,7 @@ class _Event(Enum):
     TIMEOUT = "timeout"
 
 
-class _Do(Enum):
+class _Do(_Singletons):
     WAIT = "wait"
     REACH = "reach"
     FAIL = "fail"
@@ -159,7 +169,7 @@ class QuorumRound(Generic[V]):
             return Reached(dict(self._answers))
         if do is _Do.FAIL:
             return Failed(self._error())
-        return Wait()
+        return _WAIT
 
     def _error(self) -> str:
         error = (
