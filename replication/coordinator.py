@@ -1,8 +1,9 @@
 """The coordinator: one client request becomes one quorum round over the replicas.
 
 A write is stamped by the hybrid logical clock, sent to every replica at once through the
-compare-by-timestamp script, and acknowledged as soon as W replicas applied it (or already
-held something newer). A read asks every replica, answers from the newest version among the
+compare-by-timestamp script, and acknowledged as soon as W replicas answered; if some refused
+it because they hold a newer version, it goes again with a timestamp past that version (see
+`write`). A read asks every replica, answers from the newest version among the
 first R replies, and repairs the stale replicas among those R before it answers, so two
 quorum reads in a row are monotonic; replicas that answer after the quorum are repaired in
 the background. The decisions (when a round has its quorum, when it cannot, who is stale)
