@@ -59,8 +59,7 @@ class ClientSession(asyncio.Protocol, Context):
         self._batch: list[bytes] = []
         self._closing = False
         self._paused = False
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._drained: asyncio.Future[None] | None = None  # only while shutdown waits
         self._barrier: asyncio.Future[object] | None = None
         self._flush_scheduled = False
 
@@ -147,7 +146,6 @@ class ClientSession(asyncio.Protocol, Context):
     def _start(self, task: asyncio.Future[object], protocol: int) -> None:
         slot = _Slot()
         self._queue.append(slot)
-        self._idle.clear()
         task.add_done_callback(lambda done: self._finish(slot, done, protocol))
         if len(self._queue) >= MAX_IN_FLIGHT and self._transport and not self._paused:
             self._paused = True
@@ -166,7 +164,8 @@ class ClientSession(asyncio.Protocol, Context):
             self._batch.append(queue.popleft().data)  # type: ignore[arg-type]
         if not queue:
             self._write_batch()
-            self._idle.set()
+            if self._drained is not None and not self._drained.done():
+                self._drained.set_result(None)
         elif self._batch and not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_tick)
@@ -221,7 +220,9 @@ class ClientSession(asyncio.Protocol, Context):
 
     async def drain(self) -> None:
         """Wait until every request in flight has its reply queued."""
-        await self._idle.wait()
+        if self._queue:
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
 
     def close(self) -> None:
         if self._transport is not None:
