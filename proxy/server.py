@@ -115,12 +115,12 @@ async def serve(
         else random.SystemRandom().randrange(1 << 16)
     )
     clock = HybridClock(proxy_id, wall_ms, replication.max_clock_offset_ms)
+    timeout_s = replication.timeout_ms / 1000
     backends = [
-        Backend(index, address, connect_timeout_s=replication.timeout_ms / 1000)
+        Backend(index, address, connect_timeout_s=timeout_s)
         for index, address in enumerate(replication.nodes)
     ]
     hints = settings.hints
-    timeout_s = replication.timeout_ms / 1000
     handoff = Handoff(
         HintLedger(window_ms=hints.window_s * 1000, max_bytes=hints.max_bytes),
         None if hints.dir is None else Path(hints.dir),

@@ -191,7 +191,10 @@ class Coordinator:
         no replica will show."""
         for _ in range(RESTAMP_ATTEMPTS):
             answers = await self._write_once(records)
-            blocked = await self._blocking_versions(records, answers)
+            refused = _refusals(answers)
+            if not refused:
+                return  # the usual case: no extra round trip, not even a coroutine
+            blocked = await self._blocking_versions(records, refused)
             if not blocked:
                 return
             for blocking in blocked.values():
@@ -224,17 +227,11 @@ class Coordinator:
         return await self._round("write", self.w, send, parse=_parse_script_acks, on_missed=missed)
 
     async def _blocking_versions(
-        self, records: Sequence[tuple[bytes, Record]], answers: dict[int, object]
+        self, records: Sequence[tuple[bytes, Record]], refused: dict[int, list[int]]
     ) -> dict[bytes, Timestamp]:
-        """For each record some acknowledging replica refused, the newer version (or flush)
-        that replica holds; a refusal by a replica that holds this very version (a repair got
-        there first) blocks nothing."""
-        refused: dict[int, list[int]] = {}
-        for replica, acks in answers.items():
-            if isinstance(acks, list):
-                positions = [i for i, applied in enumerate(acks) if applied == 0]
-                if positions:
-                    refused[replica] = positions
+        """For each refused record (by replica, positions in `records`), the newer version (or
+        flush) that replica holds; a refusal by a replica that holds this very version (a
+        repair got there first) blocks nothing."""
         blocked: dict[bytes, Timestamp] = {}
         for replica, positions in refused.items():
             keys = [records[i][0] for i in positions]
@@ -488,6 +485,15 @@ def _parse_script_acks(replies: Reply) -> object:
         if not isinstance(reply, int):
             raise _BadReply(str(reply))
     return replies
+
+
+def _refusals(answers: dict[int, object]) -> dict[int, list[int]]:
+    """Per acknowledging replica, the positions of the records it did not apply."""
+    refused: dict[int, list[int]] = {}
+    for replica, acks in answers.items():
+        if isinstance(acks, list) and 0 in acks:
+            refused[replica] = [i for i, applied in enumerate(acks) if applied == 0]
+    return refused
 
 
 def _ts_of(record: Record | None) -> Timestamp | None:
