@@ -15,8 +15,9 @@ import os
 import struct
 import sys
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from functools import partial
+from typing import Any, cast
 
 from leaderless.proxy import command_docs, info
 from leaderless.proxy import commands as cmd
@@ -83,23 +84,54 @@ def _keys(command: object) -> tuple[bytes, ...]:
 
 
 Handler = Callable[[Context, Any], object]
+"""Answers a command at once: returns its reply."""
+Answer = Callable[[object], None]
+"""Takes a replicated command's reply, or the exception that stands for it."""
+Starter = Callable[[Context, Any, Answer], None]
+"""Starts a command that asks the replicas; `answer` gets its reply later."""
 HANDLERS: dict[type, Handler] = {}
-_REPLICATED: set[type] = set()
+REPLICATED: dict[type, Starter] = {}
 
 
 def handles(command_type: type) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         HANDLERS[command_type] = handler
-        if getattr(handler, "replicated", False):
-            _REPLICATED.add(command_type)
         return handler
 
     return register
 
 
-def is_replicated(command: object) -> bool:
-    """Whether the command asks the replicas (and so must wait behind a pending barrier)."""
-    return type(command) in _REPLICATED
+def replicates(command_type: type) -> Callable[[Starter], Starter]:
+    """Register a command that asks the replicas (and so waits behind a pending barrier)."""
+
+    def register(starter: Starter) -> Starter:
+        REPLICATED[command_type] = starter
+        return starter
+
+    return register
+
+
+def in_task(
+    work: Callable[[Context, Any], Coroutine[Any, Any, object]],
+) -> Starter:
+    """A command of more than one step, written as a coroutine: it runs as a task, and its
+    result or exception is the answer. Single-round commands run on callbacks instead,
+    without a task's cost."""
+
+    def start(context: Context, command: object, answer: Answer) -> None:
+        task = asyncio.ensure_future(work(context, command))
+        task.add_done_callback(partial(_answer_with, answer))
+
+    return start
+
+
+def _answer_with(answer: Answer, task: asyncio.Future[object]) -> None:
+    if task.cancelled():
+        answer(asyncio.CancelledError())
+    elif (exc := task.exception()) is not None:
+        answer(exc)
+    else:
+        answer(task.result())
 
 
 def needs_barrier(command: object) -> bool:
@@ -111,20 +143,15 @@ def needs_barrier(command: object) -> bool:
     )
 
 
-def replicated(
-    work: Callable[[Context, Any], Coroutine[Any, Any, object]],
-) -> Callable[[Context, Any], Coroutine[Any, Any, object]]:
-    """Mark a handler that asks the replicas. Its coroutine may raise QuorumError, which the
-    session answers as the error reply (`quorum_error_reply`); not wrapping every request in
-    another coroutine to catch it saves a frame per request."""
-    work.replicated = True  # type: ignore[attr-defined]
-    return work
-
-
-def quorum_error_reply(failure: BaseException) -> ErrorReply | None:
+def error_reply(failure: BaseException) -> ErrorReply | None:
     """The client's reply to a replicated command that raised `failure`, if it is a quorum
-    failure (the text says how many replicas of how many answered); None for other errors."""
-    return ErrorReply(str(failure)) if isinstance(failure, QuorumError) else None
+    failure (the text says how many replicas of how many answered) or the proxy shutting down;
+    None for other errors."""
+    if isinstance(failure, QuorumError):
+        return ErrorReply(str(failure))
+    if isinstance(failure, asyncio.CancelledError):
+        return ErrorReply("ERR request cancelled: the proxy is shutting down")
+    return None
 
 
 def _visible(record: Record | None, now_ms: int) -> Record | None:
@@ -136,67 +163,113 @@ def _value(record: Record | None, now_ms: int) -> bytes | None:
     return visible.value if visible is not None else None
 
 
-@handles(cmd.Get)
-@replicated
-async def get(context: Context, command: cmd.Get) -> object:
-    (record,) = await context.state.coordinator.read([command.key])
-    return _value(record, context.state.wall_ms())
+ReplyOf = Callable[[list[Record | None], int], object]
+"""A read command's reply from the records read and the time now."""
 
 
-@handles(cmd.MGet)
-@replicated
-async def mget(context: Context, command: cmd.MGet) -> object:
-    records = await context.state.coordinator.read(command.keys)
-    now = context.state.wall_ms()
-    return [_value(record, now) for record in records]
+def _read(context: Context, keys: Sequence[bytes], answer: Answer, reply_of: ReplyOf) -> None:
+    state = context.state
+    state.coordinator.read_then(keys, partial(_answer_read, answer, state, reply_of))
 
 
-@handles(cmd.Exists)
-@replicated
-async def exists(context: Context, command: cmd.Exists) -> object:
-    records = await context.state.coordinator.read(command.keys)
-    now = context.state.wall_ms()
-    return sum(1 for record in records if _visible(record, now) is not None)
+def _answer_read(answer: Answer, state: ProxyState, reply_of: ReplyOf, outcome: object) -> None:
+    if isinstance(outcome, BaseException):
+        answer(outcome)
+    else:
+        answer(reply_of(cast(list[Record | None], outcome), state.wall_ms()))
 
 
-@handles(cmd.Set)
-@replicated
-async def set_(context: Context, command: cmd.Set) -> object:
-    coordinator = context.state.coordinator
-    now = context.state.wall_ms()
-    expires_at = cmd.absolute_expiry_ms(command, now)
+def _answer_ok(answer: Answer, outcome: object) -> None:
+    answer(OK if outcome is None else outcome)
+
+
+@replicates(cmd.Get)
+def get(context: Context, command: cmd.Get, answer: Answer) -> None:
+    _read(context, (command.key,), answer, lambda records, now: _value(records[0], now))
+
+
+@replicates(cmd.MGet)
+def mget(context: Context, command: cmd.MGet, answer: Answer) -> None:
+    _read(context, command.keys, answer, lambda records, now: [_value(r, now) for r in records])
+
+
+@replicates(cmd.Exists)
+def exists(context: Context, command: cmd.Exists, answer: Answer) -> None:
+    def visible(records: list[Record | None], now: int) -> int:
+        return sum(1 for record in records if _visible(record, now) is not None)
+
+    _read(context, command.keys, answer, visible)
+
+
+@replicates(cmd.Ttl)
+def ttl(context: Context, command: cmd.Ttl, answer: Answer) -> None:
+    def time_left(records: list[Record | None], now: int) -> int:
+        visible = _visible(records[0], now)
+        if visible is None:
+            return -2
+        if visible.expires_at_ms == 0:
+            return -1
+        left_ms = visible.expires_at_ms - now
+        return left_ms if command.milliseconds else (left_ms + 500) // 1000
+
+    _read(context, (command.key,), answer, time_left)
+
+
+def _expiry(context: Context, command: cmd.Set) -> int | ErrorReply:
+    expires_at = cmd.absolute_expiry_ms(command, context.state.wall_ms())
     if isinstance(expires_at, ErrorReply):
         return expires_at
-    expires_at = min(expires_at, MAX_PHYSICAL_MS)  # the record holds 48 bits: year 10889
-    current: Record | None = None
+    return min(expires_at, MAX_PHYSICAL_MS)  # the record holds 48 bits: year 10889
+
+
+@replicates(cmd.Set)
+def set_(context: Context, command: cmd.Set, answer: Answer) -> None:
     if command.needs_current_value:
-        (record,) = await coordinator.read([command.key])
-        current = _visible(record, context.state.wall_ms())
-        if (command.condition == "NX" and current is not None) or (
-            command.condition == "XX" and current is None
-        ):
-            return current.value if command.get and current is not None else None
-        if command.keepttl and current is not None:
-            expires_at = current.expires_at_ms
+        _set_after_read(context, command, answer)
+        return
+    expires_at = _expiry(context, command)
+    if isinstance(expires_at, ErrorReply):
+        answer(expires_at)
+        return
+    coordinator = context.state.coordinator
     record = Record(coordinator.stamp(), False, expires_at, command.value)
-    await coordinator.write([(command.key, record)])
+    coordinator.write_then(((command.key, record),), partial(_answer_ok, answer))
+
+
+@in_task
+async def _set_after_read(context: Context, command: cmd.Set) -> object:
+    """SET with NX, XX, GET or KEEPTTL: read the current value, then write (or not)."""
+    coordinator = context.state.coordinator
+    expires_at = _expiry(context, command)
+    if isinstance(expires_at, ErrorReply):
+        return expires_at
+    (record,) = await coordinator.read([command.key])
+    current = _visible(record, context.state.wall_ms())
+    if (command.condition == "NX" and current is not None) or (
+        command.condition == "XX" and current is None
+    ):
+        return current.value if command.get and current is not None else None
+    if command.keepttl and current is not None:
+        expires_at = current.expires_at_ms
+    await coordinator.write(
+        [(command.key, Record(coordinator.stamp(), False, expires_at, command.value))]
+    )
     if command.get:
         return current.value if current is not None else None
     return OK
 
 
-@handles(cmd.MSet)
-@replicated
-async def mset(context: Context, command: cmd.MSet) -> object:
+@replicates(cmd.MSet)
+def mset(context: Context, command: cmd.MSet, answer: Answer) -> None:
     coordinator = context.state.coordinator
-    await coordinator.write(
-        [(key, Record(coordinator.stamp(), False, 0, value)) for key, value in command.pairs]
+    coordinator.write_then(
+        [(key, Record(coordinator.stamp(), False, 0, value)) for key, value in command.pairs],
+        partial(_answer_ok, answer),
     )
-    return OK
 
 
-@handles(cmd.Del)
-@replicated
+@replicates(cmd.Del)
+@in_task
 async def delete(context: Context, command: cmd.Del) -> object:
     coordinator = context.state.coordinator
     records = await coordinator.read(command.keys)
@@ -210,28 +283,14 @@ async def delete(context: Context, command: cmd.Del) -> object:
     return len(removed)
 
 
-@handles(cmd.Ttl)
-@replicated
-async def ttl(context: Context, command: cmd.Ttl) -> object:
-    (record,) = await context.state.coordinator.read([command.key])
-    now = context.state.wall_ms()
-    visible = _visible(record, now)
-    if visible is None:
-        return -2
-    if visible.expires_at_ms == 0:
-        return -1
-    left_ms = visible.expires_at_ms - now
-    return left_ms if command.milliseconds else (left_ms + 500) // 1000
-
-
-@handles(cmd.DbSize)
-@replicated
+@replicates(cmd.DbSize)
+@in_task
 async def dbsize(context: Context, command: cmd.DbSize) -> object:
     return await context.state.coordinator.dbsize()
 
 
-@handles(cmd.Flush)
-@replicated
+@replicates(cmd.Flush)
+@in_task
 async def flush(context: Context, command: cmd.Flush) -> object:
     await context.state.coordinator.flush()
     return OK
@@ -376,8 +435,8 @@ def command_docs_(context: Context, command: cmd.CommandDocs) -> object:
     return command_docs.command_docs_reply(command.names)
 
 
-@handles(cmd.Info)
-@replicated
+@replicates(cmd.Info)
+@in_task
 async def info_(context: Context, command: cmd.Info) -> object:
     anti_entropy = await _anti_entropy_counters(context.state)
     snapshot = _snapshot(context.state, anti_entropy)

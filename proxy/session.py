@@ -1,7 +1,9 @@
 """One client connection: bytes in, commands executed, replies out in request order.
 
-A client may pipeline many requests; each one that needs the replicas runs as its own task,
-so a slow request never holds back the parsing or the sending of the ones behind it, while
+A client may pipeline many requests; each one that needs the replicas is started and answers
+through a callback when its quorum is in (no task of its own unless it takes more than one
+round), so a slow request never holds back the parsing or the sending of the ones behind it,
+while
 the replies still leave in request order: every request takes a slot in a queue and replies
 are written from the head of the queue as their slots fill. Replies that are ready while
 nothing is queued ahead go straight into the batch written at the end of the read. Replies
@@ -20,16 +22,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from functools import partial
+from typing import cast
 
 from leaderless.proxy import commands as cmd
 from leaderless.proxy.handlers import (
     HANDLERS,
+    REPLICATED,
+    Answer,
     Context,
-    is_replicated,
+    Starter,
+    error_reply,
     needs_barrier,
-    quorum_error_reply,
 )
 from leaderless.proxy.resp import ErrorReply, Limits, RequestDecoder, encode
 from leaderless.proxy.server import ProxyState
@@ -60,7 +64,8 @@ class ClientSession(asyncio.Protocol, Context):
         self._closing = False
         self._paused = False
         self._drained: asyncio.Future[None] | None = None  # only while shutdown waits
-        self._barrier: asyncio.Future[object] | None = None
+        self._barrier: asyncio.Future[None] | None = None
+        self._loop = asyncio.get_running_loop()
         self._flush_scheduled = False
 
     # asyncio.Protocol
@@ -115,50 +120,36 @@ class ClientSession(asyncio.Protocol, Context):
         if refusal is not None:
             self._push(encode(refusal, self.protocol))
             return
-        handler: Callable[[Context, Any], object] = HANDLERS[type(command)]
-        protocol = self.protocol
-        barrier = self._barrier
-        if barrier is not None and not barrier.done() and is_replicated(command):
-            task = asyncio.ensure_future(self._after(barrier, handler, command))
-            self._start(task, protocol)
-        else:
-            outcome = handler(self, command)
-            if not isinstance(outcome, Awaitable):
-                self._push(encode(outcome, self.protocol))  # HELLO answers in its new protocol
-                return
-            task = asyncio.ensure_future(outcome)
-            self._start(task, protocol)
-        if needs_barrier(command):
-            self._barrier = task
-
-    async def _after(
-        self,
-        barrier: asyncio.Future[object],
-        handler: Callable[[Context, Any], object],
-        command: object,
-    ) -> object:
-        """Run a command once the multi-round command before it on this connection is done, so
-        that it sees that command's write as Redis would."""
-        await asyncio.wait([barrier])
-        outcome = handler(self, command)
-        return await outcome if isinstance(outcome, Awaitable) else outcome
-
-    def _start(self, task: asyncio.Future[object], protocol: int) -> None:
+        start = REPLICATED.get(type(command))
+        if start is None:  # answered at once; HELLO answers in its new protocol
+            self._push(encode(HANDLERS[type(command)](self, command), self.protocol))
+            return
         slot = _Slot()
         self._queue.append(slot)
-        task.add_done_callback(lambda done: self._finish(slot, done, protocol))
         if len(self._queue) >= MAX_IN_FLIGHT and self._transport and not self._paused:
             self._paused = True
             self._transport.pause_reading()
-
-    def _finish(self, slot: _Slot, done: asyncio.Future[object], protocol: int) -> None:
-        if done.cancelled():
-            reply: object = ErrorReply("ERR request cancelled: the proxy is shutting down")
-        elif (exc := done.exception()) is not None:
-            reply = quorum_error_reply(exc) or self._internal_error(exc)
+        answer: Answer = partial(self._answer, slot, self.protocol)
+        barrier = self._barrier
+        if needs_barrier(command):
+            lifted = self._barrier = self._loop.create_future()
+            answer = partial(_answer_and_lift, answer, lifted)
+        if barrier is not None and not barrier.done():
+            barrier.add_done_callback(lambda _: self._start(start, command, answer))
         else:
-            reply = done.result()
-        slot.data = encode(reply, protocol)
+            self._start(start, command, answer)
+
+    def _start(self, start: Starter, command: object, answer: Answer) -> None:
+        try:
+            start(self, command, answer)
+        except Exception as exc:  # a bug must cost one reply, not the connection
+            answer(exc)
+
+    def _answer(self, slot: _Slot, protocol: int, outcome: object) -> None:
+        """A replicated command's reply (or failure) is in: send what is at the head."""
+        if isinstance(outcome, BaseException):
+            outcome = error_reply(outcome) or self._internal_error(outcome)
+        slot.data = encode(outcome, protocol)
         queue = self._queue
         while queue and queue[0].data is not None:
             self._batch.append(queue.popleft().data)  # type: ignore[arg-type]
@@ -168,7 +159,7 @@ class ClientSession(asyncio.Protocol, Context):
                 self._drained.set_result(None)
         elif self._batch and not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_tick)
+            self._loop.call_soon(self._flush_tick)
         if self._paused and len(self._queue) <= RESUME_IN_FLIGHT and self._transport:
             self._paused = False
             self._transport.resume_reading()
@@ -227,3 +218,10 @@ class ClientSession(asyncio.Protocol, Context):
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+
+def _answer_and_lift(answer: Answer, barrier: asyncio.Future[None], outcome: object) -> None:
+    """Answer a read-then-write command, then let the commands behind it go."""
+    answer(outcome)
+    if not barrier.done():
+        barrier.set_result(None)

@@ -208,11 +208,16 @@ class Backend:
     def call(self, deliver: Deliver, *args: bytes) -> None:
         """Send one request; `deliver` gets the reply, or ReplicaUnavailable (at once if the
         replica is down)."""
+        self.send(deliver, pack_command(args))
+
+    def send(self, deliver: Deliver, request: bytes) -> None:
+        """`call` for a request already packed (`pack_command`), as when it goes to several
+        replicas."""
         stream = self._stream
         if stream is None or self.state != "up":
             deliver(self._unavailable())
         else:
-            stream.send(deliver, pack_command(args))
+            stream.send(deliver, request)
 
     def call_script(
         self, deliver: Deliver, script: Script, keys: Sequence[bytes], args: Sequence[bytes]

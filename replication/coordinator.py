@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -32,6 +33,7 @@ from leaderless.replication.backend import (
     Deliver,
     ReplicaUnavailable,
     Reply,
+    pack_command,
     settle,
 )
 from leaderless.replication.handoff import Handoff
@@ -49,12 +51,17 @@ from leaderless.replication.scripts import (
     FLUSH_KEY,
     PURGE_TOMBSTONES,
     WRITE_IF_NEWER,
+    Script,
 )
 
 log = logging.getLogger(__name__)
 
 RESTAMP_ATTEMPTS = 3
 """Tries of a write whose replicas hold a newer version (see Coordinator.write)."""
+
+
+Outcome = Callable[[object], None]
+"""Receives a request's result, or the exception that stands for it (a QuorumError, ...)."""
 
 
 class QuorumError(Exception):
@@ -96,7 +103,7 @@ class Coordinator:
         self.rejoin = rejoin
         self.sloppy_quorum = sloppy_quorum
         self.stats = ReplicationStats()
-        self._background: set[asyncio.Future[Reply]] = set()
+        self._deadlines = _Deadlines(timeout_s)
         for backend in self.backends:
             backend.on_up = rejoin.on_up
 
@@ -114,47 +121,22 @@ class Coordinator:
 
     async def read(self, keys: Sequence[bytes]) -> list[Record | None]:
         """The newest record of each key (tombstones and expired records included)."""
+        return cast(list[Record | None], await _completion(partial(self.read_then, keys)))
+
+    def read_then(self, keys: Sequence[bytes], done: Outcome) -> None:
+        """`read`, handing its result (or the QuorumError) to `done`: the common request runs
+        on callbacks alone, with no task or coroutine of its own."""
         self.stats.reads += 1
-        request = (b"MGET", *keys, FLUSH_KEY)
-        settled: list[Resolution] = []
-        up_to_date: list[object] = []  # answers that needed no repair: a late twin needs none
-        late_answers: list[tuple[int, object]] = []
-
-        def on_late(replica: int, answer: object) -> None:
-            if not settled:
-                late_answers.append((replica, answer))
-            elif answer not in up_to_date:
-                self._repair_late(keys, settled, replica, answer)
-
-        answers = await self._round(
+        request = pack_command((b"MGET", *keys, FLUSH_KEY))
+        read = _Read(self, keys, done)
+        self._round(
             "read",
             self.r,
-            lambda backend, deliver: self._read_from(
-                backend, deliver, lambda to: backend.call(to, *request)
-            ),
+            partial(self._read_from, request),
             parse=partial(_check_reads, len(keys)),
-            on_late=on_late,
+            done=read.reached,
+            on_late=read.late,
         )
-        replies = cast(dict[int, list[Reply]], answers)
-        repairs: list[tuple[Backend, asyncio.Future[Reply]]] = []
-        for position, key in enumerate(keys):
-            resolution = _agreed(replies, position) or self._resolve(replies, position)
-            if resolution.winner is not None:
-                self.clock.observe(resolution.winner.ts)
-            if resolution.flushed_at is not None:
-                self.clock.observe(resolution.flushed_at)
-            settled.append(resolution)
-            for repair in resolution.repairs:
-                backend = self.backends[repair.replica]
-                repairs.extend((backend, sent) for sent in self._send_repair(key, repair))
-        repaired = {backend.index for backend, _ in repairs}
-        up_to_date.extend(reply for replica, reply in replies.items() if replica not in repaired)
-        for replica, answer in late_answers:
-            on_late(replica, answer)
-        if repairs:
-            self.stats.read_repairs += len(repairs)
-            await self._confirm_repairs(repairs)
-        return [resolution.winner for resolution in settled]
 
     def _resolve(self, replies: dict[int, list[Reply]], position: int) -> Resolution:
         """The replicas disagree on a key: the last-write-wins rule decides, with repairs."""
@@ -163,37 +145,48 @@ class Coordinator:
             reads[replica] = _decode_read(reply[position], reply[-1])
         return resolve(reads)
 
-    async def _confirm_repairs(self, repairs: list[tuple[Backend, asyncio.Future[Reply]]]) -> None:
-        """A read answers only once the stale replicas it saw hold what it returns: otherwise
-        the next read could meet only replicas that never got it, and go back in time."""
-        await asyncio.wait([sent for _, sent in repairs], timeout=self.timeout_s)
-        for backend, sent in repairs:
-            if not sent.done():
-                failure = f"{backend.name}: timed out"
-            elif sent.cancelled() or sent.exception() is not None:
-                failure = str(sent.exception()) if not sent.cancelled() else "cancelled"
-            elif isinstance(reply := sent.result(), hiredis.ReplyError):
-                failure = f"{backend.name}: {reply}"
-            else:
-                continue
-            self.stats.quorum_failures += 1
-            raise QuorumError(f"NOQUORUM read repair not acknowledged; {failure}")
+    def _send_repair(self, key: bytes, repair: Repair, deliver: Deliver) -> int:
+        """Send what replica `repair.replica` lacks; returns how many requests went."""
+        backend = self.backends[repair.replica]
+        sent = 0
+        if repair.flush is not None:
+            backend.call_script(deliver, FLUSH, (), (repair.flush.pack(),))
+            sent += 1
+        if repair.record is not None:
+            backend.call_script(deliver, WRITE_IF_NEWER, (key,), write_args(key, repair.record))
+            sent += 1
+        return sent
 
     async def write(self, records: Sequence[tuple[bytes, Record]]) -> None:
-        """Apply every record on at least W replicas, or raise QuorumError. The replicas that
-        miss it get hints.
+        """Apply every record on at least W replicas, or raise QuorumError."""
+        await _completion(partial(self.write_then, records))
+
+    def write_then(self, records: Sequence[tuple[bytes, Record]], done: Outcome) -> None:
+        """`write`, handing None (or the QuorumError) to `done`. The replicas that miss it get
+        hints.
 
         A replica refuses a record when it holds a version at least as new (or a newer flush).
         That version can come from a proxy whose clock runs ahead, or from the same
         millisecond with a higher proxy id, and still be older in real time than this write,
         which its client issued later: so the write looks at what blocked it, moves the clock
-        past it and goes again with a newer timestamp, rather than answer OK for a write that
-        no replica will show."""
-        for _ in range(RESTAMP_ATTEMPTS):
-            answers = await self._write_once(records)
-            refused = _refusals(answers)
-            if not refused:
-                return  # the usual case: no extra round trip, not even a coroutine
+        past it and goes again with a newer timestamp (`_write_refused`), rather than answer
+        OK for a write that no replica will show."""
+
+        def answered(outcome: object) -> None:
+            if isinstance(outcome, BaseException):
+                done(outcome)
+            elif refused := _refusals(cast(dict[int, object], outcome)):
+                retry = asyncio.ensure_future(self._write_refused(records, refused))
+                retry.add_done_callback(partial(_pass_outcome, done))
+            else:
+                done(None)  # the usual case: no extra round trip, not even a coroutine
+
+        self._write_once(records, answered)
+
+    async def _write_refused(
+        self, records: Sequence[tuple[bytes, Record]], refused: dict[int, list[int]]
+    ) -> None:
+        for attempt in range(1, RESTAMP_ATTEMPTS + 1):
             blocked = await self._blocking_versions(records, refused)
             if not blocked:
                 return
@@ -203,15 +196,21 @@ class Coordinator:
                         "ERR the key holds a version stamped more than max_clock_offset_ms "
                         "in the future; a writer's clock is wrong"
                     )
+            if attempt == RESTAMP_ATTEMPTS:
+                break
             self.stats.restamped_writes += len(blocked)
             records = [
                 (key, replace(record, ts=self.clock.now()))
                 for key, record in records
                 if key in blocked
             ]
+            answers = await _completion(partial(self._write_once, records))
+            refused = _refusals(cast(dict[int, object], answers))
+            if not refused:
+                return
         raise QuorumError("ERR write kept losing to newer versions; try again")
 
-    async def _write_once(self, records: Sequence[tuple[bytes, Record]]) -> dict[int, object]:
+    def _write_once(self, records: Sequence[tuple[bytes, Record]], done: Outcome) -> None:
         self.stats.writes += 1
         encoded = [(key, write_args(key, record)) for key, record in records]
 
@@ -224,7 +223,7 @@ class Coordinator:
             hints = [(key, args[0]) for key, args in encoded]
             return self.handoff.add(self.backends[replica].name, hints)
 
-        return await self._round("write", self.w, send, parse=_parse_script_acks, on_missed=missed)
+        self._round("write", self.w, send, parse=_parse_script_acks, done=done, on_missed=missed)
 
     async def _blocking_versions(
         self, records: Sequence[tuple[bytes, Record]], refused: dict[int, list[int]]
@@ -253,24 +252,30 @@ class Coordinator:
     async def flush(self) -> None:
         """A timestamped FLUSHDB: everything older than it is gone on every replica it reaches."""
         packed = self.clock.now().pack()
-        await self._round(
-            "write",
-            self.w,
-            lambda backend, deliver: backend.call_script(deliver, FLUSH, (), (packed,)),
-            parse=_parse_int,
+        await _completion(
+            partial(
+                self._round,
+                "write",
+                self.w,
+                lambda backend, deliver: backend.call_script(deliver, FLUSH, (), (packed,)),
+                parse=_parse_int,
+            )
         )
 
     async def dbsize(self) -> int:
         """The largest count of client-visible keys among R replicas."""
-        answers = await self._round(
-            "read",
-            self.r,
-            lambda backend, deliver: self._read_from(
-                backend, deliver, lambda to: backend.call_script(to, DBSIZE, (), ())
-            ),
-            parse=_parse_int,
+        answers = await _completion(
+            partial(
+                self._round,
+                "read",
+                self.r,
+                partial(self._read_from, DBSIZE),
+                parse=_parse_int,
+            )
         )
-        return max(count for count in answers.values() if isinstance(count, int))
+        return max(
+            count for count in cast(dict[int, object], answers).values() if isinstance(count, int)
+        )
 
     async def purge_tombstones(self, cutoff_ms: int, batch: int = 1000) -> int:
         """Drop tombstones older than the cutoff on every reachable replica."""
@@ -291,136 +296,54 @@ class Coordinator:
         return purged
 
     async def close(self) -> None:
-        for future in list(self._background):
-            future.cancel()
+        self._deadlines.close()
         await self.rejoin.close()
         for backend in self.backends:
             await backend.close()
         await self.handoff.close()
 
-    def _read_from(
-        self, backend: Backend, deliver: Deliver, send: Callable[[Deliver], None]
-    ) -> None:
-        """Send a read to a replica if it counts toward reads: a recovering one fails at once,
-        one being checked is asked once its check says it is in sync."""
+    def _read_from(self, request: bytes | Script, backend: Backend, deliver: Deliver) -> None:
+        """Send a read (a packed command, or a script without arguments) to a replica if it
+        counts toward reads: a recovering one fails at once, one being checked is asked once
+        its check says it is in sync."""
         health = self.rejoin.health[backend.index]
         if health is Health.IN_SYNC:
-            send(deliver)
+            _send_read(backend, request, deliver)
         elif health is Health.CHECKING:
-            checked = asyncio.ensure_future(self._read_once_checked(backend, send))
+            checked = asyncio.ensure_future(self._read_once_checked(backend, request))
             checked.add_done_callback(partial(_deliver_outcome, deliver))
         else:
             deliver(ReplicaUnavailable(f"{backend.name}: {_RECOVERING}"))
 
-    async def _read_once_checked(self, backend: Backend, send: Callable[[Deliver], None]) -> Reply:
+    async def _read_once_checked(self, backend: Backend, request: bytes | Script) -> Reply:
         health = await self.rejoin.wait_checked(backend.index)
         if health is Health.RECOVERING:
             raise ReplicaUnavailable(f"{backend.name}: {_RECOVERING}")
         if health is Health.CHECKING:
             raise ReplicaUnavailable(f"{backend.name}: not checked for lost data yet")
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        send(settle(future))
+        _send_read(backend, request, settle(future))
         return await future
 
-    async def _round(
+    def _round(
         self,
         kind: Literal["read", "write"],
         required: int,
         send: Callable[[Backend, Deliver], None],
+        done: Outcome,
         *,
         parse: Callable[[Reply], object],
         on_late: Callable[[int, object], None] | None = None,
         on_missed: Callable[[int], bool] | None = None,
-    ) -> dict[int, object]:
-        """One quorum round. `on_missed(replica)` is called for each replica that failed or had
-        not answered by the deadline (the timer then outlives the reply to the client), and says
-        whether a hint was kept; with sloppy_quorum a kept hint counts as a success once some
-        replica has succeeded."""
-        loop = asyncio.get_running_loop()
-        quorum: QuorumRound[object] = QuorumRound(kind, len(self.backends), required)
-        outcome: asyncio.Future[dict[int, object]] = loop.create_future()
-        unanswered = set(range(len(self.backends)))
-        sloppy = on_missed is not None and self.sloppy_quorum
-        hinted: dict[int, str] = {}  # sloppy: hints waiting for a first success to count
-        succeeded = False
-
-        def settle(decision: object) -> None:
-            if isinstance(decision, Reached):
-                if not outcome.done():
-                    outcome.set_result(dict(decision.answers))
-            elif isinstance(decision, Failed):
-                if not outcome.done():
-                    self.stats.quorum_failures += 1
-                    outcome.set_exception(QuorumError(decision.error))
-            elif isinstance(decision, Late) and on_late is not None:
-                on_late(decision.replica, decision.value)
-
-        def success(replica: int, value: object) -> None:
-            nonlocal succeeded
-            settle(quorum.on_success(replica, value))
-            if not succeeded:
-                succeeded = True
-                for hint in hinted:
-                    settle(quorum.on_success(hint, True))
-                hinted.clear()
-
-        def failure(replica: int, reason: str) -> None:
-            if on_missed is None or not on_missed(replica) or not sloppy:
-                settle(quorum.on_failure(replica, reason))
-            elif succeeded:
-                settle(quorum.on_success(replica, True))
-            else:
-                hinted[replica] = reason
-            if not unanswered and not succeeded:  # nobody holds the write: hints do not count
-                for hint, why in hinted.items():
-                    settle(quorum.on_failure(hint, why))
-                hinted.clear()
-
-        def answered(backend: Backend, reply: object) -> None:
-            if on_missed is not None:
-                if backend.index not in unanswered:
-                    return  # hinted at the deadline already
-                unanswered.discard(backend.index)
-                if not unanswered:
-                    timer.cancel()
-            if isinstance(reply, BaseException):
-                failure(backend.index, str(reply))
-                return
-            try:
-                value = parse(reply)
-            except ReplicaUnavailable as lost:
-                failure(backend.index, str(lost))
-                return
-            except _BadReply as bad:
-                failure(backend.index, f"{backend.name}: {bad}")
-                return
-            success(backend.index, value)
-
-        def deadline() -> None:
-            if on_missed is not None:
-                stragglers = sorted(unanswered)
-                unanswered.clear()
-                for replica in stragglers:
-                    failure(replica, f"{self.backends[replica].name}: timed out")
-            settle(quorum.on_timeout())
-
-        timer = loop.call_later(self.timeout_s, deadline)
+    ) -> None:
+        """Start one quorum round; `done` gets the answers by replica, or the QuorumError.
+        `on_missed(replica)` is called for each replica that failed or had not answered by the
+        deadline, and says whether a hint was kept; with sloppy_quorum a kept hint counts as a
+        success once some replica has succeeded."""
+        round_ = _Round(self, kind, required, parse, done, on_late, on_missed)
+        self._deadlines.add(round_)
         for backend in self.backends:
-            send(backend, partial(answered, backend))
-        try:
-            return await outcome
-        finally:
-            if on_missed is None:
-                timer.cancel()
-
-    def _send_repair(self, key: bytes, repair: Repair) -> list[asyncio.Future[Reply]]:
-        backend = self.backends[repair.replica]
-        sent = []
-        if repair.flush is not None:
-            sent.append(backend.run_script(FLUSH, [], [repair.flush.pack()]))
-        if repair.record is not None:
-            sent.append(backend.run_script(WRITE_IF_NEWER, [key], write_args(key, repair.record)))
-        return sent
+            send(backend, partial(round_.answered, backend.index))
 
     def _repair_late(
         self,
@@ -433,12 +356,257 @@ class Coordinator:
         assert isinstance(answer, list)
         for key, resolution, late_read in zip(keys, settled, _decode_reads(answer), strict=True):
             repair = resolution.repair_for(replica, late_read)
-            if repair is None:
-                continue
-            for future in self._send_repair(key, repair):
-                self.stats.background_repairs += 1
-                self._background.add(future)
-                future.add_done_callback(self._background.discard)
+            if repair is not None:
+                self.stats.background_repairs += self._send_repair(key, repair, _ignore)
+
+
+class _Round:
+    """One quorum round in flight: the replicas' replies go through `parse` into the pure
+    QuorumRound, and its decisions are carried out here. A round stays known to the deadline
+    queue until its deadline, and to each replica's reply queue until that replica answers;
+    once every replica has answered it lets go of what it holds."""
+
+    __slots__ = (
+        "_coordinator",
+        "_done",
+        "_heard",
+        "_hinted",
+        "_on_late",
+        "_on_missed",
+        "_parse",
+        "_quorum",
+        "_sloppy",
+        "_succeeded",
+        "_unanswered",
+    )
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        kind: Literal["read", "write"],
+        required: int,
+        parse: Callable[[Reply], object],
+        done: Outcome,
+        on_late: Callable[[int, object], None] | None,
+        on_missed: Callable[[int], bool] | None,
+    ) -> None:
+        replicas = len(coordinator.backends)
+        self._coordinator = coordinator
+        self._quorum: QuorumRound[object] = QuorumRound(kind, replicas, required)
+        self._parse = parse
+        self._done: Outcome | None = done
+        self._on_late = on_late
+        self._on_missed = on_missed
+        self._unanswered = set(range(replicas)) if on_missed is not None else None
+        self._sloppy = on_missed is not None and coordinator.sloppy_quorum
+        self._hinted: dict[int, str] = {}  # sloppy: hints waiting for a first success to count
+        self._succeeded = False
+        self._heard = 0
+
+    @property
+    def pending(self) -> bool:
+        """Whether the deadline can still matter: undecided, or replicas still to hint."""
+        return self._done is not None or bool(self._unanswered)
+
+    def answered(self, replica: int, reply: object) -> None:
+        unanswered = self._unanswered
+        if unanswered is not None:
+            if replica not in unanswered:
+                return  # hinted at the deadline already
+            unanswered.discard(replica)
+        self._heard += 1
+        if isinstance(reply, BaseException):
+            self._failure(replica, str(reply))
+        else:
+            try:
+                value = self._parse(reply)
+            except ReplicaUnavailable as lost:
+                self._failure(replica, str(lost))
+            except _BadReply as bad:
+                name = self._coordinator.backends[replica].name
+                self._failure(replica, f"{name}: {bad}")
+            else:
+                self._success(replica, value)
+        if self._heard == self._quorum.replicas:
+            self._on_late = None  # nobody else will answer: let go of the read's state
+
+    def expired(self) -> None:
+        """The deadline passed: replicas that have not answered are missed."""
+        if self._unanswered:
+            stragglers = sorted(self._unanswered)
+            self._unanswered.clear()
+            for replica in stragglers:
+                name = self._coordinator.backends[replica].name
+                self._failure(replica, f"{name}: timed out")
+        self._settle(self._quorum.on_timeout())
+
+    def _success(self, replica: int, value: object) -> None:
+        self._settle(self._quorum.on_success(replica, value))
+        if not self._succeeded:
+            self._succeeded = True
+            for hint in self._hinted:
+                self._settle(self._quorum.on_success(hint, True))
+            self._hinted.clear()
+
+    def _failure(self, replica: int, reason: str) -> None:
+        on_missed = self._on_missed
+        if on_missed is None or not on_missed(replica) or not self._sloppy:
+            self._settle(self._quorum.on_failure(replica, reason))
+        elif self._succeeded:
+            self._settle(self._quorum.on_success(replica, True))
+        else:
+            self._hinted[replica] = reason
+        if not self._unanswered and not self._succeeded:  # nobody holds it: hints do not count
+            for hint, why in self._hinted.items():
+                self._settle(self._quorum.on_failure(hint, why))
+            self._hinted.clear()
+
+    def _settle(self, decision: object) -> None:
+        if type(decision) is Reached:
+            done, self._done = self._done, None
+            if done is not None:
+                done(decision.answers)
+        elif type(decision) is Failed:
+            done, self._done = self._done, None
+            if done is not None:
+                self._coordinator.stats.quorum_failures += 1
+                done(QuorumError(decision.error))
+        elif type(decision) is Late and self._on_late is not None:
+            self._on_late(decision.replica, decision.value)
+
+
+class _Deadlines:
+    """The rounds in flight, oldest first, with one timer for the oldest. Every round gets the
+    same timeout, so they expire in the order they started: one timer serves them all, where
+    a timer per round would cost a heap entry (and its cancellation) on every request."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._rounds: deque[tuple[float, _Round]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, round_: _Round) -> None:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
+        self._rounds.append((deadline, round_))
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        rounds = self._rounds
+        while rounds and rounds[0][0] <= now:
+            _, round_ = rounds.popleft()
+            if round_.pending:
+                round_.expired()
+        self._timer = self._loop.call_at(rounds[0][0], self._expire) if rounds else None
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class _Read:
+    """A read once its quorum answers: the newest record of each key, after the stale replicas
+    among the quorum confirmed their repairs; stragglers are repaired in the background."""
+
+    __slots__ = ("_coordinator", "_done", "_keys", "_late_answers", "_settled", "_up_to_date")
+
+    def __init__(self, coordinator: Coordinator, keys: Sequence[bytes], done: Outcome) -> None:
+        self._coordinator = coordinator
+        self._keys = keys
+        self._done = done
+        self._settled: list[Resolution] = []
+        self._up_to_date: list[object] = []  # answers that needed no repair: a late twin needs none
+        self._late_answers: list[tuple[int, object]] = []
+
+    def late(self, replica: int, answer: object) -> None:
+        if not self._settled:
+            self._late_answers.append((replica, answer))
+        elif answer not in self._up_to_date:
+            self._coordinator._repair_late(self._keys, self._settled, replica, answer)
+
+    def reached(self, outcome: object) -> None:
+        if isinstance(outcome, BaseException):
+            self._done(outcome)
+            return
+        coordinator = self._coordinator
+        replies = cast(dict[int, list[Reply]], outcome)
+        repairs = _RepairAcks(self._done, coordinator.stats)
+        repaired: set[int] = set()
+        for position, key in enumerate(self._keys):
+            resolution = _agreed(replies, position) or coordinator._resolve(replies, position)
+            if resolution.winner is not None:
+                coordinator.clock.observe(resolution.winner.ts)
+            if resolution.flushed_at is not None:
+                coordinator.clock.observe(resolution.flushed_at)
+            self._settled.append(resolution)
+            for repair in resolution.repairs:
+                backend = coordinator.backends[repair.replica]
+                repairs.expect(coordinator._send_repair(key, repair, partial(repairs.ack, backend)))
+                repaired.add(repair.replica)
+        self._up_to_date.extend(
+            reply for replica, reply in replies.items() if replica not in repaired
+        )
+        for replica, answer in self._late_answers:
+            self.late(replica, answer)
+        self._late_answers.clear()
+        winners = [resolution.winner for resolution in self._settled]
+        if repairs.outstanding:
+            coordinator.stats.read_repairs += repairs.outstanding
+            repairs.wait(winners, coordinator.timeout_s)
+        else:
+            self._done(winners)
+
+
+class _RepairAcks:
+    """A read answers only once the stale replicas it saw hold what it returns: otherwise the
+    next read could meet only replicas that never got it, and go back in time."""
+
+    __slots__ = ("_done", "_result", "_stats", "_timer", "outstanding")
+
+    def __init__(self, done: Outcome, stats: ReplicationStats) -> None:
+        self._done: Outcome | None = done
+        self._stats = stats
+        self.outstanding = 0
+        self._result: object = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def expect(self, requests: int) -> None:
+        self.outstanding += requests
+
+    def wait(self, result: object, timeout_s: float) -> None:
+        self._result = result
+        if self._done is not None:
+            self._timer = asyncio.get_running_loop().call_later(timeout_s, self._timed_out)
+
+    def ack(self, backend: Backend, reply: object) -> None:
+        if isinstance(reply, BaseException):
+            self._fail(str(reply))
+        elif isinstance(reply, hiredis.ReplyError):
+            self._fail(f"{backend.name}: {reply}")
+        else:
+            self.outstanding -= 1
+            if self.outstanding == 0 and self._timer is not None and self._done is not None:
+                self._timer.cancel()
+                done, self._done = self._done, None
+                done(self._result)
+
+    def _timed_out(self) -> None:
+        self._fail("a stale replica timed out")
+
+    def _fail(self, failure: str) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        done, self._done = self._done, None
+        if done is not None:
+            self._stats.quorum_failures += 1
+            done(QuorumError(f"NOQUORUM read repair not acknowledged; {failure}"))
 
 
 def write_args(key: bytes, record: Record) -> list[bytes]:
@@ -465,6 +633,34 @@ def _collect(count: int, deliver: Deliver) -> Deliver:
             deliver(replies)
 
     return receive
+
+
+def _send_read(backend: Backend, request: bytes | Script, deliver: Deliver) -> None:
+    if isinstance(request, bytes):
+        backend.send(deliver, request)
+    else:
+        backend.call_script(deliver, request, (), ())
+
+
+def _completion(start: Callable[[Outcome], None]) -> asyncio.Future[object]:
+    """Start a callback-driven request; the future holds its outcome."""
+    future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    start(settle(future))
+    return future
+
+
+def _pass_outcome(done: Outcome, task: asyncio.Future[object]) -> None:
+    if task.cancelled():
+        done(asyncio.CancelledError())
+    elif (exc := task.exception()) is not None:
+        done(exc)
+    else:
+        done(task.result())
+
+
+def _ignore(reply: object) -> None:
+    """For background repairs: a replica that misses one is repaired by the next read or by
+    anti-entropy."""
 
 
 def _deliver_outcome(deliver: Deliver, done: asyncio.Future[Reply]) -> None:

@@ -166,7 +166,8 @@ class QuorumRound(Generic[V]):
 
     def _decision(self, do: _Do) -> Decision[V]:
         if do is _Do.REACH:
-            return Reached(dict(self._answers))
+            answers, self._answers = self._answers, {}  # handed over, not kept for stragglers
+            return Reached(answers)
         if do is _Do.FAIL:
             return Failed(self._error())
         return _WAIT
