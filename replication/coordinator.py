@@ -24,8 +24,9 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
 from functools import partial
-from typing import Literal, cast
+from typing import Literal, TypeVar, cast
 
 import hiredis
 from leaderless.replication.backend import (
@@ -60,8 +61,16 @@ RESTAMP_ATTEMPTS = 3
 """Tries of a write whose replicas hold a newer version (see Coordinator.write)."""
 
 
+MAX_BATCH = 256
+"""Most keys in one round: the requests of one event-loop tick share rounds up to this."""
+
 Outcome = Callable[[object], None]
 """Receives a request's result, or the exception that stands for it (a QuorumError, ...)."""
+
+
+class _Batch(Enum):
+    READS = "reads"
+    WRITES = "writes"
 
 
 class QuorumError(Exception):
@@ -104,6 +113,8 @@ class Coordinator:
         self.sloppy_quorum = sloppy_quorum
         self.stats = ReplicationStats()
         self._deadlines = _Deadlines(timeout_s)
+        self._queued: list[tuple[_Batch, Sequence[object], Outcome]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         for backend in self.backends:
             backend.on_up = rejoin.on_up
 
@@ -127,14 +138,46 @@ class Coordinator:
         """`read`, handing its result (or the QuorumError) to `done`: the common request runs
         on callbacks alone, with no task or coroutine of its own."""
         self.stats.reads += 1
+        self._enqueue(_Batch.READS, keys, done)
+
+    def _enqueue(self, kind: _Batch, items: Sequence[object], done: Outcome) -> None:
+        """Requests made during one event-loop tick go out together at its end (`_send_queued`)."""
+        queued = self._queued
+        if not queued:
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            self._loop.call_soon(self._send_queued)
+        queued.append((kind, items, done))
+
+    def _send_queued(self) -> None:
+        """One round for each run of reads or of writes, in the order they came: a client's
+        pipelined SET then GET reach every replica in that order, so the GET sees the SET.
+        A run is cut at MAX_BATCH keys, which bounds the time a replica spends on one call."""
+        queued, self._queued = self._queued, []
+        start = 0
+        while start < len(queued):
+            kind = queued[start][0]
+            end, keys = start, 0
+            while end < len(queued) and queued[end][0] is kind and keys < MAX_BATCH:
+                keys += len(queued[end][1])
+                end += 1
+            run = [(items, done) for _, items, done in queued[start:end]]
+            if kind is _Batch.READS:
+                self._send_reads(cast(list[tuple[Sequence[bytes], Outcome]], run))
+            else:
+                self._send_writes(cast(list[tuple[Sequence[tuple[bytes, Record]], Outcome]], run))
+            start = end
+
+    def _send_reads(self, run: list[tuple[Sequence[bytes], Outcome]]) -> None:
+        keys, done = run[0] if len(run) == 1 else (_joined(run), partial(_split_reads, run))
         request = pack_command((b"MGET", *keys, FLUSH_KEY))
         read = _Read(self, keys, done)
         self._round(
             "read",
             self.r,
             partial(self._read_from, request),
+            read.reached,
             parse=partial(_check_reads, len(keys)),
-            done=read.reached,
             on_late=read.late,
         )
 
@@ -172,16 +215,23 @@ class Coordinator:
         past it and goes again with a newer timestamp (`_write_refused`), rather than answer
         OK for a write that no replica will show."""
 
-        def answered(outcome: object) -> None:
-            if isinstance(outcome, BaseException):
-                done(outcome)
-            elif refused := _refusals(cast(dict[int, object], outcome)):
-                retry = asyncio.ensure_future(self._write_refused(records, refused))
-                retry.add_done_callback(partial(_pass_outcome, done))
-            else:
-                done(None)  # the usual case: no extra round trip, not even a coroutine
+        self.stats.writes += 1
+        self._enqueue(_Batch.WRITES, records, partial(self._written, records, done))
 
-        self._write_once(records, answered)
+    def _written(
+        self, records: Sequence[tuple[bytes, Record]], done: Outcome, outcome: object
+    ) -> None:
+        if isinstance(outcome, BaseException):
+            done(outcome)
+        elif refused := _refusals(cast(dict[int, object], outcome)):
+            retry = asyncio.ensure_future(self._write_refused(records, refused))
+            retry.add_done_callback(partial(_pass_outcome, done))
+        else:
+            done(None)  # the usual case: no extra round trip, not even a coroutine
+
+    def _send_writes(self, run: list[tuple[Sequence[tuple[bytes, Record]], Outcome]]) -> None:
+        records, done = run[0] if len(run) == 1 else (_joined(run), partial(_split_writes, run))
+        self._write_once(records, done)
 
     async def _write_refused(
         self, records: Sequence[tuple[bytes, Record]], refused: dict[int, list[int]]
@@ -211,7 +261,6 @@ class Coordinator:
         raise QuorumError("ERR write kept losing to newer versions; try again")
 
     def _write_once(self, records: Sequence[tuple[bytes, Record]], done: Outcome) -> None:
-        self.stats.writes += 1
         encoded = [(key, write_args(key, record)) for key, record in records]
 
         def send(backend: Backend, deliver: Deliver) -> None:
@@ -640,6 +689,42 @@ def _send_read(backend: Backend, request: bytes | Script, deliver: Deliver) -> N
         backend.send(deliver, request)
     else:
         backend.call_script(deliver, request, (), ())
+
+
+T = TypeVar("T")
+
+
+def _joined(run: list[tuple[Sequence[T], Outcome]]) -> list[T]:
+    return [item for items, _ in run for item in items]
+
+
+def _split_reads(run: list[tuple[Sequence[bytes], Outcome]], outcome: object) -> None:
+    """Hand each read of a shared round its own records."""
+    if isinstance(outcome, BaseException):
+        for _, done in run:
+            done(outcome)
+        return
+    records = cast(list[object], outcome)
+    start = 0
+    for keys, done in run:
+        done(records[start : start + len(keys)])
+        start += len(keys)
+
+
+def _split_writes(
+    run: list[tuple[Sequence[tuple[bytes, Record]], Outcome]], outcome: object
+) -> None:
+    """Hand each write of a shared round its own acknowledgements, by replica."""
+    if isinstance(outcome, BaseException):
+        for _, done in run:
+            done(outcome)
+        return
+    answers = cast(dict[int, object], outcome)
+    start = 0
+    for records, done in run:
+        end = start + len(records)
+        done({i: a[start:end] if isinstance(a, list) else a for i, a in answers.items()})
+        start = end
 
 
 def _completion(start: Callable[[Outcome], None]) -> asyncio.Future[object]:
