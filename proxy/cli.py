@@ -6,9 +6,11 @@ on the command line overrides the config file; one not given leaves the file's v
 default (argparse.SUPPRESS keeps absent flags out of the overrides).
 
 Both subcommands run one coroutine under uvloop when it is importable. SIGINT and SIGTERM set
-the `stop` event the proxy watches, so shutdown is the proxy's orderly one. Failures end as
-one line on stderr, `leaderless: error: ...`, with exit status 2 for unusable settings and 1
-for failures at run time (address in use, redis-server missing).
+the `stop` event the proxy watches, so shutdown is the proxy's orderly one. With
+listen.workers > 1, `proxy` runs the supervising parent of that many proxy processes instead
+(proxy/workers.py); `up` always runs one proxy, in its own process. Failures end as one line on
+stderr, `leaderless: error: ...`, with exit status 2 for unusable settings and 1 for failures
+at run time (address in use, redis-server missing, a worker that died).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from leaderless.config.settings import SettingField, setting_fields
 from leaderless.proxy import bench as bench_command
 from leaderless.proxy.embedded import DEFAULT_PORT, default_data_dir, run_embedded
 from leaderless.proxy.server import configure_logging, run_until_signalled, serve, wall_ms
+from leaderless.proxy.workers import WorkerFailed, supervise
 from leaderless.replication.anti_entropy import Progress, RoundFailed, RoundReport, run_sidecar
 from leaderless.replication.local_nodes import LocalNodeError
 
@@ -43,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command(args)
     except SettingsError as error:
         return _fail(error, EXIT_SETTINGS_ERROR)
-    except (OSError, LocalNodeError) as error:
+    except (OSError, LocalNodeError, WorkerFailed) as error:
         return _fail(error, EXIT_RUNTIME_ERROR)
     except NotConverged:
         return EXIT_RUNTIME_ERROR
@@ -201,7 +204,10 @@ def _proxy(args: argparse.Namespace) -> None:
         )
     for line in settings_warnings(settings):
         print(f"leaderless: warning: {line}", file=sys.stderr, flush=True)
-    run_until_signalled(lambda stop: serve(settings, stop=stop))
+    if settings.listen.workers > 1:
+        run_until_signalled(lambda stop: supervise(settings, stop))
+    else:
+        run_until_signalled(lambda stop: serve(settings, stop=stop))
 
 
 def _anti_entropy(args: argparse.Namespace) -> None:
