@@ -4,23 +4,23 @@ How it works. The parent checks what a single proxy checks before it listens (pr
 the TLS files), then binds the listen address itself with SO_REUSEPORT but never listens on it
 (`reserve_port`): port 0 becomes one free port that every worker then binds, and since the
 parent first binds without SO_REUSEPORT, an address already in use is refused rather than
-quietly shared with another proxy. (Should anything else take the port in the moment before the
-workers bind, their bind fails and so does the start.) It starts K
-fresh interpreters (`python -m leaderless.proxy.workers INDEX`), not forks, so that no worker
-inherits an event loop, threads or locks, and writes each its settings, pickled, on its stdin.
-Each worker runs `serve()`, which binds with reuse_port, and once it listens reports one JSON
-line on its stdout; the parent prints one block of start-up lines for all. The kernel hands
-each new connection to one of the K listening sockets by a hash of its addresses and ports,
-and that worker serves it to the end. Only Linux spreads connections so, and K > 1 is refused
-elsewhere.
+quietly shared with another proxy (should anything take the port in the moment before the
+workers bind, their bind fails, and so does the start). It starts K fresh interpreters
+(`python -m leaderless.proxy.workers INDEX`), not forks, so that no worker inherits an event
+loop, threads or locks, and writes each its settings, pickled, on its stdin. Each worker runs
+`serve()`, which binds with reuse_port, and once it listens reports one JSON line on its
+stdout; the parent prints one block of start-up lines for all. The kernel hands each new
+connection to one of the K listening sockets by a hash of its addresses and ports, and that
+worker serves it to the end. Only Linux spreads connections so; K > 1 is refused elsewhere.
 
 Each worker is a whole proxy that shares nothing with the others but the port and the
 replicas: its own replica connections, hybrid clock and proxy id (proxy_id + i, or K distinct
 random ids when proxy_id is unset: two writers must never stamp alike), hints folder
 (<hints.dir>/worker-<i>: one writer per SQLite file, and a restart with the same K finds each
 worker's hints again), NTP check, tombstone purge, and its share of max_clients (an even split,
-the remainder to the first workers, so that together they admit max_clients). So INFO, CLIENT
-LIST/KILL/ID and CONFIG GET answer for the worker that the connection reached.
+the remainder to the first workers, so that together they admit max_clients). So INFO and
+CLIENT ID/INFO answer for the worker that the connection reached; client ids repeat across
+workers.
 
 Supervision. SIGINT or SIGTERM to the parent reaches every worker as SIGTERM; each drains as a
 single proxy does, and the parent exits 0 once all have. A worker that ends on its own is not
