@@ -169,6 +169,14 @@ def _validate(settings: Settings, specs: Mapping[str, SettingField]) -> None:
             f"{_label(specs['replication.proxy_id'])} = {rep.proxy_id} must be between "
             f"{low} and {high}"
         )
+    workers = settings.listen.workers
+    if rep.proxy_id is not None and workers > 1 and rep.proxy_id + workers - 1 > high:
+        raise SettingsError(
+            f"{_label(specs['replication.proxy_id'])} = {rep.proxy_id} with "
+            f"{_label(specs['listen.workers'])} = {workers}: the workers take ids "
+            f"{rep.proxy_id}..{rep.proxy_id + workers - 1}, past {high}; choose a proxy_id of "
+            f"at most {high - workers + 1}"
+        )
     for spec in specs.values():
         if spec.kind is int and spec.name not in ("n", "w", "r", "proxy_id", "idle_timeout_s"):
             value = getattr(getattr(settings, spec.section), spec.name)
@@ -203,6 +211,11 @@ def _validate_listen(settings: Settings, specs: Mapping[str, SettingField]) -> N
         raise SettingsError(
             f"{label['idle_timeout_s']} must be 0 (never) or positive, got {listen.idle_timeout_s}"
         )
+    if listen.max_clients < listen.workers:
+        raise SettingsError(
+            f"{label['max_clients']} = {listen.max_clients} is split among "
+            f"{label['workers']} = {listen.workers}: give at least one client per worker"
+        )
     names = [user.name for user in listen.users]
     if "default" in names:
         raise SettingsError(
@@ -225,6 +238,8 @@ def _validate_listen(settings: Settings, specs: Mapping[str, SettingField]) -> N
 
 _LISTEN_CHECKED = (
     "idle_timeout_s",
+    "max_clients",
+    "workers",
     "users",
     "requirepass",
     "tls_cert_file",

@@ -161,8 +161,18 @@ class ListenSettings:
     max_clients: int = field(
         default=10000,
         metadata={
-            "doc": "Most client connections open at once; more are refused with an error.",
+            "doc": "Most client connections open at once, split evenly among the workers; more "
+            "are refused with an error.",
             "flag": "--max-clients",
+            "metavar": "COUNT",
+        },
+    )
+    workers: int = field(
+        default=1,
+        metadata={
+            "doc": "Proxy processes sharing the listen port (SO_REUSEPORT, Linux only); each "
+            "has its own proxy id, hints folder and share of max_clients.",
+            "flag": "--workers",
             "metavar": "COUNT",
         },
     )
@@ -288,7 +298,8 @@ class ReplicationSettings:
     proxy_id: int | None = field(
         default=None,
         metadata={
-            "doc": "This proxy's id in timestamps, 0..65535; unset: random at start-up.",
+            "doc": "This proxy's id in timestamps, 0..65535; with listen.workers = K, ids "
+            "proxy_id..proxy_id+K-1. Unset: random at start-up (distinct per worker).",
             "flag": "--proxy-id",
             "metavar": "ID",
         },
@@ -405,8 +416,9 @@ class HintSettings:
     dir: str | None = field(
         default=None,
         metadata={
-            "doc": "Folder of the hints file (hints.sqlite3); unset: hints are kept in memory "
-            "only and lost when the proxy stops.",
+            "doc": "Folder of the hints file (hints.sqlite3; with listen.workers > 1, one in "
+            "worker-<i> per worker); unset: hints are kept in memory only and lost when the "
+            "proxy stops.",
             "flag": "--hints-dir",
             "metavar": "DIR",
         },

@@ -1,9 +1,10 @@
 """`leaderless bench`: the proxy against one plain redis-server, on this machine, in one run.
 
-It starts N redis-servers with a `leaderless proxy` process over them (W = R = a majority)
-and one more redis-server to measure directly, all on 127.0.0.1 free ports, then measures
-each case against both, interleaved (direct, proxy, direct, proxy, ...) so that a machine
-busy with something else hurts both alike; the median run of each counts:
+It starts N redis-servers with a `leaderless proxy` process over them (W = R = a majority;
+`--workers K` runs it with K worker processes) and one more redis-server to measure directly,
+all on 127.0.0.1 free ports, then measures each case against both, interleaved (direct, proxy,
+direct, proxy, ...) so that a machine busy with something else hurts both alike; the median
+run of each counts:
 
 - `redis-benchmark -c 50 -r 100000 -t set|get`, unpipelined and with `-P 16`;
 - a mixed workload from Python (80% GET, 20% SET, 90% of operations on 1% of the keys),
@@ -12,10 +13,11 @@ busy with something else hurts both alike; the median run of each counts:
   keys (1 million keys of 100 bytes by default) and deleting some, for the bytes per key a
   replica spends on records and tombstones.
 
-The proxy's CPU time is read from /proc/<pid>/stat (and of any processes it starts) before and
-after each proxy run, so "CPU us/op" is the proxy's own cost, whatever the load generator and
-the redis-servers use. Everything started is stopped at the end, however the run ends.
-redis-benchmark must be on PATH (Debian/Ubuntu: `apt-get install redis-tools`).
+The proxy's CPU time is read from /proc/<pid>/stat, summed with that of every process it
+started (its workers), before and after each proxy run, so "CPU us/op" is the proxy's own cost,
+whatever the load generator and the redis-servers use. Everything started is stopped at the
+end, however the run ends. redis-benchmark must be on PATH (Debian/Ubuntu: `apt-get install
+redis-tools`).
 """
 
 from __future__ import annotations
@@ -104,6 +106,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="replicas behind the proxy; W = R = a majority (default: 3)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="K",
+        help="proxy processes sharing its port, as the proxy's --workers (default: 1)",
+    )
+    parser.add_argument(
         "--mixed-ops",
         type=int,
         default=20_000,
@@ -144,7 +153,7 @@ def run(args: argparse.Namespace) -> None:
         root = Path(scratch)
         direct = procs.node(root / "direct")
         replicas = [procs.node(root / f"replica{i}") for i in range(args.nodes)]
-        proxy = procs.proxy(replicas)
+        proxy = procs.proxy(replicas, args.workers)
         print(_preamble(args, direct, proxy.pid), flush=True)
         results: list[CaseResult] = []
         if "redis-benchmark" in parts:
@@ -187,7 +196,8 @@ def _preamble(args: argparse.Namespace, direct: LocalRedisNode, proxy_pid: int) 
     majority = args.nodes // 2 + 1
     return (
         f"leaderless bench: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"redis-server {version}; proxy (pid {proxy_pid}) N={args.nodes} W={majority} "
+        f"redis-server {version}; proxy (pid {proxy_pid}, {args.workers} "
+        f"worker{'s' if args.workers > 1 else ''}) N={args.nodes} W={majority} "
         f"R={majority}; {args.repeat} interleaved runs per case, "
         "median shown\n"
     )
@@ -231,7 +241,7 @@ class _Processes(contextlib.ExitStack):
         self.callback(node.stop)
         return node
 
-    def proxy(self, replicas: Sequence[LocalRedisNode]) -> _Proxy:
+    def proxy(self, replicas: Sequence[LocalRedisNode], workers: int) -> _Proxy:
         majority = str(len(replicas) // 2 + 1)
         command = [
             _leaderless(),
@@ -244,6 +254,8 @@ class _Processes(contextlib.ExitStack):
             majority,
             "--r",
             majority,
+            "--workers",
+            str(workers),
         ]
         for node in replicas:
             command += ["--node", node.url]

@@ -6,53 +6,47 @@ on the command line overrides the config file; one not given leaves the file's v
 default (argparse.SUPPRESS keeps absent flags out of the overrides).
 
 Both subcommands run one coroutine under uvloop when it is importable. SIGINT and SIGTERM set
-the `stop` event the proxy watches, so shutdown is the proxy's orderly one. Failures end as
-one line on stderr, `leaderless: error: ...`, with exit status 2 for unusable settings and 1
-for failures at run time (address in use, redis-server missing).
+the `stop` event the proxy watches, so shutdown is the proxy's orderly one. With
+listen.workers > 1, `proxy` runs the supervising parent of that many proxy processes instead
+(proxy/workers.py); `up` always runs one proxy, in its own process. Failures end as one line on
+stderr, `leaderless: error: ...`, with exit status 2 for unusable settings and 1 for failures
+at run time (address in use, redis-server missing, a worker that died).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
-import logging
-import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from leaderless.config.loader import SettingsError, load_settings, settings_warnings
 from leaderless.config.settings import SettingField, setting_fields
 from leaderless.proxy import bench as bench_command
 from leaderless.proxy.embedded import DEFAULT_PORT, default_data_dir, run_embedded
-from leaderless.proxy.server import loop_factory, serve, wall_ms
+from leaderless.proxy.server import configure_logging, run_until_signalled, serve, wall_ms
+from leaderless.proxy.workers import WorkerFailed, supervise
 from leaderless.replication.anti_entropy import Progress, RoundFailed, RoundReport, run_sidecar
 from leaderless.replication.local_nodes import LocalNodeError
 
 EXIT_RUNTIME_ERROR = 1
 EXIT_SETTINGS_ERROR = 2
 
-Main = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging()
     command: Callable[[argparse.Namespace], None] = args.command
     try:
         command(args)
     except SettingsError as error:
         return _fail(error, EXIT_SETTINGS_ERROR)
-    except (OSError, LocalNodeError) as error:
+    except (OSError, LocalNodeError, WorkerFailed) as error:
         return _fail(error, EXIT_RUNTIME_ERROR)
     except NotConverged:
         return EXIT_RUNTIME_ERROR
@@ -197,7 +191,7 @@ def _up(args: argparse.Namespace) -> None:
     data_dir: Path = args.data_dir or default_data_dir(datetime.now())
     node_count: int = args.nodes
     port: int = args.port
-    _run(lambda stop: run_embedded(node_count, port, data_dir, stop))
+    run_until_signalled(lambda stop: run_embedded(node_count, port, data_dir, stop))
 
 
 def _proxy(args: argparse.Namespace) -> None:
@@ -210,7 +204,10 @@ def _proxy(args: argparse.Namespace) -> None:
         )
     for line in settings_warnings(settings):
         print(f"leaderless: warning: {line}", file=sys.stderr, flush=True)
-    _run(lambda stop: serve(settings, stop=stop))
+    if settings.listen.workers > 1:
+        run_until_signalled(lambda stop: supervise(settings, stop))
+    else:
+        run_until_signalled(lambda stop: serve(settings, stop=stop))
 
 
 def _anti_entropy(args: argparse.Namespace) -> None:
@@ -239,7 +236,7 @@ def _anti_entropy(args: argparse.Namespace) -> None:
         )
 
     try:
-        _run(run)
+        run_until_signalled(run)
     except RoundFailed as failure:
         raise OSError(f"anti-entropy round failed: {failure}") from None
     report = outcome[0] if outcome else None
@@ -273,34 +270,6 @@ class ProgressLine:
             file=self._out,
             flush=True,
         )
-
-
-GC_YOUNG_THRESHOLD = 100_000
-"""Objects allocated between two collections of the youngest generation (Python's default is
-700). Every request allocates a few short-lived closures and futures; at the default the
-collector runs every few requests and costs about a quarter of the proxy's CPU. Cyclic garbage
-is still collected, in larger and rarer batches."""
-
-
-def _run(run: Main) -> None:
-    """Run `run(stop)` on a fresh event loop (uvloop if available) until it returns."""
-    gc.freeze()  # what start-up built lives as long as the process: never scan it again
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(_until_signalled(run))
-
-
-async def _until_signalled(run: Main) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for signum in signals:
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await run(stop)
-    finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
 
 
 def _fail(error: Exception, status: int) -> int:

@@ -6,7 +6,8 @@ nodes with N = nodes and W = R = a majority, so reads see every acknowledged wri
 anti-entropy sidecar (replication/anti_entropy.py) as a task beside it, with the default
 [anti_entropy] settings, so that replicas converge even for keys nobody reads. When the
 proxy stops (SIGINT/SIGTERM set `stop`, or it fails), every node is stopped before returning;
-if this process is killed outright, the nodes die with it (see local_nodes.py).
+if this process is killed outright, the nodes die with it (see local_nodes.py). It is always
+one proxy process: `leaderless proxy --workers K` is for serving, this for trying things out.
 
 The nodes are started from the event loop's thread on purpose: the kernel's parent-death
 signal is tied to the thread that forked each node. Starting them blocks the loop briefly,

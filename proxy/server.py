@@ -10,25 +10,38 @@ rejoin watch (replication/rejoin.py), the tombstone purge, the clock check again
 (replication/ntp.py; with no NTP server configured the start-up lines say so once), and,
 when listen.idle_timeout_s is set, the sweep that closes idle clients. Before anything starts,
 protected mode (as Redis's) refuses a non-loopback listen address without a password.
+
+One `serve()` is one proxy process. With listen.workers = K > 1 each of K worker processes runs
+one, binding the same port with SO_REUSEPORT, and reports its start-up to the parent instead of
+printing it; the parent prints one block for all (proxy/workers.py, `startup_lines` here).
+`run_until_signalled` is the process around it: the event loop, the collector's settings, and
+SIGINT/SIGTERM as the `stop` event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import os
 import random
+import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from leaderless.config.loader import SettingsError
-from leaderless.config.settings import ListenSettings, Settings, parse_ntp_server
+from leaderless.config.settings import (
+    ListenSettings,
+    Settings,
+    format_endpoint,
+    parse_ntp_server,
+)
 from leaderless.proxy.tls import server_context
 from leaderless.replication.backend import Backend
 from leaderless.replication.coordinator import Coordinator
@@ -48,6 +61,47 @@ DRAIN_TIMEOUT_S = 5.0
 IDLE_SWEEP_INTERVAL_S = 1.0
 REPLAY_TIMEOUT_S = 5.0
 """Least time a replica has to acknowledge a batch of replayed hints."""
+
+
+Main = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+GC_YOUNG_THRESHOLD = 100_000
+"""Objects allocated between two collections of the youngest generation (Python's default is
+700). Every request allocates a few short-lived closures and futures; at the default the
+collector runs every few requests and costs about a quarter of the proxy's CPU. Cyclic garbage
+is still collected, in larger and rarer batches."""
+
+
+def configure_logging(source: str = "") -> None:
+    """Log lines on stderr; `source` (a worker's "worker 1") tells apart processes that share it."""
+    tag = f"{source} " if source else ""
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s",
+    )
+
+
+def run_until_signalled(run: Main) -> None:
+    """Run `run(stop)` on a fresh event loop (uvloop if available) until it returns; SIGINT and
+    SIGTERM set `stop`."""
+    gc.freeze()  # what start-up built lives as long as the process: never scan it again
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(_until_signalled(run))
+
+
+async def _until_signalled(run: Main) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await run(stop)
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -92,16 +146,31 @@ class ProxyState:
         return min(versions, key=lambda v: tuple(int(p) for p in v.split(".") if p.isdigit()))
 
 
+@dataclass(frozen=True)
+class Started:
+    """What one proxy process found at start-up, for the start-up lines. Plain values only: a
+    worker sends it to its parent as JSON."""
+
+    pid: int
+    proxy_id: int
+    port: int
+    replicas: tuple[str, ...]
+    """Each replica as found, e.g. `127.0.0.1:7000 up (redis 7.2.4)`."""
+    hints_pending: int
+
+
 async def serve(
     settings: Settings,
     *,
     on_ready: Callable[[str, int], None] | None = None,
     stop: asyncio.Event | None = None,
     wall_ms: Callable[[], int] = wall_ms,
+    report: Callable[[Started], None] | None = None,
 ) -> None:
-    """Run the proxy until `stop` is set (or forever). Prints its start-up lines, then calls
-    on_ready(host, port) once it listens. Raises OSError if the listen address is unusable.
-    `wall_ms` is the wall clock everything here reads (injected by tests of skewed clocks)."""
+    """Run the proxy until `stop` is set (or forever). Prints its start-up lines (or, given
+    `report`, hands them over: a worker's parent prints them), then calls on_ready(host, port)
+    once it listens. Raises OSError if the listen address is unusable. `wall_ms` is the wall
+    clock everything here reads (injected by tests of skewed clocks)."""
     from leaderless.proxy.session import ClientSession  # the session imports ProxyState
 
     refusal = protected_mode_refusal(settings.listen)
@@ -155,13 +224,29 @@ async def serve(
     try:
         await asyncio.gather(*(backend.connect() for backend in backends))
         server = await loop.create_server(
-            lambda: ClientSession(state), host, port, reuse_address=True, backlog=511, ssl=tls
+            lambda: ClientSession(state),
+            host,
+            port,
+            reuse_address=True,
+            reuse_port=settings.listen.workers > 1,
+            backlog=511,
+            ssl=tls,
         )
     except BaseException:
         await coordinator.close()
         raise
     state.port = server.sockets[0].getsockname()[1]
-    _announce(state, host)
+    started = Started(
+        pid=os.getpid(),
+        proxy_id=proxy_id,
+        port=state.port,
+        replicas=tuple(_replica_state(backend) for backend in backends),
+        hints_pending=coordinator.hints.pending,
+    )
+    if report is None:
+        print("\n".join(startup_lines(settings, [started])), flush=True)
+    else:
+        report(started)
     tasks = [
         loop.create_task(_purge_tombstones(state)),
         loop.create_task(handoff.replay_forever(backends)),
@@ -215,23 +300,38 @@ def _is_loopback(host: str) -> bool:
         return False  # a host name may resolve to anything
 
 
-def _announce(state: ProxyState, host: str) -> None:
-    replication = state.settings.replication
-    out = sys.stdout
-    print(
-        f"leaderless proxy listening on {host}:{state.port} "
+def _replica_state(backend: Backend) -> str:
+    detail = f"redis {backend.version}" if backend.state == "up" else backend.last_error
+    return f"{backend.name} {backend.state} ({detail})"
+
+
+def startup_lines(settings: Settings, started: Sequence[Started]) -> list[str]:
+    """The lines a proxy prints once it listens: one `Started` per process, one for a single
+    proxy, K for K workers (in worker order)."""
+    replication, listen, hints = settings.replication, settings.listen, settings.hints
+    first = started[0]
+    several = len(started) > 1
+    lines = [
+        f"leaderless proxy listening on {format_endpoint(listen.host, first.port)} "
         f"(N={replication.n} W={replication.w} R={replication.r}, "
-        f"timeout {replication.timeout_ms} ms, proxy id {state.proxy_id})",
-        file=out,
-    )
-    for backend in state.coordinator.backends:
-        detail = f"redis {backend.version}" if backend.state == "up" else backend.last_error
-        print(f"  replica {backend.index}: {backend.name} {backend.state} ({detail})", file=out)
-    listen = state.settings.listen
+        f"timeout {replication.timeout_ms} ms, "
+        + (f"{len(started)} workers)" if several else f"proxy id {first.proxy_id})")
+    ]
+    if several:
+        lines += [
+            f"  worker {index}: pid {worker.pid}, proxy id {worker.proxy_id}"
+            for index, worker in enumerate(started)
+        ]
+    for index, found in enumerate(zip(*(worker.replicas for worker in started), strict=True)):
+        if len(set(found)) == 1:
+            lines.append(f"  replica {index}: {found[0]}")
+        else:  # the workers connected at slightly different moments, and saw different things
+            seen = "; ".join(f"worker {worker}: {state}" for worker, state in enumerate(found))
+            lines.append(f"  replica {index}: {seen}")
     if listen.auth_required:
         logins = ["requirepass"] if listen.requirepass is not None else []
         logins += [f"user {user.name}" for user in listen.users]
-        print(f"  clients must AUTH ({', '.join(logins)})", file=out)
+        lines.append(f"  clients must AUTH ({', '.join(logins)})")
     if listen.tls_cert_file is not None:
         certificates = (
             "required"
@@ -240,18 +340,21 @@ def _announce(state: ProxyState, host: str) -> None:
             if listen.tls_ca_file is not None
             else "not asked for"
         )
-        print(f"  clients connect with TLS (client certificates {certificates})", file=out)
-    hints = state.settings.hints
-    pending = state.coordinator.hints.pending
-    where = f"in {hints.dir}" if hints.dir is not None else "in memory only (hints.dir unset)"
-    print(f"  hints: kept {where}, {pending} pending", file=out)
+        lines.append(f"  clients connect with TLS (client certificates {certificates})")
+    if hints.dir is None:
+        where = "in memory only (hints.dir unset)"
+    elif several:
+        where = f"in {hints.dir}, a folder worker-<i> per worker"
+    else:
+        where = f"in {hints.dir}"
+    pending = sum(worker.hints_pending for worker in started)
+    lines.append(f"  hints: kept {where}, {pending} pending")
     if not replication.ntp_servers:
-        print(
+        lines.append(
             "  clock: no NTP server configured (replication.ntp_servers), so the clock's "
-            "offset is not checked",
-            file=out,
+            "offset is not checked"
         )
-    out.flush()
+    return lines
 
 
 async def _close_idle_clients(state: ProxyState) -> None:

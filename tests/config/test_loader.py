@@ -79,8 +79,8 @@ def test_unknown_key_names_key_and_section(tmp_path: Path) -> None:
     path = write(tmp_path, "[listen]\nport = 6380\n")
     assert error_text(path, {}) == (
         f"{path}: unknown key 'port' in section [listen]; known keys: "
-        "address, requirepass, max_clients, users, protected_mode, idle_timeout_s, tls_cert_file, "
-        "tls_key_file, tls_ca_file, tls_require_client_cert"
+        "address, requirepass, max_clients, workers, users, protected_mode, idle_timeout_s, "
+        "tls_cert_file, tls_key_file, tls_ca_file, tls_require_client_cert"
     )
 
 
@@ -139,6 +139,17 @@ def test_unknown_override() -> None:
             "replication.tombstone_grace_s (--tombstone-grace-s) must be positive, got 0",
         ),
         ({"listen.max_clients": 0}, "listen.max_clients (--max-clients) must be positive, got 0"),
+        ({"listen.workers": 0}, "listen.workers (--workers) must be positive, got 0"),
+        (
+            {"listen.workers": 3, "listen.max_clients": 2},
+            "listen.max_clients (--max-clients) = 2 is split among listen.workers (--workers) "
+            "= 3: give at least one client per worker",
+        ),
+        (
+            {"listen.workers": 3, "replication.proxy_id": 65534},
+            "replication.proxy_id (--proxy-id) = 65534 with listen.workers (--workers) = 3: the "
+            "workers take ids 65534..65536, past 65535; choose a proxy_id of at most 65533",
+        ),
         (
             {"limits.max_bulk_bytes": 0},
             "limits.max_bulk_bytes (--max-bulk-bytes) must be positive, got 0",
@@ -192,6 +203,11 @@ def test_quorums_that_may_miss_writes_are_a_warning_not_an_error() -> None:
         "(choose w + r > n for reads that see every acknowledged write)"
     ]
     assert settings_warnings(load_settings(None, {})) == []
+
+
+def test_workers_may_take_the_last_proxy_ids() -> None:
+    settings = load_settings(None, {"listen.workers": 3, "replication.proxy_id": 65533})
+    assert (settings.listen.workers, settings.replication.proxy_id) == (3, 65533)
 
 
 def test_optional_settings_may_be_reset_to_unset() -> None:
