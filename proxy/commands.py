@@ -3,9 +3,11 @@
 How it works: `COMMAND_TABLE` holds one `CommandSpec` per command we serve, with the arity,
 flags, key positions and ACL categories Redis 6.2.14 reports for it, and the function that
 parses its arguments. `parse_command` looks the name up (case-insensitively), checks the arity
-from the spec, then runs the parser, which returns a frozen dataclass or the `ErrorReply` Redis
+from the spec, then runs the parser, which returns a command dataclass or the `ErrorReply` Redis
 would send. COMMAND / COMMAND INFO answer from the same table, so what we validate and what we
-advertise cannot drift apart.
+advertise cannot drift apart. The command dataclasses are not frozen: one is made per request,
+a frozen dataclass's constructor costs several times as much, and nothing changes a command
+once it is parsed.
 
 Why this way: the proxy reports the lowest backend version (6.2.14), so clients must see 6.2's
 replies byte for byte, including which error wins when a request has several faults. The
@@ -83,7 +85,7 @@ class ClientAttribute(StrEnum):
     LIB_VER = "lib-ver"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SetExpiry:
     """The expire option of SET as given: `amount` is positive and, for EX/EXAT, at most
     LLONG_MAX // 1000 (6.2 checks both before looking at the clock)."""
@@ -92,12 +94,12 @@ class SetExpiry:
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Get:
     key: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Set:
     key: bytes
     value: bytes
@@ -112,27 +114,27 @@ class Set:
         return self.condition is not None or self.get or self.keepttl
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Del:
     keys: tuple[bytes, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Exists:
     keys: tuple[bytes, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MGet:
     keys: tuple[bytes, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MSet:
     pairs: tuple[tuple[bytes, bytes], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ttl:
     """TTL (seconds, rounded as Redis does: (ms + 500) // 1000) or PTTL (milliseconds)."""
 
@@ -140,61 +142,61 @@ class Ttl:
     milliseconds: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DbSize:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Flush:
     """FLUSHDB or FLUSHALL: the same thing here, where DB 0 is the only database."""
 
     mode: FlushMode | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ping:
     message: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Echo:
     message: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Quit:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reset:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Select:
     """Only SELECT 0 parses; every other index is refused with SELECT_NOT_ZERO."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Auth:
     username: bytes | None  # None: the one-argument form, AUTH <password>
     password: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HelloAuth:
     username: bytes
     password: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HelloSetName:
     name: bytes | None  # None clears the name (an empty SETNAME argument)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Hello:
     """6.2 applies HELLO's options left to right as it reads them, so an AUTH before a bad
     option still authenticates. `options` are the valid ones before the first fault, `error`
@@ -205,63 +207,63 @@ class Hello:
     error: ErrorReply | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClientSetName:
     name: bytes | None  # None clears the name
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClientGetName:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClientId:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClientInfo:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClientSetInfo:
     attribute: ClientAttribute
     value: bytes | None  # None clears it (an empty value)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClientHelp:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CommandList:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CommandCount:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CommandInfo:
     names: tuple[bytes, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CommandDocs:
     names: tuple[bytes, ...]  # empty: every command
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CommandHelp:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Info:
     section: str | None  # as given; render_info compares it case-insensitively
 

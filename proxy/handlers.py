@@ -60,7 +60,10 @@ class Context:
         """Why this command may not run now, or None."""
         if not self.authenticated and not isinstance(command, cmd.NO_AUTH_COMMANDS):
             return cmd.NOAUTH
-        if any(key.startswith(INTERNAL_PREFIX) for key in _keys(command)):
+        if type(command) in _ONE_KEY:
+            if command.key.startswith(INTERNAL_PREFIX):  # type: ignore[attr-defined]
+                return RESERVED
+        elif any(key.startswith(INTERNAL_PREFIX) for key in _keys(command)):
             return RESERVED
         if isinstance(command, WRITES) and (clock := self.state.clock_check.refusal()):
             return ErrorReply(clock)  # the clock is off: see replication/ntp.py
@@ -73,9 +76,10 @@ class Context:
 WRITES = (cmd.Set, cmd.MSet, cmd.Del, cmd.Flush)
 
 
+_ONE_KEY = frozenset((cmd.Get, cmd.Set, cmd.Ttl))
+
+
 def _keys(command: object) -> tuple[bytes, ...]:
-    if isinstance(command, cmd.Get | cmd.Set | cmd.Ttl):
-        return (command.key,)
     if isinstance(command, cmd.MSet):
         return tuple(key for key, _ in command.pairs)
     if isinstance(command, cmd.Del | cmd.Exists | cmd.MGet):

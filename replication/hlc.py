@@ -21,7 +21,7 @@ The wall clock is injected (`wall_ms`), so this module never reads the time itse
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PHYSICAL_BITS = 48
 LOGICAL_BITS = 16
@@ -33,21 +33,26 @@ TIMESTAMP_LEN = (PHYSICAL_BITS + LOGICAL_BITS + NODE_BITS) // 8
 """Length of `Timestamp.pack()`: 10 bytes, big-endian, fields in comparison order."""
 
 
-@dataclass(frozen=True, order=True, slots=True)
-class Timestamp:
-    """A write's version; ordered by (physical_ms, logical, node)."""
-
+class _Fields(NamedTuple):
     physical_ms: int
     logical: int
     node: int
 
-    def __post_init__(self) -> None:
+
+class Timestamp(_Fields):
+    """A write's version; ordered by (physical_ms, logical, node). A tuple underneath: one is
+    made and compared for every key read or written, and a tuple's comparison runs in C."""
+
+    __slots__ = ()
+
+    def __new__(cls, physical_ms: int, logical: int, node: int) -> Timestamp:
         if not (
-            0 <= self.physical_ms <= MAX_PHYSICAL_MS
-            and 0 <= self.logical <= MAX_LOGICAL
-            and 0 <= self.node <= MAX_NODE
+            0 <= physical_ms <= MAX_PHYSICAL_MS
+            and 0 <= logical <= MAX_LOGICAL
+            and 0 <= node <= MAX_NODE
         ):
-            raise ValueError(f"timestamp field out of range: {self!r}")
+            raise ValueError(f"timestamp field out of range: {(physical_ms, logical, node)}")
+        return _new(cls, (physical_ms, logical, node))
 
     def pack(self) -> bytes:
         """The 10-byte big-endian form; byte order matches comparison order."""
@@ -60,7 +65,11 @@ class Timestamp:
         if len(raw) != TIMESTAMP_LEN:
             raise ValueError(f"a packed timestamp is {TIMESTAMP_LEN} bytes, got {len(raw)}")
         packed = int.from_bytes(raw, "big")
-        return cls(packed >> 32, (packed >> 16) & MAX_LOGICAL, packed & MAX_NODE)
+        return _new(cls, (packed >> 32, (packed >> 16) & MAX_LOGICAL, packed & MAX_NODE))
+
+
+_new = tuple.__new__
+"""Builds a Timestamp whose fields are in range by construction, skipping the checks."""
 
 
 class HybridClock:
@@ -88,7 +97,7 @@ class HybridClock:
             self._logical += 1
         else:
             self._physical_ms, self._logical = self._physical_ms + 1, 0
-        return Timestamp(self._physical_ms, self._logical, self.node_id)
+        return _new(Timestamp, (self._physical_ms, self._logical, self.node_id))
 
     def observe(self, ts: Timestamp) -> bool:
         """Merge a timestamp seen in a reply, so the next `now()` is greater than it.
