@@ -806,8 +806,8 @@ def _agreed(replies: dict[int, list[Reply]], position: int) -> Resolution | None
     for reply in replies.values():
         if reply[position] != raw or reply[-1] != flush:
             return None
-    read = _decode_read(raw, flush)
-    record, flushed_at = read.record, read.flushed_at
+    flushed_at = Timestamp.unpack(flush) if isinstance(flush, bytes) else None
+    record = _decode(raw)
     if record is not None and flushed_at is not None and record.ts <= flushed_at:
         record = None  # what resolve() decides for one replica, without its general case
     return Resolution(record, flushed_at, ())
@@ -818,11 +818,14 @@ def _decode_reads(reply: list[Reply]) -> list[ReplicaRead]:
 
 
 def _decode_read(raw: Reply, flush: Reply) -> ReplicaRead:
-    flushed_at = Timestamp.unpack(flush) if isinstance(flush, bytes) else None
+    return ReplicaRead(_decode(raw), Timestamp.unpack(flush) if isinstance(flush, bytes) else None)
+
+
+def _decode(raw: Reply) -> Record | None:
     if not isinstance(raw, bytes):
-        return ReplicaRead(None, flushed_at)
+        return None
     try:
-        return ReplicaRead(decode_record(raw), flushed_at)
+        return decode_record(raw)
     except RecordFormatError as exc:
         log.warning("ignoring a record this proxy cannot read: %s", exc)
-        return ReplicaRead(None, flushed_at)
+        return None
