@@ -9,6 +9,11 @@ run of each counts:
 - `redis-benchmark -c 50 -r 100000 -t set|get`, unpipelined and with `-P 16`;
 - a mixed workload from Python (80% GET, 20% SET, 90% of operations on 1% of the keys),
   with 1 KB and with 100 KB values, unpipelined, latency taken per request;
+- latency at a fixed load: 50% GET, 50% SET of 100-byte values, sent from Python at a fixed
+  rate (5,000 ops/s by default) over 16 connections, open loop (each request when due,
+  whatever is outstanding) and timed from when it was due, so queueing is not hidden; the
+  run with the median p99 counts. Unlike the closed-loop cases, which run each system flat
+  out, this compares direct and proxy latencies at the same load;
 - memory: `INFO memory` of one replica and of the plain redis-server around loading the same
   keys (1 million keys of 100 bytes by default) and deleting some, for the bytes per key a
   replica spends on records and tombstones.
@@ -25,32 +30,39 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import itertools
 import os
 import platform
 import random
+import selectors
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import hiredis
 import redis
 from leaderless.proxy.bench_report import (
     CaseResult,
     HotKeys,
+    LatencyResult,
     Measurement,
     MemoryResult,
+    Pacing,
     cpu_ticks,
+    latency_measurement,
     median_run,
     parent_pid,
     parse_benchmark_csv,
-    percentile,
+    render_latency,
     render_memory,
     render_table,
 )
@@ -63,10 +75,15 @@ INSTALL_HINT = (
     "redis-tools`, Fedora: `dnf install redis`, macOS: `brew install redis`) and run again"
 )
 _CLOCK_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+_T = TypeVar("_T")
+_EVENT_LOOP = loop_factory()
 
 
 class BenchError(LocalNodeError):
     """The benchmark cannot run; the message says why (the CLI prints it as one line)."""
+
+
+_PARTS = ("redis-benchmark", "mixed", "latency", "memory")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,6 +138,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "tenth (0 skips both; default: 20000)",
     )
     parser.add_argument(
+        "--latency-rate",
+        type=int,
+        default=5_000,
+        metavar="R",
+        help="offered load of the latency case, in operations per second (0 skips it; "
+        "default: 5000)",
+    )
+    parser.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="length of each latency run (default: 10)",
+    )
+    parser.add_argument(
         "--memory-keys",
         type=int,
         default=1_000_000,
@@ -136,17 +168,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--only",
-        choices=("redis-benchmark", "mixed", "memory"),
+        choices=_PARTS,
         action="append",
         metavar="PART",
-        help="run only this part: redis-benchmark, mixed or memory (repeatable; default: all)",
+        help="run only this part: redis-benchmark, mixed, latency or memory (repeatable; "
+        "default: all)",
     )
 
 
 def run(args: argparse.Namespace) -> None:
     """The whole benchmark; prints its tables on stdout and its progress on stderr."""
     benchmark = shutil.which("redis-benchmark")
-    parts = set(args.only or ("redis-benchmark", "mixed", "memory"))
+    parts = set(args.only or _PARTS)
     if "redis-benchmark" in parts and benchmark is None:
         raise BenchError(INSTALL_HINT)
     with tempfile.TemporaryDirectory(prefix="leaderless-bench-") as scratch, _Processes() as procs:
@@ -182,6 +215,10 @@ def run(args: argparse.Namespace) -> None:
             )
         if results:
             print(render_table(results), flush=True)
+        if "latency" in parts and args.latency_rate > 0:
+            latency = _latency_case(args, direct, proxy)
+            print(flush=True)
+            print(render_latency([latency]), flush=True)
         if "memory" in parts and args.memory_keys:
             memory = _memory(
                 args.memory_keys, min(args.deleted_keys, args.memory_keys), direct, replicas, proxy
@@ -416,7 +453,12 @@ async def _load(port: int, requests: Iterator[bytes], *, batch: int, connections
 
 
 async def _mixed(
-    port: int, value_bytes: int, keys: int, ops: int, seed: int, cpu: Callable[[], float]
+    port: int,
+    value_bytes: int,
+    keys: int,
+    ops: int,
+    seed: int,
+    cpu: Callable[[], float] | None,
 ) -> Measurement:
     """The values are written first (not measured), then `ops` requests are timed, and the
     proxy's CPU time is taken around those alone."""
@@ -443,20 +485,21 @@ async def _mixed(
             latencies.append(time.perf_counter() - start)
 
     clients = [await _connect(port) for _ in range(connections)]
-    cpu_before = cpu()
+    cpu_before = cpu() if cpu else 0.0
     start = time.perf_counter()
     await asyncio.gather(*(client(c, random.Random(seed + i)) for i, c in enumerate(clients)))
     seconds = time.perf_counter() - start
-    cpu_s = cpu() - cpu_before
+    cpu_s = cpu() - cpu_before if cpu else None
     for connection in clients:
         connection.close()
-    latencies.sort()
-    p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
-    return Measurement(ops, seconds, p50, p99, cpu_s)
+    return latency_measurement(latencies, seconds, cpu_s)
 
 
-def _run_async(work: Callable[[], Coroutine[object, object, Measurement]]) -> Measurement:
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+def _run_async(
+    work: Callable[[], Coroutine[object, object, _T]],
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = _EVENT_LOOP,
+) -> _T:
+    with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(work())
 
 
@@ -472,11 +515,8 @@ def _mixed_case(
     direct_runs, proxy_runs = [], []
     for attempt in range(args.repeat):
         _progress(f"{name}: run {attempt + 1} of {args.repeat}")
-        direct_run = _run_async(
-            partial(_mixed, direct.port, value_bytes, keys, ops, attempt, lambda: 0.0)
-        )
         direct_runs.append(
-            Measurement(direct_run.ops, direct_run.seconds, direct_run.p50_ms, direct_run.p99_ms)
+            _run_async(partial(_mixed, direct.port, value_bytes, keys, ops, attempt, None))
         )
         proxy_runs.append(
             _run_async(
@@ -484,6 +524,150 @@ def _mixed_case(
             )
         )
     return CaseResult(name, median_run(direct_runs), median_run(proxy_runs))
+
+
+# Latency at a fixed load
+
+_LATENCY_KEYS = 10_000
+_LATENCY_VALUE_BYTES = 100
+_LATENCY_CONNECTIONS = 16
+
+
+def _latency_case(args: argparse.Namespace, direct: LocalRedisNode, proxy: _Proxy) -> LatencyResult:
+    rate = args.latency_rate
+    ops = max(1, round(rate * args.latency_seconds))
+    value = random.Random(0).randbytes(_LATENCY_VALUE_BYTES)
+    names = [b"latency:%d" % i for i in range(_LATENCY_KEYS)]
+    for port in (direct.port, proxy.port):
+        sets = (pack_command((b"SET", name, value)) for name in names)
+        _run_async(partial(_load, port, sets, batch=100, connections=4))
+    _precise_timers()
+    direct_runs, proxy_runs = [], []
+    for attempt in range(args.repeat):
+        _progress(f"latency at {rate:,} ops/s: run {attempt + 1} of {args.repeat}")
+        rng = random.Random(attempt)
+        requests = [
+            pack_command((b"SET", name, value) if rng.random() < 0.5 else (b"GET", name))
+            for name in (names[rng.randrange(_LATENCY_KEYS)] for _ in range(ops))
+        ]
+        direct_runs.append(
+            _run_async(partial(_paced, direct.port, requests, rate, None), _select_loop)
+        )
+        proxy_runs.append(
+            _run_async(partial(_paced, proxy.port, requests, rate, proxy.cpu_seconds), _select_loop)
+        )
+    return LatencyResult(
+        f"GET/SET 50/50, {_LATENCY_VALUE_BYTES} B",
+        rate,
+        median_run(direct_runs, by=lambda run: run.p99_ms),
+        median_run(proxy_runs, by=lambda run: run.p99_ms),
+    )
+
+
+def _precise_timers() -> None:
+    """Linux lets a timer fire up to 50 us late by default (timer slack), half of a direct
+    request's latency; 1 us keeps the sending on time. Only this thread is affected."""
+    pr_set_timerslack = 29
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(pr_set_timerslack, 1000, 0, 0, 0)
+
+
+def _select_loop() -> asyncio.AbstractEventLoop:
+    """asyncio over select(2), whose timeout is in microseconds: epoll's and libuv's are in
+    milliseconds, which would send requests up to 1 ms after they are due."""
+    return asyncio.SelectorEventLoop(selectors.SelectSelector())
+
+
+class _PacedConnection(asyncio.Protocol):
+    """A connection that sends whenever told, however many replies are outstanding; they come
+    back in order, so each reply is matched to the oldest due time."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        answered: Callable[[float, object], None],
+        lost: Callable[[Exception], None],
+    ) -> None:
+        self._clock = clock
+        self._answered = answered
+        self._lost = lost
+        self._reader = hiredis.Reader()
+        self._due: deque[float] = deque()
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def send(self, request: bytes, due: float) -> None:
+        assert self._transport is not None
+        self._due.append(due)
+        self._transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        now = self._clock()
+        self._reader.feed(data)
+        while (reply := self._reader.gets()) is not False:
+            self._answered(now - self._due.popleft(), reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost(ConnectionError("connection lost"))
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+async def _paced(
+    port: int, requests: Sequence[bytes], rate: float, cpu: Callable[[], float] | None
+) -> Measurement:
+    """Sends `requests` at `rate` (Pacing), round robin over the connections, and times each
+    from when it was due to its reply; the proxy's CPU time is taken around the run."""
+    loop = asyncio.get_running_loop()
+    pacing = Pacing(rate, len(requests))
+    latencies: list[float] = []
+    finished: asyncio.Future[float] = loop.create_future()
+
+    def fail(error: Exception) -> None:
+        if not finished.done():
+            finished.set_exception(error)
+
+    def answered(latency: float, reply: object) -> None:
+        if isinstance(reply, hiredis.ReplyError):
+            fail(BenchError(f"the server answered an error: {reply}"))
+        latencies.append(latency)
+        if len(latencies) == pacing.ops and not finished.done():
+            finished.set_result(loop.time())
+
+    def connection() -> _PacedConnection:
+        return _PacedConnection(loop.time, answered, fail)
+
+    clients = [
+        (await loop.create_connection(connection, "127.0.0.1", port))[1]
+        for _ in range(_LATENCY_CONNECTIONS)
+    ]
+    sent = 0
+    timer: asyncio.TimerHandle | None = None
+
+    def send_due() -> None:
+        nonlocal sent, timer
+        due = pacing.due_by(loop.time() - start)
+        for op in range(sent, due):
+            clients[op % len(clients)].send(requests[op], start + pacing.due(op))
+        sent = due
+        if sent < pacing.ops:
+            timer = loop.call_at(start + pacing.due(sent), send_due)
+
+    cpu_before = cpu() if cpu else 0.0
+    start = loop.time()
+    send_due()
+    try:
+        seconds = await finished - start
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for client in clients:
+            client.close()
+    return latency_measurement(latencies, seconds, cpu() - cpu_before if cpu else None)
 
 
 # Memory
@@ -525,11 +709,7 @@ def _memory(
         return (pack_command((b"DEL", *chunk)) for chunk in chunks)
 
     def load(port: int, requests: Iterator[bytes]) -> None:
-        async def work() -> Measurement:
-            await _load(port, requests, batch=100, connections=4)
-            return Measurement(0, 0, 0, 0)
-
-        _run_async(work)
+        _run_async(partial(_load, port, requests, batch=100, connections=4))
 
     _progress(f"memory: loading {keys:,} keys directly and through the proxy")
     before = _used_memory(direct), _used_memory(replica)

@@ -1,11 +1,14 @@
 """The benchmark's pure parts: reading redis-benchmark's CSV and /proc's CPU counters, the
-key skew of the mixed workload, percentiles, and the tables the benchmark prints.
+key skew of the mixed workload, the send schedule of the fixed-load latency case,
+percentiles, and the tables the benchmark prints.
 
 `leaderless bench` (bench.py) runs the processes and measures; everything here is arithmetic
 and text, so it is tested without starting anything. A case is measured against one plain
 redis-server ("direct") and against the proxy over N replicas, in the same run; the table
 puts the two side by side with the ratio proxy/direct, the latencies, and the proxy's own
-CPU time per operation (user + system, all of its processes, from /proc/<pid>/stat).
+CPU time per operation (user + system, all of its processes, from /proc/<pid>/stat). The
+latency case has its own table: at the same offered load, proxy and direct latencies are
+comparable where throughput-bound runs are not.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import csv
 import io
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -28,6 +31,8 @@ class Measurement:
     p99_ms: float
     cpu_s: float | None = None
     """The proxy's CPU seconds over the run; None for the direct redis-server."""
+    p999_ms: float | None = None
+    """Taken where every request's latency is known (not from redis-benchmark)."""
 
     @property
     def rps(self) -> float:
@@ -90,6 +95,43 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
+def latency_measurement(
+    latencies_s: list[float], seconds: float, cpu_s: float | None = None
+) -> Measurement:
+    """A run's figures from each request's latency in seconds (sorted here, in place)."""
+    latencies_s.sort()
+
+    def ms(fraction: float) -> float:
+        return percentile(latencies_s, fraction) * 1000
+
+    return Measurement(len(latencies_s), seconds, ms(0.5), ms(0.99), cpu_s, ms(0.999))
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """An open-loop schedule: operation `op` is due `op / rate` seconds after the start,
+    whether or not earlier ones have been answered, and its latency counts from then. A
+    closed loop (send, wait, send) lets a slow server slow the load and hides the queueing it
+    caused ("coordinated omission"); this one does not, and it counts the load generator's own
+    lateness against the server measured, as a real client would see it."""
+
+    rate: float
+    ops: int
+
+    def due(self, op: int) -> float:
+        return op / self.rate
+
+    def due_by(self, elapsed: float) -> int:
+        """How many operations are due `elapsed` seconds after the start."""
+        count = min(self.ops, max(0, math.floor(elapsed * self.rate) + 1))
+        # The product may round the other way than the quotient: due() decides.
+        while count < self.ops and self.due(count) <= elapsed:
+            count += 1
+        while count > 0 and self.due(count - 1) > elapsed:
+            count -= 1
+        return count
+
+
 class HotKeys:
     """Key choice with a hot set: `hot_share` of the operations go to the first `hot_fraction`
     of the keys, the rest spread over all of them (a cache's typical skew)."""
@@ -121,9 +163,12 @@ class CaseResult:
         return self.proxy.rps / self.direct.rps if self.direct.rps else 0.0
 
 
-def median_run(runs: Sequence[Measurement]) -> Measurement:
-    """The run with the median throughput (the lower middle one for an even count)."""
-    ordered = sorted(runs, key=lambda run: run.rps)
+def median_run(
+    runs: Sequence[Measurement], by: Callable[[Measurement], float] = lambda run: run.rps
+) -> Measurement:
+    """The run with the median figure `by` (throughput unless told; the lower middle one for
+    an even count): one whole run, so its figures belong together."""
+    ordered = sorted(runs, key=by)
     return ordered[(len(ordered) - 1) // 2]
 
 
@@ -149,8 +194,55 @@ def render_table(results: Sequence[CaseResult]) -> str:
                 f"{result.direct.rps:,.0f}",
                 f"{result.proxy.rps:,.0f}",
                 f"{result.ratio:.2f}",
-                f"{result.direct.p50_ms:.3f} / {result.proxy.p50_ms:.3f}",
-                f"{result.direct.p99_ms:.3f} / {result.proxy.p99_ms:.3f}",
+                _pair(result.direct.p50_ms, result.proxy.p50_ms, ".3f"),
+                _pair(result.direct.p99_ms, result.proxy.p99_ms, ".3f"),
+                "-" if cpu is None else f"{cpu:.1f}",
+            )
+        )
+    return _markdown(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyResult:
+    """The latency case, measured against both systems at the same offered rate."""
+
+    name: str
+    rate: float
+    direct: Measurement
+    proxy: Measurement
+
+    @property
+    def p99_ratio(self) -> float:
+        return self.proxy.p99_ms / self.direct.p99_ms if self.direct.p99_ms else 0.0
+
+
+_LATENCY_HEADER = (
+    "latency at a fixed load",
+    "offered ops/s",
+    "achieved ops/s direct/proxy",
+    "p50 ms direct/proxy",
+    "p99 ms direct/proxy",
+    "p99.9 ms direct/proxy",
+    "p99 proxy/direct",
+    "proxy CPU us/op",
+)
+
+
+def render_latency(results: Sequence[LatencyResult]) -> str:
+    """A Markdown table, one row per latency case."""
+    rows = [_LATENCY_HEADER]
+    for result in results:
+        direct, proxy = result.direct, result.proxy
+        cpu = proxy.cpu_us_per_op
+        rows.append(
+            (
+                result.name,
+                f"{result.rate:,.0f}",
+                _pair(direct.rps, proxy.rps, ",.0f"),
+                _pair(direct.p50_ms, proxy.p50_ms, ".3f"),
+                _pair(direct.p99_ms, proxy.p99_ms, ".3f"),
+                _pair(direct.p999_ms, proxy.p999_ms, ".3f"),
+                f"{result.p99_ratio:.2f}",
                 "-" if cpu is None else f"{cpu:.1f}",
             )
         )
@@ -213,6 +305,11 @@ def render_memory(result: MemoryResult) -> str:
         ),
     ]
     return _markdown(rows)
+
+
+def _pair(direct: float | None, proxy: float | None, form: str) -> str:
+    """One cell for both systems: "direct / proxy"."""
+    return " / ".join("-" if value is None else format(value, form) for value in (direct, proxy))
 
 
 def _markdown(rows: Sequence[Sequence[str]]) -> str:

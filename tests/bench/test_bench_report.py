@@ -1,21 +1,29 @@
-"""The benchmark's pure parts: redis-benchmark's CSV, /proc's CPU counters, the key skew,
-percentiles and the tables. The benchmark itself is run by hand (`leaderless bench`)."""
+"""The benchmark's pure parts: redis-benchmark's CSV, /proc's CPU counters, the key skew, the
+latency case's send schedule, percentiles and the tables. The benchmark itself is run by hand
+(`leaderless bench`)."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from leaderless.proxy.bench_report import (
     CaseResult,
     HotKeys,
+    LatencyResult,
     Measurement,
     MemoryResult,
+    Pacing,
     cpu_ticks,
+    latency_measurement,
     median_run,
     parent_pid,
     parse_benchmark_csv,
     percentile,
+    render_latency,
     render_memory,
     render_table,
 )
@@ -108,3 +116,59 @@ def test_memory_figures_per_key_and_per_tombstone() -> None:
     table = render_memory(result)
     assert "+20.0" in table
     assert "+100.0" in table
+
+
+def test_pacing_spreads_operations_evenly_from_the_start() -> None:
+    pacing = Pacing(rate=4000, ops=10)
+    assert [pacing.due(op) for op in range(3)] == [0.0, 0.00025, 0.0005]
+    assert pacing.due_by(-0.001) == 0
+    assert pacing.due_by(0.0) == 1
+    assert pacing.due_by(0.0006) == 3
+    assert pacing.due_by(60.0) == 10
+
+
+@given(
+    rate=st.integers(min_value=1, max_value=200_000),
+    ops=st.integers(min_value=1, max_value=10_000),
+    op=st.integers(min_value=0, max_value=9_999),
+)
+def test_pacing_due_by_agrees_with_due(rate: int, ops: int, op: int) -> None:
+    # The sender sends every operation counted by due_by and sets its timer by due(): the two
+    # must agree exactly, or an operation is sent early, late or never.
+    pacing = Pacing(rate, ops)
+    op = min(op, ops - 1)
+    at = pacing.due(op)
+    assert pacing.due_by(at) == op + 1
+    assert pacing.due_by(math.nextafter(at, -math.inf)) == op
+
+
+def test_latency_measurement_reports_milliseconds_and_the_tail() -> None:
+    latencies = [n / 1e6 for n in range(2000, 0, -1)]  # 1 us .. 2 ms, unsorted
+    run = latency_measurement(latencies, 0.4, cpu_s=0.1)
+    assert (run.ops, run.rps, run.cpu_us_per_op) == (2000, 5000.0, 50.0)
+    assert run.p50_ms == pytest.approx(1.0)
+    assert run.p99_ms == pytest.approx(1.98)
+    assert run.p999_ms == pytest.approx(1.998)
+    assert latency_measurement([0.001], 1.0).cpu_s is None
+
+
+def test_median_run_by_another_figure() -> None:
+    runs = [Measurement(1000, 1.0 + p99, 0.1, p99) for p99 in (0.9, 0.3, 0.5)]
+    assert median_run(runs, by=lambda run: run.p99_ms).p99_ms == 0.5
+    assert median_run(runs[:2], by=lambda run: run.p99_ms).p99_ms == 0.3
+
+
+def test_latency_table_compares_the_tails_at_the_same_rate() -> None:
+    result = LatencyResult(
+        "GET/SET 50/50, 100 B",
+        5000,
+        Measurement(50_000, 10.0, 0.1, 0.4, p999_ms=1.0),
+        Measurement(50_000, 10.002, 0.5, 1.0, cpu_s=2.5, p999_ms=3.0),
+    )
+    assert result.p99_ratio == 2.5
+    lines = render_latency([result]).splitlines()
+    assert len(lines) == 3
+    assert len({len(line) for line in lines}) == 1
+    cells = [cell.strip() for cell in lines[2].strip("|").split("|")]
+    assert cells == ["GET/SET 50/50, 100 B", "5,000", "5,000 / 4,999", "0.100 / 0.500",
+                     "0.400 / 1.000", "1.000 / 3.000", "2.50", "50.0"]  # fmt: skip
