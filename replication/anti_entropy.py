@@ -60,7 +60,6 @@ from leaderless.replication.merkle import (
     differing,
     parse_digest,
     range_field,
-    range_of,
     segment_field,
     segment_ranges,
 )
@@ -392,8 +391,8 @@ class AntiEntropy:
     async def _write(self, backend: Backend, items: list[tuple[bytes, bytes]]) -> int:
         calls = []
         for chunk in _chunks(items, WRITE_BATCH):
-            args = [arg for key, record in chunk for arg in (record, b"%d" % range_of(key))]
             keys = [key for key, _ in chunk]
+            args = [record for _, record in chunk]
             calls.append(self._call(backend, backend.run_script(WRITE_IF_NEWER, keys, args)))
         return sum(cast(int, applied) for applied in await asyncio.gather(*calls))
 

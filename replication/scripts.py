@@ -5,8 +5,9 @@ every write goes through WRITE_IF_NEWER, which compares the incoming record's ti
 the stored one (and with the replica's newest flush) and applies the write only if it is
 strictly newer. Redis runs a script atomically, so a repair or a late write can never
 overwrite a newer write that landed meanwhile, and equal timestamps resolve the same way on
-every replica (they never apply). The timestamp layout is that of `record.py`: bytes 2..11
-of a record (Lua counts from 1) are `>I6I2I2`, physical ms, logical counter, node id.
+every replica (they never apply). The layout is that of `record.py`; Lua counts from 1, so a
+record's bytes 2..11 are its timestamp (`>I6I2I2`: physical ms, logical counter, node id),
+byte 12 its flags, bytes 13..18 its expiry and bytes 19..20 its key's range.
 
 The same scripts keep the anti-entropy bookkeeping true as writes happen (the design is in
 `merkle.py`): every data key has a member `range (2 bytes) .. key` in the index KEYS_KEY, so
@@ -16,8 +17,8 @@ ranges, the sum modulo 2^48 of the leaf hashes of the records counted there, and
 Records with an expiry are listed in EXPIRING_KEY (score = expiry) until SETTLE_EXPIRIES
 takes their leaves out, because Redis deletes expired keys without running any script.
 Tombstones are listed in TOMBSTONES_KEY (member `range .. key`, score = write time) for
-PURGE_TOMBSTONES. The range of a key is xxhash (`merkle.range_of`), which Lua lacks, so the
-caller passes it with each record.
+PURGE_TOMBSTONES. The range of a key is xxhash (`merkle.range_of`), which Lua lacks, so every
+record carries its key's range.
 
 Internal keys start with INTERNAL_PREFIX; clients may not use that prefix. The set is fixed
 (INTERNAL_KEYS), so that DBSIZE can leave them out.
@@ -76,6 +77,7 @@ local function counted(rec, settled)
   return e == 0 or e > settled
 end
 local function is_tombstone(rec) return string.byte(rec, 12) % 2 == 1 end
+local function range_of(rec) return (struct.unpack('>I2', rec, 19)) end
 local function settled_at() return tonumber(redis.call('HGET', DIGESTS, 'settled') or '0') end
 local function add(range, delta)
   if delta == 0 then return end
@@ -100,8 +102,8 @@ class Script:
         return hashlib.sha1(self.source).hexdigest().encode()
 
 
-# KEYS[i] = a client key, ARGV[2i-1] = its encoded record, ARGV[2i] = its range (decimal).
-# Returns how many were applied. The proxy sends one key per call; the sidecar batches.
+# KEYS[i] = a client key, ARGV[i] = its encoded record. Returns how many were applied. The
+# proxy sends one key per call; the sidecar and the hint replay batch.
 WRITE_IF_NEWER = Script(
     "write_if_newer",
     (
@@ -110,7 +112,7 @@ WRITE_IF_NEWER = Script(
         + """
 local flushed = redis.call('GET', '__leaderless:flush')
 local settled = settled_at()
-local function apply(key, rec, range)
+local function apply(key, rec)
   local ts = string.sub(rec, 2, 11)
   if flushed and not newer(ts, flushed) then return 0 end
   local old = redis.call('GET', key)
@@ -121,7 +123,7 @@ local function apply(key, rec, range)
   else
     redis.call('SET', key, rec)
   end
-  local prefix = struct.pack('>I2', range)
+  local prefix = string.sub(rec, 19, 20)
   local delta = 0
   if old then
     if counted(old, settled) then
@@ -147,12 +149,12 @@ local function apply(key, rec, range)
     redis.call('ZADD', TOMBSTONES, string.format('%.0f', (struct.unpack('>I6', ts))),
       prefix .. key)
   end
-  add(range, delta)
+  add(range_of(rec), delta)
   return 1
 end
 local applied = 0
 for i, key in ipairs(KEYS) do
-  applied = applied + apply(key, ARGV[2 * i - 1], tonumber(ARGV[2 * i]))
+  applied = applied + apply(key, ARGV[i])
 end
 return applied
 """

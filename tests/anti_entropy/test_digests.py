@@ -15,7 +15,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from leaderless.replication.hlc import Timestamp
-from leaderless.replication.merkle import leaf
+from leaderless.replication.merkle import leaf, range_of
 from leaderless.replication.record import Record, encode_record
 from leaderless.replication.scripts import FLUSH, PURGE_TOMBSTONES
 
@@ -98,7 +98,7 @@ def test_the_lua_leaf_is_the_python_leaf(node: redis.Redis) -> None:
     record = Record(Timestamp(BASE, 3, 7), False, 0, b"value")
     write(node, b"key", record)
     digests, _ = stored_digests(node)
-    assert list(digests.ranges.values()) == [leaf(b"key", encode_record(record))]
+    assert list(digests.ranges.values()) == [leaf(b"key", encode_record(record, range_of(b"key")))]
 
 
 def test_expired_records_drop_out_once_settled_even_if_redis_still_holds_them(
