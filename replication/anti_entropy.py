@@ -96,6 +96,8 @@ log = logging.getLogger(__name__)
 SETTLE_BATCH = 1000
 FETCH_BATCH = 500
 WRITE_BATCH = 200
+WORKERS = 4
+"""Pages of a scan compared and repaired at once, so that round trips overlap."""
 RECHECKS = 2
 """Extra looks at the segments that still differ after a pass (writes in flight)."""
 REQUEST_TIMEOUT_S = 30.0
@@ -317,21 +319,34 @@ class AntiEntropy:
         return {ranges[i] for i in differing(digests, range(len(ranges)))}
 
     async def _scan(self, up: list[Backend], source: int, work: _Pass, progress: list[int]) -> None:
-        """Compare and repair every key of the wanted ranges that replica `source` holds."""
+        """Compare and repair every key of the wanted ranges that replica `source` holds. The
+        scan goes on while up to WORKERS pages it found are compared and repaired."""
         backend = up[source]
         scan = RangeScan(work.wanted)
-        while not scan.done and work.wanted:
-            reply = await self._call(backend, backend.run_script(SCAN_RANGES, [], scan.request()))
-            try:
-                scanned, found = scan.feed(reply)
-            except ValueError as error:
-                raise RoundFailed(f"{backend.name}: {error}") from None
-            await self._pace(scanned)
-            if found:
-                await self._compare(up, source, found)
-            self._advance(progress, 0)
-            if await self._renew(up, work):
-                scan.want(work.wanted)
+        comparing: set[asyncio.Task[None]] = set()
+        try:
+            while not scan.done and work.wanted:
+                request = backend.run_script(SCAN_RANGES, [], scan.request())
+                try:
+                    scanned, found = scan.feed(await self._call(backend, request))
+                except ValueError as error:
+                    raise RoundFailed(f"{backend.name}: {error}") from None
+                await self._pace(scanned)
+                if found:
+                    if len(comparing) >= WORKERS:
+                        done, comparing = await asyncio.wait(
+                            comparing, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        await asyncio.gather(*done)  # raises what failed
+                    comparing.add(asyncio.create_task(self._compare(up, source, found)))
+                self._advance(progress, 0)
+                if await self._renew(up, work):
+                    scan.want(work.wanted)
+            await asyncio.gather(*comparing)
+        finally:
+            for task in comparing:
+                task.cancel()
+            await asyncio.gather(*comparing, return_exceptions=True)
 
     async def _compare(self, up: list[Backend], source: int, found: Mapping[bytes, bytes]) -> None:
         """Repair the keys `found` on replica `source` (key -> record header) everywhere."""

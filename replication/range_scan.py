@@ -59,12 +59,11 @@ class RangeScan:
         if not (
             isinstance(reply, list)
             and len(reply) % 2 == 0
-            and isinstance(reply[0], bytes)
-            and isinstance(reply[1], int)
-            and all(isinstance(item, bytes) for item in reply[2:])
+            and all(isinstance(item, bytes) for item in reply)
+            and reply[1].isdigit()
         ):
             raise ValueError(f"not a SCAN_RANGES reply: {reply!r:.200}")
-        self._cursor, scanned = reply[0], reply[1]
+        self._cursor, scanned = reply[0], int(reply[1])
         self.done = self._cursor == b"0"
         found = {}
         for key, header in zip(reply[2::2], reply[3::2], strict=True):

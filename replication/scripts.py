@@ -273,17 +273,17 @@ return {#members, settled}
 )
 
 # ARGV[1] = a SCAN cursor, ARGV[2] = SCAN's COUNT, ARGV[3] = the wanted ranges as a bitmap
-# (`range_scan.range_bitmap`). One step of a SCAN: returns {next cursor, keys scanned, key, header,
-# key, header, ...} with the header (first 20 bytes) of each record scanned whose range is
-# wanted. Keys holding no record of this format (internal keys, foreign data) are skipped. As
-# with SCAN, a key can come back in more than one step; the work of a step is about COUNT keys,
-# so Redis is never blocked for long.
+# (`range_scan.range_bitmap`). One step of a SCAN: returns {next cursor, keys scanned (decimal),
+# key, header, key, header, ...}, all strings, with the header (first 20 bytes) of each record
+# scanned whose range is wanted. Keys holding no record of this format (internal keys, foreign
+# data) are skipped. As with SCAN, a key can come back in more than one step; the work of a
+# step is about COUNT keys, so Redis is never blocked for long.
 SCAN_RANGES = Script(
     "scan_ranges",
     b"""
 local page = redis.call('SCAN', ARGV[1], 'COUNT', tonumber(ARGV[2]), 'TYPE', 'string')
 local wanted = ARGV[3]
-local out = {page[1], #page[2]}
+local out = {page[1], tostring(#page[2])}
 for _, key in ipairs(page[2]) do
   if string.sub(key, 1, 13) ~= '__leaderless:' then
     local header = redis.call('GETRANGE', key, 0, 19)

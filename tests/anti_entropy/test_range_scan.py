@@ -32,26 +32,27 @@ def test_the_first_request_starts_a_scan_at_cursor_zero() -> None:
 
 def test_steps_follow_the_cursor_until_it_comes_back_to_zero() -> None:
     scan = RangeScan({1})
-    assert scan.feed([b"17", 5, b"a", header(1)]) == (5, {b"a": header(1)})
+    assert scan.feed([b"17", b"5", b"a", header(1)]) == (5, {b"a": header(1)})
     assert scan.request()[0] == b"17" and not scan.done
-    assert scan.feed([b"0", 3]) == (3, {})
+    assert scan.feed([b"0", b"3"]) == (3, {})
     assert scan.done
 
 
 def test_a_key_returned_again_is_found_once() -> None:
     scan = RangeScan({1, 2})
     first, again = header(1), header(1, ts_ms=2000)  # written again between the steps
-    assert scan.feed([b"5", 2, b"a", first, b"b", header(2)])[1] == {b"a": first, b"b": header(2)}
-    assert scan.feed([b"9", 2, b"a", again, b"c", header(2)])[1] == {b"c": header(2)}
-    assert scan.feed([b"0", 1, b"b", header(2)])[1] == {}
+    step = [b"5", b"2", b"a", first, b"b", header(2)]
+    assert scan.feed(step)[1] == {b"a": first, b"b": header(2)}
+    assert scan.feed([b"9", b"2", b"a", again, b"c", header(2)])[1] == {b"c": header(2)}
+    assert scan.feed([b"0", b"1", b"b", header(2)])[1] == {}
 
 
 def test_ranges_no_longer_wanted_are_dropped_even_if_the_replica_returns_them() -> None:
     scan = RangeScan({1, 2})
-    scan.feed([b"5", 1, b"a", header(1)])
+    scan.feed([b"5", b"1", b"a", header(1)])
     scan.want({2})
     assert scan.request()[2] == range_bitmap({2})
-    assert scan.feed([b"0", 2, b"b", header(1), b"c", header(2)])[1] == {b"c": header(2)}
+    assert scan.feed([b"0", b"2", b"b", header(1), b"c", header(2)])[1] == {b"c": header(2)}
 
 
 @pytest.mark.parametrize(
@@ -60,12 +61,13 @@ def test_ranges_no_longer_wanted_are_dropped_even_if_the_replica_returns_them() 
         None,
         b"0",
         [b"0"],
-        [b"0", 1, b"a"],
-        [0, 1],
-        [b"0", b"1"],
-        [b"0", 1, b"a", None],
-        [b"0", 1, b"a", b"short"],
-        [b"0", 1, b"a", b"\x01" + header(1)[1:]],
+        [b"0", b"1", b"a"],
+        [0, b"1"],
+        [b"0", 1],
+        [b"0", b"-1"],
+        [b"0", b"1", b"a", None],
+        [b"0", b"1", b"a", b"short"],
+        [b"0", b"1", b"a", b"\x01" + header(1)[1:]],
     ],
 )
 def test_a_reply_that_is_no_scan_step_raises_value_error(reply: object) -> None:
