@@ -16,7 +16,9 @@ Read repair fixes the keys someone reads; a round fixes all the others. One roun
    compare-by-timestamp script, so a repair never overwrites a newer write that lands
    meanwhile, and a repair done twice is harmless. Ranges that still differ after the scan
    hold keys that replica lacks: they are looked for in the next replica's keyspace, and so
-   on. A key the scan returns twice is compared once (SCAN may repeat keys).
+   on. Before each scan the ranges' digests are read again, so that a range that differed
+   only for a write in flight costs no scan. A key the scan returns twice is compared once
+   (SCAN may repeat keys).
 4. The segment digests are compared again (up to RECHECKS more passes over the segments that
    still differ, since writes in flight move them): the round has converged if every replica
    answered and all agree. A replica that a complete pass reached is marked `synced_at` even
@@ -305,9 +307,11 @@ class AntiEntropy:
         if work.wanted:
             sizes = await self._each(up, lambda b: b.execute(b"DBSIZE"))
             order = sorted(range(len(up)), key=lambda i: -cast(int, sizes[i]))
-            for turn, source in enumerate(order):
-                if turn:  # the ranges still differing hold keys the replicas scanned lack
-                    work.wanted = await self._differing_ranges(up, sorted(work.wanted))
+            for source in order:
+                # Look again before each scan, which costs a whole keyspace: ranges that
+                # differed for writes in flight agree by now, and after a scan, those still
+                # differing hold keys the replicas scanned so far lack.
+                work.wanted = await self._differing_ranges(up, sorted(work.wanted))
                 if not work.wanted:
                     break
                 await self._scan(up, source, work, progress)
