@@ -4,8 +4,8 @@
 
 1. Script cost: pipelined WRITE_IF_NEWER calls (one key each, as the proxy sends them) against
    one redis-server, for the current script and, with --baseline-rev, the one in that git
-   revision (before the digest bookkeeping). Reported as microseconds of redis-server CPU per
-   call (INFO commandstats) and as calls per second.
+   revision (one whose script takes a record per key and nothing else). Reported as
+   microseconds of redis-server CPU per call (INFO commandstats) and as calls per second.
 2. Rounds: --keys keys loaded straight into 3 local redis-servers (pipelined script calls, many
    keys per call, not through the proxy); then rounds with no difference, with 0.1 % and with
    10 % of keys different (a newer version written to two of the three replicas), each timed,
@@ -55,7 +55,10 @@ def key_name(i: int) -> bytes:
 
 
 def record(ts_ms: int, i: int) -> bytes:
-    return encode_record(Record(Timestamp(ts_ms, 0, 1), False, 0, b"value-%010d" % i))
+    key = key_name(i)
+    return encode_record(
+        Record(Timestamp(ts_ms, 0, 1), False, 0, b"value-%010d" % i), range_of(key)
+    )
 
 
 def load(client: redis.Redis, indexes: list[int], ts_ms: int) -> None:
@@ -64,18 +67,14 @@ def load(client: redis.Redis, indexes: list[int], ts_ms: int) -> None:
     for start in range(0, len(indexes), LOAD_BATCH):
         chunk = indexes[start : start + LOAD_BATCH]
         keys = [key_name(i) for i in chunk]
-        args = [
-            a for i, k in zip(chunk, keys, strict=True) for a in (record(ts_ms, i), range_of(k))
-        ]
+        args = [record(ts_ms, i) for i in chunk]
         pipe.evalsha(WRITE_IF_NEWER.sha, len(keys), *keys, *args)
         if len(pipe) >= 50:
             pipe.execute()
     pipe.execute()
 
 
-def script_cost(
-    node: LocalRedisNode, script: Script, calls: int, with_range: bool
-) -> dict[str, float]:
+def script_cost(node: LocalRedisNode, script: Script, calls: int) -> dict[str, float]:
     with node.client() as client:
         client.flushall()
         client.config_resetstat()
@@ -84,9 +83,8 @@ def script_cost(
         started = time.perf_counter()
         pipe = client.pipeline(transaction=False)
         for i in range(calls):
-            key = key_name(i % (calls // 2))  # half new keys, half overwrites
-            args = [record(ts + i, i)] + ([range_of(key)] if with_range else [])
-            pipe.evalsha(script.sha, 1, key, *args)
+            n = i % (calls // 2)  # half new keys, half overwrites
+            pipe.evalsha(script.sha, 1, key_name(n), record(ts + i, n))
             if len(pipe) >= 1000:
                 pipe.execute()
         pipe.execute()
@@ -148,10 +146,11 @@ print("ready", flush=True)
 while not stop:
     i += 1
     key = b"fg:%d" % (i % 1000)
-    rec = encode_record(Record(Timestamp(time.time_ns() // 10**6, i % 60000, 2), False, 0, b"x"))
+    ts = Timestamp(time.time_ns() // 10**6, i % 60000, 2)
+    rec = encode_record(Record(ts, False, 0, b"x"), range_of(key))
     t = time.perf_counter()
     c.get(key)
-    c.evalsha(sha, 1, key, rec, range_of(key))
+    c.evalsha(sha, 1, key, rec)
     lat.append((time.perf_counter() - t) * 1000)
 lat.sort()
 p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
@@ -214,13 +213,11 @@ def main() -> None:
 def run(nodes: list[LocalRedisNode], args: argparse.Namespace, rng: random.Random) -> None:
     print("== write script cost (one redis-server, pipelined, 1 key per call)", flush=True)
     if args.baseline_rev:
-        before = script_cost(
-            nodes[0], baseline_write_script(args.baseline_rev), args.script_calls, False
-        )
+        before = script_cost(nodes[0], baseline_write_script(args.baseline_rev), args.script_calls)
         print(
             json.dumps({"script": f"WRITE_IF_NEWER at {args.baseline_rev}", **before}), flush=True
         )
-    after = script_cost(nodes[0], WRITE_IF_NEWER, args.script_calls, True)
+    after = script_cost(nodes[0], WRITE_IF_NEWER, args.script_calls)
     print(json.dumps({"script": "WRITE_IF_NEWER now", **after}), flush=True)
 
     print(f"== loading {args.keys} keys into 3 replicas", flush=True)

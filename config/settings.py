@@ -392,8 +392,8 @@ class AntiEntropySettings:
     max_keys_per_s: int = field(
         default=20000,
         metadata={
-            "doc": "Most keys one sidecar reads or repairs per second, leaving the replicas' "
-            "time to clients.",
+            "doc": "Most keys one sidecar scans, reads or repairs per second, leaving the "
+            "replicas' time to clients.",
             "flag": "--max-keys-per-s",
             "metavar": "KEYS",
         },

@@ -5,12 +5,20 @@ Read repair fixes the keys someone reads; a round fixes all the others. One roun
 1. Flushes: a replica that missed the newest FLUSHDB gets it (scripts.FLUSH).
 2. Expiries: every replica's expiry watermark is moved to the same time (now), so the digests
    count the same records everywhere (see merkle.py).
-3. Root down: the 256 segment digests of every replica are compared; for each segment that
-   differs, its 256 range digests; for each range that differs, every key's record header
-   (scripts.READ_RANGES, through the key index). `reconcile.plan` says which replicas lack the
-   newest version; the sidecar reads it from one that has it and writes it to the others
-   through WRITE_IF_NEWER, the proxy's own compare-by-timestamp script, so a repair never
-   overwrites a newer write that lands meanwhile, and a repair done twice is harmless.
+3. Root down: the 256 segment digests of every replica are compared; the segments that differ
+   are leased (below) and their 256 range digests compared. The keys of all the ranges that
+   differ are then listed by one scan of a replica's keyspace (scripts.SCAN_RANGES: the
+   replica keeps no index of keys by range, but every record carries its range, so Redis
+   filters the keys itself), the replica with the most keys first. For each page of keys
+   found, the other replicas' record headers (scripts.READ_HEADERS) go to `reconcile.plan`,
+   which says which replicas lack the newest version; the sidecar reads it from one that has
+   it and writes it to the others through WRITE_IF_NEWER, the proxy's own
+   compare-by-timestamp script, so a repair never overwrites a newer write that lands
+   meanwhile, and a repair done twice is harmless. Ranges that still differ after the scan
+   hold keys that replica lacks: they are looked for in the next replica's keyspace, and so
+   on. Before each scan the ranges' digests are read again, so that a range that differed
+   only for a write in flight costs no scan. A key the scan returns twice is compared once
+   (SCAN may repeat keys).
 4. The segment digests are compared again (up to RECHECKS more passes over the segments that
    still differ, since writes in flight move them): the round has converged if every replica
    answered and all agree. A replica that a complete pass reached is marked `synced_at` even
@@ -18,19 +26,25 @@ Read repair fixes the keys someone reads; a round fixes all the others. One roun
    started. The counters are published in its ANTI_ENTROPY_KEY hash (rounds,
    ranges_differing, keys_repaired, last_round_ms, ...).
 
-A round where nothing differs reads 256 digests per replica and no key.
+A round where nothing differs reads 256 digests per replica and no key; a round where some
+range differs scans at least one replica's whole keyspace (about 2 us of Redis time a key),
+which is the price of keeping no index of keys by range: scanning costs time only when
+replicas differ, where an index costs memory for every key all the time.
 
 Any number of sidecars may run against the same replicas. A sidecar works on a differing
 segment only while it holds that segment's lease on a majority of the replicas
-(scripts.TAKE_LEASE: owner and expiry, judged by each replica's own clock), renewing it as it
-goes; a killed sidecar's leases expire after `lease_ms` and another takes the segment over.
+(scripts.TAKE_LEASE: owner and expiry, judged by each replica's own clock), renewing its
+leases as it goes; a killed sidecar's leases expire after `lease_ms` and another takes the
+segments over. A segment whose lease is lost midway is left to its new holder.
 Leases only share out the work: correctness never depends on them. In `--once` mode a sidecar
 comes back to the segments others held, once their lease is released or expired, and checks
 them (cheaply, if the other sidecar repaired them).
 
-Pacing: every key read or repaired is counted against `max_keys_per_s` (pacing.RateLimit),
-and the work is done in small batches, so clients' requests are never queued behind more than
-one batch on a replica.
+Pacing: every key scanned or repaired is counted against `max_keys_per_s` (pacing.RateLimit),
+and the work is done in small batches (range_scan.SCAN_COUNT keys a scan step), so clients'
+requests are never queued behind more than one batch on a replica. The sidecar holds a page of
+headers at a time, and the names of the keys it found in the ranges that differ (to compare
+each once).
 
 A replica with no `synced_at` mark while another has one was emptied (restarted on a fresh
 disk, or replaced) since the last converged round: the round copies everything back to it and
@@ -44,10 +58,9 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
@@ -55,24 +68,25 @@ import hiredis
 from leaderless.config.settings import AntiEntropySettings, Settings
 from leaderless.replication.backend import Backend, ReplicaUnavailable, Reply
 from leaderless.replication.merkle import (
-    RANGES,
     SEGMENTS,
     differing,
     parse_digest,
     range_field,
-    range_of,
     segment_field,
+    segment_of,
     segment_ranges,
 )
 from leaderless.replication.pacing import RateLimit
+from leaderless.replication.range_scan import RangeScan
 from leaderless.replication.reconcile import KeyRepair, plan
 from leaderless.replication.scripts import (
     ANTI_ENTROPY_KEY,
     DIGESTS_KEY,
     FLUSH,
     FLUSH_KEY,
-    READ_RANGES,
+    READ_HEADERS,
     RELEASE_LEASE,
+    SCAN_RANGES,
     SETTLE_EXPIRIES,
     SETTLED_FIELD,
     TAKE_LEASE,
@@ -82,13 +96,10 @@ from leaderless.replication.scripts import (
 log = logging.getLogger(__name__)
 
 SETTLE_BATCH = 1000
-READ_BATCH = 2000
 FETCH_BATCH = 500
 WRITE_BATCH = 200
-BATCH_RANGES = 64
-"""Most differing ranges read and repaired together (bounds memory and lease renewal)."""
 WORKERS = 4
-"""Segments repaired at once, so that round trips overlap."""
+"""Pages of a scan compared and repaired at once, so that round trips overlap."""
 RECHECKS = 2
 """Extra looks at the segments that still differ after a pass (writes in flight)."""
 REQUEST_TIMEOUT_S = 30.0
@@ -146,6 +157,17 @@ class AntiEntropyStats:
     last_round_converged: bool = False
 
 
+@dataclass
+class _Pass:
+    """The segments a pass holds leases on, and the ranges among theirs it still repairs."""
+
+    held: set[int]
+    wanted: set[int]
+    renewed: float
+    """When the leases were last taken or renewed (monotonic seconds)."""
+    lost: list[int] = field(default_factory=list)
+
+
 class AntiEntropy:
     def __init__(
         self,
@@ -156,7 +178,6 @@ class AntiEntropy:
         wall_ms: Callable[[], int],
         owner: str | None = None,
         on_progress: Callable[[Progress], None] | None = None,
-        rng: random.Random | None = None,
     ) -> None:
         self.backends = list(backends)
         self.settings = settings
@@ -165,7 +186,6 @@ class AntiEntropy:
         self._grace_ms = tombstone_grace_ms
         self._wall_ms = wall_ms
         self._on_progress = on_progress
-        self._rng = rng or random.Random()
         self._limit = RateLimit(settings.max_keys_per_s)
         self._majority = len(self.backends) // 2 + 1
         self._report = RoundReport()
@@ -220,8 +240,7 @@ class AntiEntropy:
         digests = await self._digests(up, segment_fields)
         todo = differing(digests, range(SEGMENTS))
         report.segments_differing = len(todo)
-        offset = self._rng.randrange(len(todo)) if todo else 0
-        complete = await self._repair_segments(up, todo[offset:] + todo[:offset], finish_leased)
+        complete = await self._repair_segments(up, todo, finish_leased)
         for _ in range(RECHECKS):
             # Writes in flight during the pass make some segments differ for a moment; look
             # again at just those before calling the round unconverged.
@@ -253,11 +272,13 @@ class AntiEntropy:
         """Repair the segments in `todo`; False if some were left to another sidecar's lease."""
         progress = [0, len(todo)]
         while todo:
-            deferred: list[int] = []
-            queue = iter(todo)
-            await asyncio.gather(
-                *(self._work(up, queue, deferred, progress) for _ in range(WORKERS))
-            )
+            granted = await asyncio.gather(*(self._take_lease(up, s) for s in todo))
+            leased = [segment for segment, ok in zip(todo, granted, strict=True) if ok]
+            deferred = [segment for segment, ok in zip(todo, granted, strict=True) if not ok]
+            try:
+                deferred += await self._repair_leased(up, leased, progress)
+            finally:
+                await asyncio.gather(*(self._release_lease(up, s) for s in leased))
             if not deferred:
                 return True
             if not finish_leased:
@@ -266,21 +287,111 @@ class AntiEntropy:
             todo = deferred
         return True
 
-    async def _work(
-        self, up: list[Backend], queue: Iterator[int], deferred: list[int], progress: list[int]
-    ) -> None:
-        """One of WORKERS concurrent workers: repairs the segments it can lease, in turn."""
-        for segment in queue:
-            if not await self._take_lease(up, segment):
-                deferred.append(segment)
-                continue
-            try:
-                await self._repair_segment(up, segment)
-            finally:
-                await self._release_lease(up, segment)
-            progress[0] += 1
-            if self._on_progress is not None:
-                self._on_progress(Progress(progress[0], progress[1], self._report))
+    async def _repair_leased(
+        self, up: list[Backend], segments: list[int], progress: list[int]
+    ) -> list[int]:
+        """Repair the differing ranges of these leased segments, all in one scan of a replica
+        (or of more, see the module docstring); returns the segments whose lease was lost."""
+        report = self._report
+        changed = await asyncio.gather(
+            *(self._differing_ranges(up, segment_ranges(segment)) for segment in segments)
+        )
+        report.ranges_compared += sum(len(segment_ranges(segment)) for segment in segments)
+        report.ranges_differing += sum(map(len, changed))
+        work = _Pass(
+            held={segment for segment, ranges in zip(segments, changed, strict=True) if ranges},
+            wanted={range_id for ranges in changed for range_id in ranges},
+            renewed=time.monotonic(),
+        )
+        self._advance(progress, len(segments) - len(work.held))
+        if work.wanted:
+            sizes = await self._each(up, lambda b: b.execute(b"DBSIZE"))
+            order = sorted(range(len(up)), key=lambda i: -cast(int, sizes[i]))
+            for source in order:
+                # Look again before each scan, which costs a whole keyspace: ranges that
+                # differed for writes in flight agree by now, and after a scan, those still
+                # differing hold keys the replicas scanned so far lack.
+                work.wanted = await self._differing_ranges(up, sorted(work.wanted))
+                if not work.wanted:
+                    break
+                await self._scan(up, source, work, progress)
+        self._advance(progress, len(work.held))
+        return work.lost
+
+    async def _differing_ranges(self, up: list[Backend], ranges: Sequence[int]) -> set[int]:
+        digests = await self._digests(up, [range_field(r) for r in ranges])
+        return {ranges[i] for i in differing(digests, range(len(ranges)))}
+
+    async def _scan(self, up: list[Backend], source: int, work: _Pass, progress: list[int]) -> None:
+        """Compare and repair every key of the wanted ranges that replica `source` holds. The
+        scan goes on while up to WORKERS pages it found are compared and repaired."""
+        backend = up[source]
+        scan = RangeScan(work.wanted)
+        comparing: set[asyncio.Task[None]] = set()
+        try:
+            while not scan.done and work.wanted:
+                request = backend.run_script(SCAN_RANGES, [], scan.request())
+                try:
+                    scanned, found = scan.feed(await self._call(backend, request))
+                except ValueError as error:
+                    raise RoundFailed(f"{backend.name}: {error}") from None
+                await self._pace(scanned)
+                if found:
+                    if len(comparing) >= WORKERS:
+                        done, comparing = await asyncio.wait(
+                            comparing, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        await asyncio.gather(*done)  # raises what failed
+                    comparing.add(asyncio.create_task(self._compare(up, source, found)))
+                self._advance(progress, 0)
+                if await self._renew(up, work):
+                    scan.want(work.wanted)
+            await asyncio.gather(*comparing)
+        finally:
+            for task in comparing:
+                task.cancel()
+            await asyncio.gather(*comparing, return_exceptions=True)
+
+    async def _compare(self, up: list[Backend], source: int, found: Mapping[bytes, bytes]) -> None:
+        """Repair the keys `found` on replica `source` (key -> record header) everywhere."""
+        keys = list(found)
+        others = [i for i in range(len(up)) if i != source]
+        replies = await asyncio.gather(
+            *(self._call(up[i], up[i].run_script(READ_HEADERS, keys, [])) for i in others)
+        )
+        held: dict[int, Mapping[bytes, bytes]] = {source: found}
+        for i, reply in zip(others, replies, strict=True):
+            if not isinstance(reply, list) or len(reply) != len(keys):
+                raise RoundFailed(f"{up[i].name}: unexpected reply {reply!r}")
+            held[i] = {key: header for key, header in zip(keys, reply, strict=True) if header}
+        self._report.keys_compared += len(keys)
+        now = self._wall_ms()
+        repairs = plan(
+            [held[i] for i in range(len(up))], now_ms=now, purge_cutoff_ms=now - self._grace_ms
+        )
+        await self._apply(up, repairs)
+
+    async def _renew(self, up: list[Backend], work: _Pass) -> bool:
+        """Renew the pass's leases when a third of their time is gone; True if some were lost
+        (their ranges are then no longer wanted)."""
+        if time.monotonic() - work.renewed <= self.settings.lease_ms / 3000:
+            return False
+        work.renewed = time.monotonic()
+        segments = sorted(work.held)
+        kept = await asyncio.gather(*(self._take_lease(up, s) for s in segments))
+        lost = [segment for segment, ok in zip(segments, kept, strict=True) if not ok]
+        if not lost:
+            return False
+        log.info("lost the lease of segments %s; leaving them to their holder", lost)
+        work.held.difference_update(lost)
+        work.lost += lost
+        work.wanted = {r for r in work.wanted if segment_of(r) in work.held}
+        return True
+
+    def _advance(self, progress: list[int], segments_done: int) -> None:
+        progress[0] += segments_done
+        if self._on_progress is not None:
+            self._on_progress(Progress(progress[0], progress[1], self._report))
 
     async def _sync_flushes(self, up: list[Backend]) -> None:
         flushes = await self._each(up, lambda b: b.execute(b"GET", FLUSH_KEY))
@@ -318,51 +429,6 @@ class AntiEntropy:
             await self._settle(up, max(marks))  # another sidecar settled some replicas further
         return [{i: parse_digest(value) for i, value in enumerate(reply[1:])} for reply in lists]
 
-    async def _repair_segment(self, up: list[Backend], segment: int) -> None:
-        report = self._report
-        ranges = segment_ranges(segment)
-        digests = await self._digests(up, [range_field(r) for r in ranges])
-        report.ranges_compared += len(ranges)
-        changed = [ranges[i] for i in differing(digests, range(len(ranges)))]
-        report.ranges_differing += len(changed)
-        renewed = time.monotonic()
-        for runs in _batches(changed, ranges):
-            if time.monotonic() - renewed > self.settings.lease_ms / 3000:
-                if not await self._take_lease(up, segment):
-                    log.info("lost the lease of segment %d; leaving it to its holder", segment)
-                    return
-                renewed = time.monotonic()
-            headers = await asyncio.gather(*(self._read_runs(b, runs) for b in up))
-            keys = len(set().union(*headers))
-            report.keys_compared += keys
-            await self._pace(keys)
-            now = self._wall_ms()
-            repairs = plan(headers, now_ms=now, purge_cutoff_ms=now - self._grace_ms)
-            await self._apply(up, repairs)
-
-    async def _read_runs(self, backend: Backend, runs: list[range]) -> dict[bytes, bytes]:
-        headers: dict[bytes, bytes] = {}
-        for part in await asyncio.gather(*(self._read_run(backend, run) for run in runs)):
-            headers.update(part)
-        return headers
-
-    async def _read_run(self, backend: Backend, run: range) -> dict[bytes, bytes]:
-        headers: dict[bytes, bytes] = {}
-        low = b"[" + run.start.to_bytes(2, "big")
-        high = b"(" + run.stop.to_bytes(2, "big") if run.stop < RANGES else b"+"
-        while True:
-            reply = await self._call(
-                backend, backend.run_script(READ_RANGES, [], [low, high, b"%d" % READ_BATCH])
-            )
-            if not isinstance(reply, list):
-                raise RoundFailed(f"{backend.name}: unexpected reply {reply!r}")
-            for member, header in zip(reply[::2], reply[1::2], strict=True):
-                if header:
-                    headers[member[2:]] = header
-            if len(reply) < 2 * READ_BATCH:
-                return headers
-            low = b"(" + reply[-2]
-
     async def _apply(self, up: list[Backend], repairs: list[KeyRepair]) -> None:
         by_source: dict[int, list[KeyRepair]] = {}
         for repair in repairs:
@@ -392,8 +458,8 @@ class AntiEntropy:
     async def _write(self, backend: Backend, items: list[tuple[bytes, bytes]]) -> int:
         calls = []
         for chunk in _chunks(items, WRITE_BATCH):
-            args = [arg for key, record in chunk for arg in (record, b"%d" % range_of(key))]
             keys = [key for key, _ in chunk]
+            args = [record for _, record in chunk]
             calls.append(self._call(backend, backend.run_script(WRITE_IF_NEWER, keys, args)))
         return sum(cast(int, applied) for applied in await asyncio.gather(*calls))
 
@@ -481,29 +547,6 @@ def reply_size(reply: Reply) -> int:
     if isinstance(reply, int):
         return len(str(reply)) + 3
     return 5
-
-
-def _batches(changed: list[int], segment: range) -> list[list[range]]:
-    """The differing ranges of a segment as runs of consecutive ranges, in batches of at most
-    BATCH_RANGES ranges; when more than an eighth of the segment differs, all of it in one run
-    (reading a few equal ranges costs less than many small requests)."""
-    if len(changed) > len(segment) // 8:
-        return [[segment]]
-    runs: list[range] = []
-    for range_id in changed:
-        if runs and runs[-1].stop == range_id:
-            runs[-1] = range(runs[-1].start, range_id + 1)
-        else:
-            runs.append(range(range_id, range_id + 1))
-    batches: list[list[range]] = [[]]
-    size = 0
-    for run in runs:
-        if size + len(run) > BATCH_RANGES and batches[-1]:
-            batches.append([])
-            size = 0
-        batches[-1].append(run)
-        size += len(run)
-    return [batch for batch in batches if batch]
 
 
 def _chunks(items: list[_T], size: int) -> list[list[_T]]:

@@ -659,8 +659,8 @@ class _RepairAcks:
 
 
 def write_args(key: bytes, record: Record) -> list[bytes]:
-    """WRITE_IF_NEWER's arguments for one key: the encoded record and the key's range."""
-    return [encode_record(record), b"%d" % range_of(key)]
+    """WRITE_IF_NEWER's arguments for one key: its record, encoded with the key's range."""
+    return [encode_record(record, range_of(key))]
 
 
 _RECOVERING = "recovering (emptied; not counted toward reads until refilled)"

@@ -31,7 +31,6 @@ from typing import ParamSpec, TypeVar
 from leaderless.replication.backend import Backend, ReplicaUnavailable
 from leaderless.replication.hint_store import Hint, HintStore
 from leaderless.replication.hints import HINT_OVERHEAD, Admission, HintLedger, hint_size
-from leaderless.replication.merkle import range_of
 from leaderless.replication.pacing import RateLimit
 from leaderless.replication.scripts import WRITE_IF_NEWER
 
@@ -145,7 +144,7 @@ class Handoff:
             if delay > 0:
                 await asyncio.sleep(delay)  # the rate limit, not synchronisation
             keys = [key for _, _, key, _ in rows]
-            args = [arg for _, _, key, record in rows for arg in (record, b"%d" % range_of(key))]
+            args = [record for _, _, _, record in rows]
             try:
                 async with asyncio.timeout(self._timeout_s):
                     reply = await backend.run_script(WRITE_IF_NEWER, keys, args)

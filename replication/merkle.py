@@ -18,9 +18,11 @@ compares them (scripts.SETTLE_EXPIRIES), so records that expired meanwhile drop 
 replica's digests alike, whether or not Redis already deleted them.
 
 Comparing replicas goes from the root down: only segments whose digests differ are read range
-by range, and only ranges that differ are read key by key (`differing`). A round where nothing
-differs reads 256 segment digests per replica. `recompute` builds the same digests from
-scratch, for tests and for checking a replica's bookkeeping.
+by range (`differing`), and the keys of the ranges that differ are listed by scanning a
+replica's keyspace for the records of those ranges (range_scan.py; every record carries its
+range, see record.py). A round where nothing differs reads 256 segment digests per replica.
+`recompute` builds the same digests from scratch, for tests and for checking a replica's
+bookkeeping.
 
 This module is pure: no I/O, no clock.
 """

@@ -1,36 +1,48 @@
 """The stored record: one client value plus the version that decides which write wins.
 
 Each backend keeps a client key's record under the client's own key name, as a Redis string.
-The layout is a stable on-disk format (the Lua script on the backend reads the version with
+The layout is a stable on-disk format (the Lua scripts on the backend read the version with
 `struct.unpack('>I6I2I2', ...)`), so it never changes within a format version:
 
-    byte  0       format version, 0x01
+    byte  0       format version, 0x02
     bytes 1..6    timestamp physical ms, unsigned big-endian 48 bit
     bytes 7..8    timestamp logical counter, unsigned big-endian 16 bit
     bytes 9..10   timestamp node id (the writing proxy), unsigned big-endian 16 bit
     byte  11      flags: bit 0 = tombstone; other bits must be 0
     bytes 12..17  absolute expiry, unix ms, unsigned big-endian 48 bit, 0 = never
-    bytes 18..    the value (any bytes, any length; empty for a tombstone)
+    bytes 18..19  the key's anti-entropy range (`merkle.range_of`), unsigned big-endian 16 bit
+    bytes 20..    the value (any bytes, any length; empty for a tombstone)
 
 The version byte comes first so a later format can be told apart by its first byte alone, and
 the timestamp follows it so the version of a record can be read (`peek_timestamp`) without
 decoding the rest. A delete is stored as a tombstone record rather than removing the key, so a
 delayed older write cannot bring the value back. An expired record stays a version too: it is
 invisible to clients but still beats older writes.
+
+The range is a function of the key, not of the version, so `Record` does not carry it: the
+encoder is given it. It is stored because a replica cannot compute it (Lua has no xxhash):
+with it, the replica's scripts keep the digests and find the keys of given ranges from the
+records alone, with no index of keys beside them (scripts.py). It comes last in the header,
+so the offsets of the fields before it are those of format 0x01, which had no range; 0x01 was
+never deployed and is rejected like any unknown format.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from leaderless.replication.hlc import MAX_PHYSICAL_MS, TIMESTAMP_LEN, Timestamp
 
-FORMAT_VERSION = 1
-HEADER_LEN = 18
+FORMAT_VERSION = 2
+_EXPIRY_LEN = 6
+_HEADER = struct.Struct(f">B{TIMESTAMP_LEN}sB{_EXPIRY_LEN}sH")
+"""Format version, packed timestamp, flags, expiry, range: one pack call on the write path."""
+HEADER_LEN = _HEADER.size
 _TIMESTAMP = slice(1, 1 + TIMESTAMP_LEN)
 _FLAGS = 1 + TIMESTAMP_LEN
-_EXPIRY = slice(_FLAGS + 1, HEADER_LEN)
-_EXPIRY_LEN = HEADER_LEN - _FLAGS - 1
+_EXPIRY = slice(_FLAGS + 1, _FLAGS + 1 + _EXPIRY_LEN)
+_RANGE = slice(_EXPIRY.stop, HEADER_LEN)
 _TOMBSTONE = 0x01
 
 
@@ -65,17 +77,17 @@ class Record:
         return not (self.tombstone or expired)
 
 
-def encode_record(record: Record) -> bytes:
-    """The stored bytes of `record` (layout in the module docstring)."""
-    return b"".join(
-        (
-            bytes((FORMAT_VERSION,)),
-            record.ts.pack(),
-            bytes((_TOMBSTONE if record.tombstone else 0,)),
-            record.expires_at_ms.to_bytes(_EXPIRY_LEN, "big"),
-            record.value,
-        )
+def encode_record(record: Record, range_id: int) -> bytes:
+    """The stored bytes of `record` of a key in range `range_id` (layout in the module
+    docstring)."""
+    header = _HEADER.pack(
+        FORMAT_VERSION,
+        record.ts.pack(),
+        _TOMBSTONE if record.tombstone else 0,
+        record.expires_at_ms.to_bytes(_EXPIRY_LEN, "big"),
+        range_id,
     )
+    return header + record.value
 
 
 def decode_record(raw: bytes) -> Record:
@@ -93,8 +105,18 @@ def decode_record(raw: bytes) -> Record:
 
 def peek_timestamp(raw: bytes) -> Timestamp:
     """The version of stored bytes, checking only the header's length and format version."""
+    _check_header(raw)
+    return Timestamp.unpack(raw[_TIMESTAMP])
+
+
+def peek_range(raw: bytes) -> int:
+    """The range of a record or record header, checking only its length and format version."""
+    _check_header(raw)
+    return int.from_bytes(raw[_RANGE], "big")
+
+
+def _check_header(raw: bytes) -> None:
     if len(raw) < HEADER_LEN:
         raise RecordFormatError(f"record too short: {len(raw)} bytes, header is {HEADER_LEN}")
     if raw[0] != FORMAT_VERSION:
         raise RecordFormatError(f"unknown record format version {raw[0]}")
-    return Timestamp.unpack(raw[_TIMESTAMP])

@@ -5,19 +5,21 @@ every write goes through WRITE_IF_NEWER, which compares the incoming record's ti
 the stored one (and with the replica's newest flush) and applies the write only if it is
 strictly newer. Redis runs a script atomically, so a repair or a late write can never
 overwrite a newer write that landed meanwhile, and equal timestamps resolve the same way on
-every replica (they never apply). The timestamp layout is that of `record.py`: bytes 2..11
-of a record (Lua counts from 1) are `>I6I2I2`, physical ms, logical counter, node id.
+every replica (they never apply). The layout is that of `record.py`; Lua counts from 1, so a
+record's bytes 2..11 are its timestamp (`>I6I2I2`: physical ms, logical counter, node id),
+byte 12 its flags, bytes 13..18 its expiry and bytes 19..20 its key's range.
 
 The same scripts keep the anti-entropy bookkeeping true as writes happen (the design is in
-`merkle.py`): every data key has a member `range (2 bytes) .. key` in the index KEYS_KEY, so
-the keys of one range can be listed; DIGESTS_KEY holds, per range and per segment of 256
-ranges, the sum modulo 2^48 of the leaf hashes of the records counted there, and its field
-`settled` is the expiry watermark: records that expire at or before it are not counted.
-Records with an expiry are listed in EXPIRING_KEY (score = expiry) until SETTLE_EXPIRIES
-takes their leaves out, because Redis deletes expired keys without running any script.
-Tombstones are listed in TOMBSTONES_KEY (member `range .. key`, score = write time) for
-PURGE_TOMBSTONES. The range of a key is xxhash (`merkle.range_of`), which Lua lacks, so the
-caller passes it with each record.
+`merkle.py`): DIGESTS_KEY holds, per range and per segment of 256 ranges, the sum modulo 2^48
+of the leaf hashes of the records counted there, and its field `settled` is the expiry
+watermark: records that expire at or before it are not counted. Records with an expiry are
+listed in EXPIRING_KEY (member `range .. version .. key`, score = expiry) until
+SETTLE_EXPIRIES takes their leaves out, because Redis deletes expired keys without running any
+script. Tombstones are listed in TOMBSTONES_KEY (member = key, score = write time) for
+PURGE_TOMBSTONES. The range of a key is xxhash (`merkle.range_of`), which Lua lacks, so every
+record carries its key's range. No index of keys by range is kept (a sorted set entry per key
+cost about as much memory as a 100-byte value): the sidecar lists the keys of the ranges it
+repairs by scanning the keyspace (SCAN_RANGES).
 
 Internal keys start with INTERNAL_PREFIX; clients may not use that prefix. The set is fixed
 (INTERNAL_KEYS), so that DBSIZE can leave them out.
@@ -32,7 +34,6 @@ INTERNAL_PREFIX = b"__leaderless:"
 FLUSH_KEY = INTERNAL_PREFIX + b"flush"
 TOMBSTONES_KEY = INTERNAL_PREFIX + b"tombstones"
 DIGESTS_KEY = INTERNAL_PREFIX + b"digests"
-KEYS_KEY = INTERNAL_PREFIX + b"keys"
 EXPIRING_KEY = INTERNAL_PREFIX + b"expiring"
 LEASES_KEY = INTERNAL_PREFIX + b"leases"
 ANTI_ENTROPY_KEY = INTERNAL_PREFIX + b"anti_entropy"
@@ -43,7 +44,6 @@ INTERNAL_KEYS = (
     FLUSH_KEY,
     TOMBSTONES_KEY,
     DIGESTS_KEY,
-    KEYS_KEY,
     EXPIRING_KEY,
     LEASES_KEY,
     ANTI_ENTROPY_KEY,
@@ -64,7 +64,7 @@ end
 # The digest arithmetic, the same as merkle.py's: a leaf is the first 48 bits of
 # sha1(key .. timestamp .. flags); sums stay below 2^53, so Lua's doubles are exact.
 _DIGESTS = """
-local DIGESTS, INDEX = '__leaderless:digests', '__leaderless:keys'
+local DIGESTS = '__leaderless:digests'
 local EXPIRING, TOMBSTONES = '__leaderless:expiring', '__leaderless:tombstones'
 local MOD = 281474976710656
 local function leaf(key, version)
@@ -76,6 +76,7 @@ local function counted(rec, settled)
   return e == 0 or e > settled
 end
 local function is_tombstone(rec) return string.byte(rec, 12) % 2 == 1 end
+local function range_of(rec) return (struct.unpack('>I2', rec, 19)) end
 local function settled_at() return tonumber(redis.call('HGET', DIGESTS, 'settled') or '0') end
 local function add(range, delta)
   if delta == 0 then return end
@@ -100,8 +101,8 @@ class Script:
         return hashlib.sha1(self.source).hexdigest().encode()
 
 
-# KEYS[i] = a client key, ARGV[2i-1] = its encoded record, ARGV[2i] = its range (decimal).
-# Returns how many were applied. The proxy sends one key per call; the sidecar batches.
+# KEYS[i] = a client key, ARGV[i] = its encoded record. Returns how many were applied. The
+# proxy sends one key per call; the sidecar and the hint replay batch.
 WRITE_IF_NEWER = Script(
     "write_if_newer",
     (
@@ -110,7 +111,7 @@ WRITE_IF_NEWER = Script(
         + """
 local flushed = redis.call('GET', '__leaderless:flush')
 local settled = settled_at()
-local function apply(key, rec, range)
+local function apply(key, rec)
   local ts = string.sub(rec, 2, 11)
   if flushed and not newer(ts, flushed) then return 0 end
   local old = redis.call('GET', key)
@@ -121,7 +122,7 @@ local function apply(key, rec, range)
   else
     redis.call('SET', key, rec)
   end
-  local prefix = struct.pack('>I2', range)
+  local prefix = string.sub(rec, 19, 20)
   local delta = 0
   if old then
     if counted(old, settled) then
@@ -131,10 +132,8 @@ local function apply(key, rec, range)
       end
     end
     if is_tombstone(old) and not is_tombstone(rec) then
-      redis.call('ZREM', TOMBSTONES, prefix .. key)
+      redis.call('ZREM', TOMBSTONES, key)
     end
-  else
-    redis.call('ZADD', INDEX, 0, prefix .. key)
   end
   if counted(rec, settled) then
     delta = delta + leaf(key, string.sub(rec, 2, 12))
@@ -144,15 +143,14 @@ local function apply(key, rec, range)
     end
   end
   if is_tombstone(rec) then
-    redis.call('ZADD', TOMBSTONES, string.format('%.0f', (struct.unpack('>I6', ts))),
-      prefix .. key)
+    redis.call('ZADD', TOMBSTONES, string.format('%.0f', (struct.unpack('>I6', ts))), key)
   end
-  add(range, delta)
+  add(range_of(rec), delta)
   return 1
 end
 local applied = 0
 for i, key in ipairs(KEYS) do
-  applied = applied + apply(key, ARGV[2 * i - 1], tonumber(ARGV[2 * i]))
+  applied = applied + apply(key, ARGV[i])
 end
 return applied
 """
@@ -160,10 +158,11 @@ return applied
 )
 
 # ARGV[1] = the flush's 10-byte timestamp. Deletes every record not newer than the flush and
-# remembers the flush, so that older writes and repairs are refused from then on; then rebuilds
-# the index, the digests and the tombstone and expiry lists from the records that survived
-# (writes newer than the flush that arrived before it). Returns 1 if applied, 0 if the replica
-# already had this flush or a newer one.
+# remembers the flush, so that older writes and repairs are refused from then on, and rebuilds
+# the digests and the tombstone and expiry lists from the records that survived (writes newer
+# than the flush that arrived before it), all in one SCAN; SCAN may return a key twice, so the
+# survivors counted are remembered. Returns 1 if applied, 0 if the replica already had this
+# flush or a newer one.
 FLUSH = Script(
     "flush",
     (
@@ -173,48 +172,38 @@ FLUSH = Script(
 local ts = ARGV[1]
 local flushed = redis.call('GET', '__leaderless:flush')
 if flushed and not newer(ts, flushed) then return 0 end
+redis.call('SET', '__leaderless:flush', ts)
+local settled = settled_at()
+redis.call('DEL', DIGESTS, EXPIRING, TOMBSTONES)
+if settled > 0 then redis.call('HSET', DIGESTS, 'settled', string.format('%.0f', settled)) end
+local survivors, sums = {}, {}
 local cursor = '0'
 repeat
   local page = redis.call('SCAN', cursor, 'COUNT', 1000)
   cursor = page[1]
   for _, key in ipairs(page[2]) do
-    if string.sub(key, 1, 13) ~= '__leaderless:' then
+    if string.sub(key, 1, 13) ~= '__leaderless:' and not survivors[key] then
       local rec = redis.call('GET', key)
-      if rec and not newer(string.sub(rec, 2, 11), ts) then redis.call('DEL', key) end
-    end
-  end
-until cursor == '0'
-redis.call('SET', '__leaderless:flush', ts)
-local settled = settled_at()
-redis.call('DEL', DIGESTS, EXPIRING, TOMBSTONES)
-if settled > 0 then redis.call('HSET', DIGESTS, 'settled', string.format('%.0f', settled)) end
-local sums = {}
-local from = '-'
-while true do
-  local page = redis.call('ZRANGEBYLEX', INDEX, from, '+', 'LIMIT', 0, 1000)
-  if #page == 0 then break end
-  for _, member in ipairs(page) do
-    local key = string.sub(member, 3)
-    local rec = redis.call('GET', key)
-    if not rec then
-      redis.call('ZREM', INDEX, member)
-    else
-      local range = struct.unpack('>I2', member)
-      if is_tombstone(rec) then
-        redis.call('ZADD', TOMBSTONES,
-          string.format('%.0f', (struct.unpack('>I6', string.sub(rec, 2, 7)))), member)
-      end
-      if counted(rec, settled) then
-        sums[range] = ((sums[range] or 0) + leaf(key, string.sub(rec, 2, 12))) % MOD
-        if expiry(rec) > 0 then
-          redis.call('ZADD', EXPIRING, string.format('%.0f', expiry(rec)),
-            string.sub(member, 1, 2) .. string.sub(rec, 2, 12) .. key)
+      if rec and not newer(string.sub(rec, 2, 11), ts) then
+        redis.call('DEL', key)
+      elseif rec then
+        survivors[key] = true
+        if is_tombstone(rec) then
+          redis.call('ZADD', TOMBSTONES,
+            string.format('%.0f', (struct.unpack('>I6', rec, 2))), key)
+        end
+        if counted(rec, settled) then
+          local range = range_of(rec)
+          sums[range] = ((sums[range] or 0) + leaf(key, string.sub(rec, 2, 12))) % MOD
+          if expiry(rec) > 0 then
+            redis.call('ZADD', EXPIRING, string.format('%.0f', expiry(rec)),
+              string.sub(rec, 19, 20) .. string.sub(rec, 2, 12) .. key)
+          end
         end
       end
     end
   end
-  from = '(' .. page[#page]
-end
+until cursor == '0'
 for range, sum in pairs(sums) do add(range, sum) end
 return 1
 """
@@ -244,17 +233,13 @@ PURGE_TOMBSTONES = Script(
 local settled = settled_at()
 local members = redis.call('ZRANGEBYSCORE', TOMBSTONES, '-inf', ARGV[1],
   'LIMIT', 0, tonumber(ARGV[2]))
-for _, member in ipairs(members) do
-  local key = string.sub(member, 3)
+for _, key in ipairs(members) do
   local rec = redis.call('GET', key)
   if rec and is_tombstone(rec) then
     redis.call('DEL', key)
-    redis.call('ZREM', INDEX, member)
-    if counted(rec, settled) then
-      add(struct.unpack('>I2', member), -leaf(key, string.sub(rec, 2, 12)))
-    end
+    if counted(rec, settled) then add(range_of(rec), -leaf(key, string.sub(rec, 2, 12))) end
   end
-  redis.call('ZREM', TOMBSTONES, member)
+  redis.call('ZREM', TOMBSTONES, key)
 end
 return #members
 """
@@ -263,9 +248,8 @@ return #members
 
 # ARGV[1] = cutoff unix ms, ARGV[2] = at most this many. Takes the leaves of records expiring
 # at or before the cutoff out of the digests (whether or not Redis has deleted them yet; a
-# record still there is left for Redis to delete) and drops index entries of keys Redis
-# deleted. Once none is left, the watermark `settled` becomes the cutoff. It never moves back.
-# Returns {how many were settled, the watermark}.
+# record still there is left for Redis to delete). Once none is left, the watermark `settled`
+# becomes the cutoff. It never moves back. Returns {how many were settled, the watermark}.
 SETTLE_EXPIRIES = Script(
     "settle_expiries",
     (
@@ -276,11 +260,7 @@ local cutoff, batch = tonumber(ARGV[1]), tonumber(ARGV[2])
 if cutoff <= settled then return {0, settled} end
 local members = redis.call('ZRANGEBYSCORE', EXPIRING, '-inf', ARGV[1], 'LIMIT', 0, batch)
 for _, member in ipairs(members) do
-  local key = string.sub(member, 14)
-  add(struct.unpack('>I2', member), -leaf(key, string.sub(member, 3, 13)))
-  if redis.call('EXISTS', key) == 0 then
-    redis.call('ZREM', INDEX, string.sub(member, 1, 2) .. key)
-  end
+  add(struct.unpack('>I2', member), -leaf(string.sub(member, 14), string.sub(member, 3, 13)))
   redis.call('ZREM', EXPIRING, member)
 end
 if #members < batch then
@@ -292,19 +272,41 @@ return {#members, settled}
     ).encode(),
 )
 
-# ARGV[1] = lower bound, ARGV[2] = upper bound (ZRANGEBYLEX syntax, over `range .. key`),
-# ARGV[3] = at most this many. Returns {member, header, member, header, ...}: the index
-# members in that interval and the first 18 bytes of each one's record ('' if the key is gone).
-READ_RANGES = Script(
-    "read_ranges",
+# ARGV[1] = a SCAN cursor, ARGV[2] = SCAN's COUNT, ARGV[3] = the wanted ranges as a bitmap
+# (`range_scan.range_bitmap`). One step of a SCAN: returns {next cursor, keys scanned (decimal),
+# key, header, key, header, ...}, all strings, with the header (first 20 bytes) of each record
+# scanned whose range is wanted. Keys holding no record of this format (internal keys, foreign
+# data) are skipped. As with SCAN, a key can come back in more than one step; the work of a
+# step is about COUNT keys, so Redis is never blocked for long.
+SCAN_RANGES = Script(
+    "scan_ranges",
     b"""
-local members = redis.call('ZRANGEBYLEX', '__leaderless:keys', ARGV[1], ARGV[2],
-  'LIMIT', 0, tonumber(ARGV[3]))
-local out = {}
-for _, member in ipairs(members) do
-  out[#out + 1] = member
-  out[#out + 1] = redis.call('GETRANGE', string.sub(member, 3), 0, 17)
+local page = redis.call('SCAN', ARGV[1], 'COUNT', tonumber(ARGV[2]), 'TYPE', 'string')
+local wanted = ARGV[3]
+local out = {page[1], tostring(#page[2])}
+for _, key in ipairs(page[2]) do
+  if string.sub(key, 1, 13) ~= '__leaderless:' then
+    local header = redis.call('GETRANGE', key, 0, 19)
+    if #header == 20 and string.byte(header) == 2 then
+      local range = struct.unpack('>I2', header, 19)
+      local bits = string.byte(wanted, math.floor(range / 8) + 1)
+      if math.floor(bits / 2 ^ (7 - range % 8)) % 2 == 1 then
+        out[#out + 1] = key
+        out[#out + 1] = header
+      end
+    end
+  end
 end
+return out
+""",
+)
+
+# KEYS = client keys. Returns the header (first 20 bytes) of each one's record, '' if none.
+READ_HEADERS = Script(
+    "read_headers",
+    b"""
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('GETRANGE', key, 0, 19) end
 return out
 """,
 )
@@ -346,7 +348,8 @@ ALL_SCRIPTS = (
     DBSIZE,
     PURGE_TOMBSTONES,
     SETTLE_EXPIRIES,
-    READ_RANGES,
+    SCAN_RANGES,
+    READ_HEADERS,
     TAKE_LEASE,
     RELEASE_LEASE,
 )

@@ -10,13 +10,15 @@ from pathlib import Path
 import redis
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.local_nodes import LocalRedisNode
-from leaderless.replication.merkle import Digests, parse_digest, range_of, recompute
+from leaderless.replication.merkle import Digests, expires_at, parse_digest, range_of, recompute
 from leaderless.replication.record import Record, decode_record, encode_record
 from leaderless.replication.scripts import (
     DIGESTS_KEY,
+    EXPIRING_KEY,
     INTERNAL_PREFIX,
     SETTLE_EXPIRIES,
     SETTLED_FIELD,
+    TOMBSTONES_KEY,
     WRITE_IF_NEWER,
 )
 
@@ -37,7 +39,7 @@ def deletion(ts_ms: int, *, node: int = 1) -> Record:
 
 def write(client: redis.Redis, key: bytes, record: Record) -> int:
     """Apply a record through the proxy's own script, as a write or a repair would."""
-    applied = client.evalsha(WRITE_IF_NEWER.sha, 1, key, encode_record(record), range_of(key))
+    applied = client.evalsha(WRITE_IF_NEWER.sha, 1, key, encode_record(record, range_of(key)))
     return int(applied)
 
 
@@ -91,3 +93,29 @@ def run_once(nodes: list[LocalRedisNode], *extra: str) -> subprocess.CompletedPr
     for node in nodes:
         args += ["--node", node.url]
     return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+
+
+def bookkeeping_is_true(client: redis.Redis) -> bool:
+    """The digests are true, and the tombstone and expiry lists hold exactly the records
+    stored that belong there (those PURGE_TOMBSTONES and SETTLE_EXPIRIES will visit)."""
+    stored = contents(client)
+    _, settled = stored_digests(client)
+    tombstones = {
+        key: int.from_bytes(raw[1:7], "big")
+        for key, raw in stored.items()
+        if decode_record(raw).tombstone
+    }
+    expiring = {
+        raw[18:20] + raw[1:12] + key: expires_at(raw)
+        for key, raw in stored.items()
+        if expires_at(raw) > settled
+    }
+    return (
+        digests_are_true(client)
+        and _scores(client, TOMBSTONES_KEY) == tombstones
+        and _scores(client, EXPIRING_KEY) == expiring
+    )
+
+
+def _scores(client: redis.Redis, key: bytes) -> dict[bytes, int]:
+    return {member: int(score) for member, score in client.zrange(key, 0, -1, withscores=True)}

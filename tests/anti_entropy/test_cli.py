@@ -36,8 +36,11 @@ def test_up_runs_a_sidecar_that_publishes_its_rounds(tmp_path: Path) -> None:
         endpoint = line.split(": ", 2)[2].split()[0]
         port = int(endpoint.rpartition(":")[2])
         with redis.Redis(host=LOOPBACK, port=port) as node:
-            assert wait_for(lambda: node.hget(ANTI_ENTROPY_KEY, "rounds") is not None, 30)
-            assert node.hget(ANTI_ENTROPY_KEY, "last_round_converged") == b"1"
+            # The counters go out one request after another, the round's outcome last.
+            converged = ANTI_ENTROPY_KEY, "last_round_converged"
+            assert wait_for(lambda: node.hget(*converged) is not None, 30)
+            assert node.hget(*converged) == b"1"
+            assert node.hget(ANTI_ENTROPY_KEY, "rounds") is not None
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:

@@ -1,5 +1,6 @@
 """The digest bookkeeping the scripts keep on a real redis-server stays equal to a
-recomputation from scratch, through overwrites, deletes, expiries, purges and flushes.
+recomputation from scratch, through overwrites, deletes, expiries, purges and flushes (with
+writes newer than the flush surviving it), and so do the tombstone and expiry lists.
 
 Expiries are driven by a simulated clock: records expire an hour or more in the future by the
 real one (so Redis leaves them alone), and the test deletes each as soon as the simulated time
@@ -15,11 +16,12 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from leaderless.replication.hlc import Timestamp
-from leaderless.replication.merkle import leaf
+from leaderless.replication.merkle import leaf, range_of
 from leaderless.replication.record import Record, encode_record
-from leaderless.replication.scripts import FLUSH, PURGE_TOMBSTONES
+from leaderless.replication.scripts import DBSIZE, FLUSH, PURGE_TOMBSTONES
 
 from tests.anti_entropy.support import (
+    bookkeeping_is_true,
     contents,
     digests_are_true,
     load_scripts,
@@ -91,14 +93,14 @@ def test_digests_match_a_recomputation_after_every_step(
         else:
             node.evalsha(FLUSH.sha, 0, Timestamp(BASE + int(step[1]), 0, 9).pack())  # type: ignore[call-overload]
         settle(node, BASE + clock)
-        assert digests_are_true(node), step
+        assert bookkeeping_is_true(node), step
 
 
 def test_the_lua_leaf_is_the_python_leaf(node: redis.Redis) -> None:
     record = Record(Timestamp(BASE, 3, 7), False, 0, b"value")
     write(node, b"key", record)
     digests, _ = stored_digests(node)
-    assert list(digests.ranges.values()) == [leaf(b"key", encode_record(record))]
+    assert list(digests.ranges.values()) == [leaf(b"key", encode_record(record, range_of(b"key")))]
 
 
 def test_expired_records_drop_out_once_settled_even_if_redis_still_holds_them(
@@ -112,3 +114,27 @@ def test_expired_records_drop_out_once_settled_even_if_redis_still_holds_them(
     assert digests.segments == {}
     write(node, b"k", Record(Timestamp(BASE + 1, 0, 1), False, 0, b"w"))  # no double subtraction
     assert digests_are_true(node)
+
+
+def test_a_flush_keeps_the_newer_writes_and_rebuilds_their_bookkeeping(node: redis.Redis) -> None:
+    def at(ms: int, tombstone: bool = False, expires_at_ms: int = 0) -> Record:
+        data = b"" if tombstone else b"v%d" % ms
+        return Record(Timestamp(BASE + ms, 0, 1), tombstone, expires_at_ms, data)
+
+    write(node, b"old", at(10))
+    write(node, b"old-ttl", at(5, expires_at_ms=BASE + 100))
+    write(node, b"deleted", at(30, tombstone=True))
+    write(node, b"ttl", at(30, expires_at_ms=BASE + 100))
+    write(node, b"kept", at(30))
+    assert node.evalsha(FLUSH.sha, 0, Timestamp(BASE + 20, 0, 9).pack()) == 1
+    assert set(records(node)) == {b"deleted", b"ttl", b"kept"}
+    assert bookkeeping_is_true(node)
+    assert node.evalsha(DBSIZE.sha, 0) == 2
+    # The rebuilt lists serve as the written ones do: the tombstone is purged, the expiry settled.
+    assert node.evalsha(PURGE_TOMBSTONES.sha, 0, BASE + 30, 1000) == 1
+    node.delete(b"ttl")  # what Redis does when it expires
+    settle(node, BASE + 100)
+    assert set(records(node)) == {b"kept"}
+    assert bookkeeping_is_true(node)
+    digests, _ = stored_digests(node)
+    assert list(digests.ranges.values()) == [leaf(b"kept", encode_record(at(30), 0))]

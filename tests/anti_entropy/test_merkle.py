@@ -31,24 +31,24 @@ def test_every_key_falls_in_one_range_of_its_segment(key: bytes) -> None:
 
 
 def test_a_leaf_names_one_version_of_one_key() -> None:
-    old, new = encode_record(value(1000, b"a")), encode_record(value(1001, b"a"))
+    old, new = encode_record(value(1000, b"a"), 0), encode_record(value(1001, b"a"), 0)
     assert leaf(b"k", old) != leaf(b"k", new)
     assert leaf(b"k", old) != leaf(b"j", old)
-    assert leaf(b"k", old) != leaf(b"k", encode_record(deletion(1000)))
+    assert leaf(b"k", old) != leaf(b"k", encode_record(deletion(1000), 0))
     assert 0 <= leaf(b"k", old) < MODULUS
 
 
 def test_records_expired_at_the_watermark_are_not_counted() -> None:
-    assert counted(encode_record(value(1, b"v")), 10**12)
-    assert counted(encode_record(value(1, b"v", expires_at_ms=501)), 500)
-    assert not counted(encode_record(value(1, b"v", expires_at_ms=500)), 500)
+    assert counted(encode_record(value(1, b"v"), 0), 10**12)
+    assert counted(encode_record(value(1, b"v", expires_at_ms=501), 0), 500)
+    assert not counted(encode_record(value(1, b"v", expires_at_ms=500), 0), 500)
 
 
 @given(st.dictionaries(st.binary(max_size=8), st.integers(1, 2**40), max_size=30))
 def test_segment_digests_sum_their_ranges_and_order_does_not_matter(
     versions: dict[bytes, int],
 ) -> None:
-    items = [(key, encode_record(value(ts, b"x"))) for key, ts in versions.items()]
+    items = [(key, encode_record(value(ts, b"x"), 0)) for key, ts in versions.items()]
     digests = recompute(items, 0)
     assert digests == recompute(reversed(items), 0)
     for segment, digest in digests.segments.items():

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from leaderless.replication.reconcile import KeyRepair, plan
-from leaderless.replication.record import encode_record
+from leaderless.replication.record import HEADER_LEN, Record, encode_record
 
 from tests.anti_entropy.support import deletion, value
 
 NOW = 1_000_000
 
 
-def header(record: object) -> bytes:
-    return encode_record(record)[:18]  # type: ignore[arg-type]
+def header(record: Record) -> bytes:
+    return encode_record(record, 0)[:HEADER_LEN]
 
 
 def test_identical_replicas_need_nothing() -> None:

@@ -1,6 +1,6 @@
 """`leaderless anti-entropy` against real redis-servers: convergence in one round after a node
 restarted empty, after divergence on every replica, with two sidecars, with a sidecar killed
-mid-round, and with writes landing during a round."""
+mid-round, and with writes and deletes landing during a round."""
 
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ def test_a_segment_leased_by_a_dead_sidecar_is_finished_after_the_lease(
     assert len(assert_converged(nodes)) == 1
 
 
-def test_writes_during_a_round_are_never_overwritten_by_older_data(
+def test_writes_and_deletes_during_a_round_are_never_undone_by_older_data(
     redis_nodes: StartNodes,
 ) -> None:
     nodes = redis_nodes(3)
@@ -183,13 +183,18 @@ def test_writes_during_a_round_are_never_overwritten_by_older_data(
         args += ["--node", node.url]
     sidecar = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     try:
-        for key in keys:  # newer writes race with the repairs of the same keys
+        for i, key in enumerate(keys):  # newer versions race with the repairs of the same keys
+            newer = deletion(t + 1) if i % 3 == 0 else value(t + 1, b"new")
             for conn in conns:
-                write(conn, key, value(t + 1, b"new"))
+                write(conn, key, newer)
+                write(conn, b"added%d" % i, value(t, b"added"))
     finally:
         sidecar.communicate(timeout=120)
     for conn in conns:
-        assert {record.value for record in records(conn).values()} == {b"new"}
+        held = records(conn)
+        assert len(held) == 2 * len(keys)
+        for i, key in enumerate(keys):
+            assert held[key].tombstone if i % 3 == 0 else held[key].value == b"new"
     assert_converged(nodes)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from leaderless.replication.hlc import Timestamp
+from leaderless.replication.merkle import range_of
 from leaderless.replication.record import Record, encode_record
 
 from tests.faults.checker import check
@@ -10,7 +11,8 @@ from tests.faults.history import Ack, Read, decode_value, encode_value
 
 
 def stored(key: str, n: int, ms: int = 1000) -> bytes:
-    return encode_record(Record(Timestamp(ms + n, 0, 1), False, 0, encode_value(key, n)))
+    record = Record(Timestamp(ms + n, 0, 1), False, 0, encode_value(key, n))
+    return encode_record(record, range_of(key.encode()))
 
 
 def replicas_holding(key: str, n: int) -> list[dict[bytes, bytes]]:
