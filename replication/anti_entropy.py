@@ -461,7 +461,7 @@ class AntiEntropy:
             keys = [key for key, _ in chunk]
             args = [record for _, record in chunk]
             calls.append(self._call(backend, backend.run_script(WRITE_IF_NEWER, keys, args)))
-        return sum(cast(int, applied) for applied in await asyncio.gather(*calls))
+        return sum(sum(cast(list[int], applied)) for applied in await asyncio.gather(*calls))
 
     async def _take_lease(self, up: list[Backend], segment: int) -> bool:
         args = [segment_field(segment), self.owner.encode(), b"%d" % self.settings.lease_ms]

@@ -28,7 +28,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import hiredis
 from leaderless.config.settings import NodeAddress
@@ -75,6 +75,22 @@ def _script_prefix(script: Script, keys: int, args: int) -> tuple[bytes, bytes]:
             header + _pack_bulks((b"EVAL", script.source, count)),
         )
     return prefixes
+
+
+class ScriptCall(NamedTuple):
+    """A script call packed once, whichever replicas it goes to."""
+
+    evalsha: bytes
+    """The EVALSHA command up to the keys."""
+    arguments: bytes
+    """The keys and arguments, packed."""
+    eval: bytes
+    """The EVAL command up to the keys: sent instead if the replica lost its script cache."""
+
+
+def pack_script(script: Script, keys: Sequence[bytes], args: Sequence[bytes]) -> ScriptCall:
+    evalsha, eval_ = _script_prefix(script, len(keys), len(args))
+    return ScriptCall(evalsha, _pack_bulks((*keys, *args)), eval_)
 
 
 Deliver = Callable[[object], None]
@@ -223,12 +239,15 @@ class Backend:
         self, deliver: Deliver, script: Script, keys: Sequence[bytes], args: Sequence[bytes]
     ) -> None:
         """EVALSHA, falling back to EVAL once if the replica lost its script cache."""
+        self.send_script(deliver, pack_script(script, keys, args))
+
+    def send_script(self, deliver: Deliver, call: ScriptCall) -> None:
+        """`call_script` for a call already packed, as when it goes to several replicas."""
         stream = self._stream
         if stream is None or self.state != "up":
             deliver(self._unavailable())
         else:
-            evalsha, eval_ = _script_prefix(script, len(keys), len(args))
-            stream.send(deliver, evalsha, _pack_bulks((*keys, *args)), eval_)
+            stream.send(deliver, call.evalsha, call.arguments, call.eval)
 
     def execute(self, *args: bytes) -> asyncio.Future[Reply]:
         """`call` with a future: it holds the reply, or raises ReplicaUnavailable."""

@@ -35,6 +35,7 @@ from leaderless.replication.backend import (
     ReplicaUnavailable,
     Reply,
     pack_command,
+    pack_script,
     settle,
 )
 from leaderless.replication.handoff import Handoff
@@ -261,18 +262,23 @@ class Coordinator:
         raise QuorumError("ERR write kept losing to newer versions; try again")
 
     def _write_once(self, records: Sequence[tuple[bytes, Record]], done: Outcome) -> None:
-        encoded = [(key, write_args(key, record)) for key, record in records]
-
-        def send(backend: Backend, deliver: Deliver) -> None:
-            collect = _collect(len(encoded), deliver)
-            for key, args in encoded:
-                backend.call_script(collect, WRITE_IF_NEWER, (key,), args)
+        """One round of one WRITE_IF_NEWER call per replica for all the records, packed once."""
+        keys = [key for key, _ in records]
+        encoded = [write_args(key, record)[0] for key, record in records]
+        call = pack_script(WRITE_IF_NEWER, keys, encoded)
 
         def missed(replica: int) -> bool:
-            hints = [(key, args[0]) for key, args in encoded]
+            hints = list(zip(keys, encoded, strict=True))
             return self.handoff.add(self.backends[replica].name, hints)
 
-        self._round("write", self.w, send, parse=_parse_script_acks, done=done, on_missed=missed)
+        self._round(
+            "write",
+            self.w,
+            lambda backend, deliver: backend.send_script(deliver, call),
+            done,
+            parse=partial(_parse_script_acks, len(records)),
+            on_missed=missed,
+        )
 
     async def _blocking_versions(
         self, records: Sequence[tuple[bytes, Record]], refused: dict[int, list[int]]
@@ -670,20 +676,6 @@ class _BadReply(Exception):
     """A replica answered something other than what the request expects."""
 
 
-def _collect(count: int, deliver: Deliver) -> Deliver:
-    """One receiver for `count` replies from one replica, delivering them as a list."""
-    if count == 1:
-        return lambda reply: deliver([reply])
-    replies: list[object] = []
-
-    def receive(reply: object) -> None:
-        replies.append(reply)
-        if len(replies) == count:
-            deliver(replies)
-
-    return receive
-
-
 def _send_read(backend: Backend, request: bytes | Script, deliver: Deliver) -> None:
     if isinstance(request, bytes):
         backend.send(deliver, request)
@@ -757,15 +749,11 @@ def _deliver_outcome(deliver: Deliver, done: asyncio.Future[Reply]) -> None:
         deliver(done.result())
 
 
-def _parse_script_acks(replies: Reply) -> object:
+def _parse_script_acks(count: int, reply: Reply) -> object:
     """Per record, 1 if the replica applied it, 0 if it already held something as new."""
-    assert isinstance(replies, list)
-    for reply in replies:
-        if isinstance(reply, BaseException):
-            raise reply
-        if not isinstance(reply, int):
-            raise _BadReply(str(reply))
-    return replies
+    if not isinstance(reply, list) or len(reply) != count:
+        raise _BadReply(str(reply))
+    return reply
 
 
 def _refusals(answers: dict[int, object]) -> dict[int, list[int]]:

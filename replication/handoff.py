@@ -151,7 +151,7 @@ class Handoff:
             except (ReplicaUnavailable, TimeoutError) as failure:
                 log.info("replaying hints to %s paused: %s", name, failure or "timed out")
                 break
-            if not isinstance(reply, int):
+            if not isinstance(reply, list):
                 log.warning("replaying hints to %s paused: it answered %s", name, reply)
                 break
             oldest = await self._in_thread(self._store.remove, name, rows[-1][0])

@@ -101,8 +101,11 @@ class Script:
         return hashlib.sha1(self.source).hexdigest().encode()
 
 
-# KEYS[i] = a client key, ARGV[i] = its encoded record. Returns how many were applied. The
-# proxy sends one key per call; the sidecar and the hint replay batch.
+# KEYS[i] = a client key, ARGV[i] = its encoded record. Returns, per key, 1 if applied and 0
+# if refused (the replica holds a version at least as new or a newer flush, or the record is of
+# an unknown format). Only the stored record's header is read (GETRANGE), so replacing a large
+# value does not copy it into Lua. The proxy sends the writes of one event-loop tick as one
+# call; the sidecar and the hint replay batch too.
 WRITE_IF_NEWER = Script(
     "write_if_newer",
     (
@@ -112,10 +115,15 @@ WRITE_IF_NEWER = Script(
 local flushed = redis.call('GET', '__leaderless:flush')
 local settled = settled_at()
 local function apply(key, rec)
+  if string.byte(rec, 1) ~= 2 then return 0 end
   local ts = string.sub(rec, 2, 11)
   if flushed and not newer(ts, flushed) then return 0 end
-  local old = redis.call('GET', key)
-  if old and not newer(ts, string.sub(old, 2, 11)) then return 0 end
+  local old = redis.call('GETRANGE', key, 0, 19)
+  if old == '' then
+    old = false
+  elseif not newer(ts, string.sub(old, 2, 11)) then
+    return 0
+  end
   local expires = expiry(rec)
   if expires > 0 then
     redis.call('SET', key, rec, 'PXAT', string.format('%.0f', expires))
@@ -148,9 +156,9 @@ local function apply(key, rec)
   add(range_of(rec), delta)
   return 1
 end
-local applied = 0
+local applied = {}
 for i, key in ipairs(KEYS) do
-  applied = applied + apply(key, ARGV[i])
+  applied[i] = apply(key, ARGV[i])
 end
 return applied
 """

@@ -39,7 +39,7 @@ def deletion(ts_ms: int, *, node: int = 1) -> Record:
 
 def write(client: redis.Redis, key: bytes, record: Record) -> int:
     """Apply a record through the proxy's own script, as a write or a repair would."""
-    applied = client.evalsha(WRITE_IF_NEWER.sha, 1, key, encode_record(record, range_of(key)))
+    (applied,) = client.evalsha(WRITE_IF_NEWER.sha, 1, key, encode_record(record, range_of(key)))
     return int(applied)
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.merkle import leaf, range_of
 from leaderless.replication.record import Record, encode_record
-from leaderless.replication.scripts import DBSIZE, FLUSH, PURGE_TOMBSTONES
+from leaderless.replication.scripts import DBSIZE, FLUSH, PURGE_TOMBSTONES, WRITE_IF_NEWER
 
 from tests.anti_entropy.support import (
     bookkeeping_is_true,
@@ -138,3 +138,20 @@ def test_a_flush_keeps_the_newer_writes_and_rebuilds_their_bookkeeping(node: red
     assert bookkeeping_is_true(node)
     digests, _ = stored_digests(node)
     assert list(digests.ranges.values()) == [leaf(b"kept", encode_record(at(30), 0))]
+
+
+def test_one_call_applies_each_newer_record_and_says_which(node: redis.Redis) -> None:
+    """The proxy writes a tick's records in one call and learns per key which were refused."""
+    older, newer = (Record(Timestamp(BASE + ms, 0, 1), False, 0, b"v%d" % ms) for ms in (1, 2))
+    write(node, b"held", newer)
+    keys = [b"new", b"held", b"new"]
+    args = [encode_record(r, range_of(k)) for k, r in zip(keys, (older, older, newer), strict=True)]
+    assert node.evalsha(WRITE_IF_NEWER.sha, 3, *keys, *args) == [1, 0, 1]
+    assert records(node)[b"new"] == newer
+    assert bookkeeping_is_true(node)
+
+
+def test_a_record_of_an_unknown_format_is_refused(node: redis.Redis) -> None:
+    record = encode_record(Record(Timestamp(BASE, 0, 1), False, 0, b"v"), range_of(b"k"))
+    assert node.evalsha(WRITE_IF_NEWER.sha, 1, b"k", b"\x01" + record[1:]) == [0]
+    assert not node.exists(b"k")

@@ -54,7 +54,7 @@ def load(client: redis.Redis, records: dict[bytes, Record]) -> dict[bytes, bytes
     pipe = client.pipeline(transaction=False)
     for key, record in records.items():
         pipe.evalsha(WRITE_IF_NEWER.sha, 1, key, encode_record(record, range_of(key)))
-    assert all(pipe.execute())
+    assert all(applied == [1] for applied in pipe.execute())
     return {key: encode_record(r, range_of(key))[:HEADER_LEN] for key, r in records.items()}
 
 
