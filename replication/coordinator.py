@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from functools import partial
 from typing import Literal, TypeVar, cast
@@ -251,7 +251,7 @@ class Coordinator:
                 break
             self.stats.restamped_writes += len(blocked)
             records = [
-                (key, replace(record, ts=self.clock.now()))
+                (key, record._replace(ts=self.clock.now()))
                 for key, record in records
                 if key in blocked
             ]

@@ -30,7 +30,7 @@ never deployed and is rejected like any unknown format.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from leaderless.replication.hlc import MAX_PHYSICAL_MS, TIMESTAMP_LEN, Timestamp
 
@@ -50,21 +50,27 @@ class RecordFormatError(ValueError):
     """Bytes that are not a record of a known format (foreign data, corruption, newer format)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A version of one key: a value, or a tombstone saying the key was deleted."""
-
+class _Fields(NamedTuple):
     ts: Timestamp
     tombstone: bool
     expires_at_ms: int
-    """Absolute unix ms at which the value stops being visible; 0 = never."""
     value: bytes
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.expires_at_ms <= MAX_PHYSICAL_MS:
-            raise ValueError(f"expires_at_ms out of range: {self.expires_at_ms}")
-        if self.tombstone and self.value:
+
+class Record(_Fields):
+    """A version of one key: a value, or a tombstone saying the key was deleted. `expires_at_ms`
+    is the absolute unix ms at which the value stops being visible, 0 = never.
+
+    A tuple underneath, as Timestamp is: one is made for every key read or written."""
+
+    __slots__ = ()
+
+    def __new__(cls, ts: Timestamp, tombstone: bool, expires_at_ms: int, value: bytes) -> Record:
+        if not 0 <= expires_at_ms <= MAX_PHYSICAL_MS:
+            raise ValueError(f"expires_at_ms out of range: {expires_at_ms}")
+        if tombstone and value:
             raise ValueError("a tombstone carries no value")
+        return _new(cls, (ts, tombstone, expires_at_ms, value))
 
     @classmethod
     def deletion(cls, ts: Timestamp) -> Record:
@@ -75,6 +81,10 @@ class Record:
         """Whether a client reading at `now_ms` sees this record's value."""
         expired = self.expires_at_ms != 0 and now_ms >= self.expires_at_ms
         return not (self.tombstone or expired)
+
+
+_new = tuple.__new__
+"""Builds a Record from fields already checked (a decoded header's are, by its layout)."""
 
 
 def encode_record(record: Record, range_id: int) -> bytes:
@@ -100,7 +110,7 @@ def decode_record(raw: bytes) -> Record:
     if tombstone and len(raw) > HEADER_LEN:
         raise RecordFormatError("tombstone record carries a value")
     expires_at_ms = int.from_bytes(raw[_EXPIRY], "big")
-    return Record(ts, tombstone, expires_at_ms, bytes(raw[HEADER_LEN:]))
+    return _new(Record, (ts, tombstone, expires_at_ms, bytes(raw[HEADER_LEN:])))
 
 
 def peek_timestamp(raw: bytes) -> Timestamp:
