@@ -220,6 +220,8 @@ def ttl(context: Context, command: cmd.Ttl, answer: Answer) -> None:
 
 
 def _expiry(context: Context, command: cmd.Set) -> int | ErrorReply:
+    if command.expiry is None:
+        return 0
     expires_at = cmd.absolute_expiry_ms(command, context.state.wall_ms())
     if isinstance(expires_at, ErrorReply):
         return expires_at

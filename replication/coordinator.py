@@ -712,11 +712,19 @@ def _split_writes(
             done(outcome)
         return
     answers = cast(dict[int, object], outcome)
+    if not _refusals(answers):  # the usual case: every write of the run was applied
+        for _, done in run:
+            done(_NONE_REFUSED)
+        return
     start = 0
     for records, done in run:
         end = start + len(records)
         done({i: a[start:end] if isinstance(a, list) else a for i, a in answers.items()})
         start = end
+
+
+_NONE_REFUSED: dict[int, object] = {}
+"""The acknowledgements a write gets when no replica refused any record of its round."""
 
 
 def _completion(start: Callable[[Outcome], None]) -> asyncio.Future[object]:
