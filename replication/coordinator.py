@@ -530,6 +530,11 @@ class _Round:
             self._on_late(decision.replica, decision.value)
 
 
+_SLACK_S = 0.005
+"""How late a round may be failed after its deadline: the timer lets the rounds expiring
+within this long go together, rather than wake the event loop once for each."""
+
+
 class _Deadlines:
     """The rounds in flight, oldest first, with one timer for the oldest. Every round gets the
     same timeout, so they expire in the order they started: one timer serves them all, where
@@ -548,7 +553,7 @@ class _Deadlines:
         deadline = loop.time() + self._timeout_s
         self._rounds.append((deadline, round_))
         if self._timer is None:
-            self._timer = loop.call_at(deadline, self._expire)
+            self._timer = loop.call_at(deadline + _SLACK_S, self._expire)
 
     def _expire(self) -> None:
         assert self._loop is not None
@@ -558,7 +563,7 @@ class _Deadlines:
             _, round_ = rounds.popleft()
             if round_.pending:
                 round_.expired()
-        self._timer = self._loop.call_at(rounds[0][0], self._expire) if rounds else None
+        self._timer = self._loop.call_at(rounds[0][0] + _SLACK_S, self._expire) if rounds else None
 
     def close(self) -> None:
         if self._timer is not None:
