@@ -599,17 +599,22 @@ class _Read:
         replies = cast(dict[int, list[Reply]], outcome)
         repairs = _RepairAcks(self._done, coordinator.stats)
         repaired: set[int] = set()
+        agreed = _Agreement(replies)
+        newest: Timestamp | None = None
         for position, key in enumerate(self._keys):
-            resolution = _agreed(replies, position) or coordinator._resolve(replies, position)
-            if resolution.winner is not None:
-                coordinator.clock.observe(resolution.winner.ts)
-            if resolution.flushed_at is not None:
-                coordinator.clock.observe(resolution.flushed_at)
+            resolution = agreed.on(position) or coordinator._resolve(replies, position)
+            for seen in _versions(resolution):
+                if newest is None or seen > newest:
+                    newest = seen
             self._settled.append(resolution)
             for repair in resolution.repairs:
                 backend = coordinator.backends[repair.replica]
                 repairs.expect(coordinator._send_repair(key, repair, partial(repairs.ack, backend)))
                 repaired.add(repair.replica)
+        if newest is not None and not coordinator.clock.observe(newest):
+            for resolution in self._settled:  # one is too far ahead: take in the others
+                for seen in _versions(resolution):
+                    coordinator.clock.observe(seen)
         self._up_to_date.extend(
             reply for replica, reply in replies.items() if replica not in repaired
         )
@@ -799,19 +804,39 @@ def _check_reads(count: int, reply: Reply) -> list[Reply]:
     return reply
 
 
-def _agreed(replies: dict[int, list[Reply]], position: int) -> Resolution | None:
-    """The resolution of a key every answering replica holds byte for byte the same (with the
-    same newest flush): that record, nothing to repair. None if they differ."""
-    first = next(iter(replies.values()))
-    raw, flush = first[position], first[-1]
-    for reply in replies.values():
-        if reply[position] != raw or reply[-1] != flush:
+def _versions(resolution: Resolution) -> list[Timestamp]:
+    """The timestamps a read saw, for the clock: the winner's and the newest flush."""
+    seen = [] if resolution.winner is None else [resolution.winner.ts]
+    return seen if resolution.flushed_at is None else [*seen, resolution.flushed_at]
+
+
+class _Agreement:
+    """Resolves the keys every answering replica holds byte for byte the same (with the same
+    newest flush): that record, nothing to repair. The flush is looked at once per read."""
+
+    __slots__ = ("_flushed_at", "_replies")
+
+    def __init__(self, replies: dict[int, list[Reply]]) -> None:
+        flushes = {
+            bytes(reply[-1]) if isinstance(reply[-1], bytes) else None for reply in replies.values()
+        }
+        self._replies = list(replies.values()) if len(flushes) == 1 else []
+        flush = next(iter(flushes))
+        self._flushed_at = None if flush is None else Timestamp.unpack(flush)
+
+    def on(self, position: int) -> Resolution | None:
+        """The key at `position`, if its replicas agree; None if they differ."""
+        replies = self._replies
+        if not replies:
             return None
-    flushed_at = Timestamp.unpack(flush) if isinstance(flush, bytes) else None
-    record = _decode(raw)
-    if record is not None and flushed_at is not None and record.ts <= flushed_at:
-        record = None  # what resolve() decides for one replica, without its general case
-    return Resolution(record, flushed_at, ())
+        raw = replies[0][position]
+        for reply in replies:
+            if reply[position] != raw:
+                return None
+        record, flushed_at = _decode(raw), self._flushed_at
+        if record is not None and flushed_at is not None and record.ts <= flushed_at:
+            record = None  # what resolve() decides for one replica, without its general case
+        return Resolution(record, flushed_at, ())
 
 
 def _decode_reads(reply: list[Reply]) -> list[ReplicaRead]:

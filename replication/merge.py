@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.record import Record
@@ -42,9 +43,8 @@ class Repair:
     flush: Timestamp | None
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """What one quorum read learned."""
+class Resolution(NamedTuple):
+    """What one quorum read learned. A tuple: one is made for every key read."""
 
     winner: Record | None
     """The newest version newer than every flush seen (it may be a tombstone or expired), or

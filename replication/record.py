@@ -39,6 +39,8 @@ _EXPIRY_LEN = 6
 _HEADER = struct.Struct(f">B{TIMESTAMP_LEN}sB{_EXPIRY_LEN}sH")
 """Format version, packed timestamp, flags, expiry, range: one pack call on the write path."""
 HEADER_LEN = _HEADER.size
+_FIELDS = struct.Struct(">BHIHHBHIH")
+"""The same header as integers only (48-bit fields in two parts): one unpack on the read path."""
 _TIMESTAMP = slice(1, 1 + TIMESTAMP_LEN)
 _FLAGS = 1 + TIMESTAMP_LEN
 _EXPIRY = slice(_FLAGS + 1, _FLAGS + 1 + _EXPIRY_LEN)
@@ -102,15 +104,18 @@ def encode_record(record: Record, range_id: int) -> bytes:
 
 def decode_record(raw: bytes) -> Record:
     """Parse stored bytes; raises RecordFormatError if they are not a valid record."""
-    ts = peek_timestamp(raw)
-    flags = raw[_FLAGS]
+    _check_header(raw)
+    _, physical_high, physical_low, logical, node, flags, expiry_high, expiry_low, _ = (
+        _FIELDS.unpack_from(raw)
+    )
     if flags & ~_TOMBSTONE:
         raise RecordFormatError(f"unknown record flags {flags:#04x}")
     tombstone = bool(flags & _TOMBSTONE)
     if tombstone and len(raw) > HEADER_LEN:
         raise RecordFormatError("tombstone record carries a value")
-    expires_at_ms = int.from_bytes(raw[_EXPIRY], "big")
-    return _new(Record, (ts, tombstone, expires_at_ms, bytes(raw[HEADER_LEN:])))
+    ts = _new(Timestamp, ((physical_high << 32) | physical_low, logical, node))
+    expires_at_ms = (expiry_high << 32) | expiry_low
+    return _new(Record, (ts, tombstone, expires_at_ms, raw[HEADER_LEN:]))
 
 
 def peek_timestamp(raw: bytes) -> Timestamp:
