@@ -1,9 +1,16 @@
-"""The coordinator: one client request becomes one quorum round over the replicas.
+"""The coordinator: client requests become quorum rounds over the replicas.
+
+The requests made during one event-loop tick share rounds: a run of reads is one MGET per
+replica, a run of writes one call of the compare-by-timestamp script per replica (up to
+MAX_BATCH keys each), and each request is answered from its own part of the replies. That is
+what lets many clients, or one client's pipeline, cost a few system calls and one script call
+per replica rather than one each. Runs keep the order the requests came in, and each replica
+connection keeps the order of what is sent on it, so a GET pipelined after a SET sees it.
 
 A write is stamped by the hybrid logical clock, sent to every replica at once through the
 compare-by-timestamp script, and acknowledged as soon as W replicas answered; if some refused
 it because they hold a newer version, it goes again with a timestamp past that version (see
-`write`). A read asks every replica, answers from the newest version among the
+`write_then`). A read asks every replica, answers from the newest version among the
 first R replies, and repairs the stale replicas among those R before it answers, so two
 quorum reads in a row are monotonic; replicas that answer after the quorum are repaired in
 the background. The decisions (when a round has its quorum, when it cannot, who is stale)
