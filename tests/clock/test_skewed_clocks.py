@@ -99,6 +99,27 @@ def test_writes_in_turn_through_proxies_skewed_within_the_bound_are_never_lost(
         assert restamped_writes(proxies[1]) > 0  # its writes met newer versions and went again
 
 
+def test_a_pipelined_run_of_writes_restamps_only_the_refused_ones(
+    redis_nodes: StartNodes,
+) -> None:
+    """The writes of one pipeline share a round: those the replicas refuse (their keys hold a
+    version from the proxy ahead) go again on their own, the others are acknowledged at once."""
+    nodes = redis_nodes(3)
+    with running_proxies(nodes, [SkewedClock(+300), SkewedClock(-150)]) as proxies:
+        with proxies[0].client() as ahead, proxies[1].client() as behind:
+            held = [b"held-%d" % i for i in range(50)]
+            fresh = [b"fresh-%d" % i for i in range(50)]
+            for key in held:
+                assert ahead.set(key, b"old") is True
+            pipe = behind.pipeline(transaction=False)
+            for pair in zip(held, fresh, strict=True):
+                for key in pair:
+                    pipe.set(key, b"new")
+            assert pipe.execute() == [True] * 100
+            assert_reads((ahead, behind), dict.fromkeys(held + fresh, b"new"))
+        assert restamped_writes(proxies[1]) == len(held)
+
+
 def test_a_write_through_a_proxy_seconds_behind_is_applied_or_fails_never_lost(
     redis_nodes: StartNodes,
 ) -> None:
