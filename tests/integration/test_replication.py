@@ -4,6 +4,7 @@ and a replica that comes back empty."""
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 
@@ -216,3 +217,34 @@ def test_info_shows_the_sidecars_counters(cluster: Cluster) -> None:
         counters = client.info("anti_entropy")
         assert counters["anti_entropy_rounds"] >= 1
         assert counters["anti_entropy_last_round_converged"] == 1
+
+
+def test_a_pipeline_sees_its_own_writes_in_order(cluster: Cluster) -> None:
+    """The requests of one pipeline share quorum rounds (a run of reads, a run of writes), yet
+    every reply is what Redis would give running them one by one: each read sees the writes
+    before it on the connection, whatever the runs it was batched into."""
+    rng = random.Random(7)
+    keys = [b"p%d" % i for i in range(20)]
+    model: dict[bytes, bytes] = {}
+    expected: list[object] = []
+    with cluster.client() as client:
+        pipe = client.pipeline(transaction=False)
+        for step in range(2000):
+            key = rng.choice(keys)
+            action = rng.random()
+            if action < 0.4:
+                value = b"v%d" % step
+                pipe.set(key, value)
+                model[key] = value
+                expected.append(True)
+            elif action < 0.5:
+                pipe.delete(key)
+                expected.append(1 if model.pop(key, None) is not None else 0)
+            elif action < 0.6:
+                chosen = rng.sample(keys, 3)
+                pipe.mget(chosen)
+                expected.append([model.get(k) for k in chosen])
+            else:
+                pipe.get(key)
+                expected.append(model.get(key))
+        assert pipe.execute() == expected
