@@ -20,8 +20,10 @@ from collections.abc import Iterable
 from leaderless.replication.merkle import RANGES
 from leaderless.replication.record import RecordFormatError, peek_range
 
-SCAN_COUNT = 2000
-"""Keys one scan step reads (Redis is busy with a step for about 4 ms)."""
+SCAN_COUNT = 500
+"""Keys one scan step reads: Redis is busy with a step for about 1 ms whatever the scan rate
+(the rate only spaces the steps), and a client's request that arrives meanwhile waits for it.
+Smaller steps cost the sidecar more CPU (a step is a round trip) for no gain in speed."""
 
 
 def range_bitmap(ranges: Iterable[int]) -> bytes:
