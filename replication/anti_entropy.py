@@ -24,12 +24,13 @@ Read repair fixes the keys someone reads; a round fixes all the others. One roun
    answered and all agree. A replica that a complete pass reached is marked `synced_at` even
    if writes keep the digests moving: it now holds every version that existed when the round
    started. The counters are published in its ANTI_ENTROPY_KEY hash (rounds,
-   ranges_differing, keys_repaired, last_round_ms, ...).
+   ranges_differing, keys_scanned, keys_repaired, last_round_ms, ...).
 
 A round where nothing differs reads 256 digests per replica and no key; a round where some
-range differs scans at least one replica's whole keyspace (about 2 us of Redis time a key),
-which is the price of keeping no index of keys by range: scanning costs time only when
-replicas differ, where an index costs memory for every key all the time.
+range differs scans at least one replica's whole keyspace (about 2 us of Redis time a key;
+10 s a million keys at the default `max_scan_keys_per_s`), which is the price of keeping no
+index of keys by range: scanning costs time only when replicas differ, where an index costs
+memory for every key all the time.
 
 Any number of sidecars may run against the same replicas. A sidecar works on a differing
 segment only while it holds that segment's lease on a majority of the replicas
@@ -40,8 +41,11 @@ Leases only share out the work: correctness never depends on them. In `--once` m
 comes back to the segments others held, once their lease is released or expired, and checks
 them (cheaply, if the other sidecar repaired them).
 
-Pacing: every key scanned or repaired is counted against `max_keys_per_s` (pacing.RateLimit),
-and the work is done in small batches (range_scan.SCAN_COUNT keys a scan step), so clients'
+Pacing (pacing.RateLimit): the keys scanned count against `max_scan_keys_per_s`, and the keys
+compared and the copies written against `max_keys_per_s`. They are apart because the costs
+differ: a scanned key costs Redis about 2 us and sends nothing back unless its range is wanted,
+while comparing and repairing read and write records on every replica, which clients feel.
+The work is done in small batches (range_scan.SCAN_COUNT keys a scan step), so clients'
 requests are never queued behind more than one batch on a replica. The sidecar holds a page of
 headers at a time, and the names of the keys it found in the ranges that differ (to compare
 each once).
@@ -119,6 +123,7 @@ class RoundReport:
     segments_differing: int = 0
     ranges_compared: int = 0
     ranges_differing: int = 0
+    keys_scanned: int = 0
     keys_compared: int = 0
     keys_repaired: int = 0
     bytes_read: list[int] = field(default_factory=list)
@@ -134,6 +139,7 @@ class RoundReport:
         return (
             f"anti-entropy round: {state}: {self.replicas_up}/{self.replicas} replicas, "
             f"ranges compared {self.ranges_compared}, ranges differing {self.ranges_differing}, "
+            f"keys scanned {_scanned(self.keys_scanned, self.seconds)}, "
             f"keys compared {self.keys_compared}, keys repaired {self.keys_repaired}, "
             f"MB read per replica {read}, {self.seconds:.2f} s{emptied}"
         )
@@ -143,7 +149,23 @@ class RoundReport:
 class Progress:
     segments_done: int
     segments_total: int
+    seconds: float
+    """Since the round started."""
     report: RoundReport
+
+    def line(self) -> str:
+        """The progress line `--once` shows on stderr."""
+        report = self.report
+        return (
+            f"anti-entropy: {self.segments_done}/{self.segments_total} differing segments done, "
+            f"{_scanned(report.keys_scanned, self.seconds)} keys scanned, "
+            f"{report.keys_compared} keys compared, {report.keys_repaired} repaired"
+        )
+
+
+def _scanned(keys: int, seconds: float) -> str:
+    """Keys scanned, with their rate over the round so far (the scan is most of a round)."""
+    return f"{keys} ({keys / seconds:.0f}/s)" if keys and seconds > 0 else f"{keys}"
 
 
 @dataclass
@@ -152,6 +174,7 @@ class AntiEntropyStats:
 
     rounds: int = 0
     ranges_differing: int = 0
+    keys_scanned: int = 0
     keys_repaired: int = 0
     last_round_s: float = 0.0
     last_round_converged: bool = False
@@ -186,9 +209,11 @@ class AntiEntropy:
         self._grace_ms = tombstone_grace_ms
         self._wall_ms = wall_ms
         self._on_progress = on_progress
-        self._limit = RateLimit(settings.max_keys_per_s)
+        self._scan_limit = RateLimit(settings.max_scan_keys_per_s)
+        self._key_limit = RateLimit(settings.max_keys_per_s)
         self._majority = len(self.backends) // 2 + 1
         self._report = RoundReport()
+        self._started = time.monotonic()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Rounds every `interval_s` until `stop` is set; a failed round is logged and retried."""
@@ -209,7 +234,7 @@ class AntiEntropy:
     async def run_round(self, *, finish_leased: bool) -> RoundReport:
         """One round over the replicas that are up. With `finish_leased`, segments another
         sidecar holds are waited for and checked too, so the round covers every segment."""
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         report = self._report = RoundReport(
             replicas=len(self.backends), bytes_read=[0] * len(self.backends)
         )
@@ -220,6 +245,7 @@ class AntiEntropy:
         report.seconds = time.monotonic() - started
         self.stats.rounds += 1
         self.stats.ranges_differing += report.ranges_differing
+        self.stats.keys_scanned += report.keys_scanned
         self.stats.keys_repaired += report.keys_repaired
         self.stats.last_round_s = report.seconds
         self.stats.last_round_converged = report.converged
@@ -335,7 +361,8 @@ class AntiEntropy:
                     scanned, found = scan.feed(await self._call(backend, request))
                 except ValueError as error:
                     raise RoundFailed(f"{backend.name}: {error}") from None
-                await self._pace(scanned)
+                self._report.keys_scanned += scanned
+                await self._pace(self._scan_limit, scanned)
                 if found:
                     if len(comparing) >= WORKERS:
                         done, comparing = await asyncio.wait(
@@ -355,6 +382,7 @@ class AntiEntropy:
     async def _compare(self, up: list[Backend], source: int, found: Mapping[bytes, bytes]) -> None:
         """Repair the keys `found` on replica `source` (key -> record header) everywhere."""
         keys = list(found)
+        await self._pace(self._key_limit, len(keys))
         others = [i for i in range(len(up)) if i != source]
         replies = await asyncio.gather(
             *(self._call(up[i], up[i].run_script(READ_HEADERS, keys, [])) for i in others)
@@ -391,7 +419,8 @@ class AntiEntropy:
     def _advance(self, progress: list[int], segments_done: int) -> None:
         progress[0] += segments_done
         if self._on_progress is not None:
-            self._on_progress(Progress(progress[0], progress[1], self._report))
+            seconds = time.monotonic() - self._started
+            self._on_progress(Progress(progress[0], progress[1], seconds, self._report))
 
     async def _sync_flushes(self, up: list[Backend]) -> None:
         flushes = await self._each(up, lambda b: b.execute(b"GET", FLUSH_KEY))
@@ -451,7 +480,7 @@ class AntiEntropy:
             if isinstance(record, bytes):  # gone meanwhile (expired, purged): skip
                 for target in repair.targets:
                     writes.setdefault(target, []).append((repair.key, record))
-        await self._pace(sum(len(items) for items in writes.values()))
+        await self._pace(self._key_limit, sum(len(items) for items in writes.values()))
         applied = await asyncio.gather(*(self._write(up[t], items) for t, items in writes.items()))
         self._report.keys_repaired += sum(applied)
 
@@ -481,6 +510,7 @@ class AntiEntropy:
         requests = [
             (b"HINCRBY", ANTI_ENTROPY_KEY, b"rounds", b"1"),
             (b"HINCRBY", ANTI_ENTROPY_KEY, b"ranges_differing", b"%d" % report.ranges_differing),
+            (b"HINCRBY", ANTI_ENTROPY_KEY, b"keys_scanned", b"%d" % report.keys_scanned),
             (b"HINCRBY", ANTI_ENTROPY_KEY, b"keys_repaired", b"%d" % report.keys_repaired),
             (
                 b"HSET",
@@ -496,8 +526,8 @@ class AntiEntropy:
         for request in requests:
             await self._each(up, lambda b: b.execute(*request), lenient=True)  # noqa: B023
 
-    async def _pace(self, count: int) -> None:
-        delay = self._limit.delay(count, time.monotonic())
+    async def _pace(self, limit: RateLimit, count: int) -> None:
+        delay = limit.delay(count, time.monotonic())
         if delay > 0:
             await asyncio.sleep(delay)  # the rate limit, not synchronisation
 

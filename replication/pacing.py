@@ -1,7 +1,8 @@
 """A rate limit for background work, so that the sidecar leaves the replicas to the clients.
 
-`RateLimit` keeps a schedule: each unit of work (a key read or repaired) is due 1/rate seconds
-after the previous one, and `delay(count, now)` says how long to wait before doing `count`
+`RateLimit` keeps a schedule: each unit of work (a key scanned, or a key compared or repaired:
+the sidecar keeps one limit for each, as their costs differ) is due 1/rate seconds after the
+previous one, and `delay(count, now)` says how long to wait before doing `count`
 more so that the schedule is kept, allowing a burst of `burst_s` seconds' worth ahead of it.
 Work never done is not saved up: after an idle spell the schedule restarts from `now`.
 

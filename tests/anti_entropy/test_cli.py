@@ -17,12 +17,17 @@ from tests.test_cli import start_up
 
 def test_flags_become_settings_overrides() -> None:
     args = build_parser().parse_args(
-        ["anti-entropy", "--once", "--interval", "5", "--node", "redis://a:1", "--lease-ms", "9"]
+        [
+            *("anti-entropy", "--once", "--interval", "5", "--node", "redis://a:1"),
+            *("--lease-ms", "9", "--max-keys-per-s", "7", "--max-scan-keys-per-s", "70"),
+        ]
     )
     overrides = {key: value for key, value in vars(args).items() if "." in key}
     assert overrides == {
         "anti_entropy.interval_s": 5,
         "anti_entropy.lease_ms": 9,
+        "anti_entropy.max_keys_per_s": 7,
+        "anti_entropy.max_scan_keys_per_s": 70,
         "replication.nodes": ["redis://a:1"],
     }
     assert args.once

@@ -1,10 +1,12 @@
 """`leaderless anti-entropy` against real redis-servers: convergence in one round after a node
 restarted empty, after divergence on every replica, with two sidecars, with a sidecar killed
-mid-round, and with writes and deletes landing during a round."""
+mid-round, and with writes and deletes landing during a round; and the two rate limits, keys
+scanned and keys compared or repaired, each holding its own work back."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 
@@ -12,8 +14,8 @@ import pytest
 import redis
 from leaderless.replication.local_nodes import LocalRedisNode
 from leaderless.replication.merkle import range_of, segment_field, segment_of
-from leaderless.replication.record import decode_record
-from leaderless.replication.scripts import ANTI_ENTROPY_KEY, LEASES_KEY, TAKE_LEASE
+from leaderless.replication.record import decode_record, encode_record
+from leaderless.replication.scripts import ANTI_ENTROPY_KEY, LEASES_KEY, TAKE_LEASE, WRITE_IF_NEWER
 
 from tests.anti_entropy.support import (
     LEADERLESS,
@@ -103,10 +105,11 @@ def test_divergence_on_every_replica_converges_in_one_round(redis_nodes: StartNo
     assert decode_record(held[b"gone"]).tombstone
     assert decode_record(held[b"ttl"]).value == b"soon"
     again = run_once(nodes)
-    assert "ranges differing 0, keys compared 0, keys repaired 0" in again.stdout
+    assert "ranges differing 0, keys scanned 0, keys compared 0, keys repaired 0" in again.stdout
     with nodes[0].client() as client:
         assert int(client.hget(ANTI_ENTROPY_KEY, "rounds")) == 2
         assert int(client.hget(ANTI_ENTROPY_KEY, "keys_repaired")) > 0
+        assert int(client.hget(ANTI_ENTROPY_KEY, "keys_scanned")) >= len(newest)
 
 
 def test_two_sidecars_at_once_both_finish_converged(redis_nodes: StartNodes) -> None:
@@ -219,3 +222,47 @@ def test_a_missed_flush_reaches_every_replica(redis_nodes: StartNodes) -> None:
     result = run_once(nodes)
     assert result.returncode == 0, result.stderr
     assert assert_converged(nodes) == {}
+
+
+def one_key_newer_among(nodes: list[LocalRedisNode], count: int) -> None:
+    """`count` keys on every replica, one of them newer on replica 0 only: a scan of the whole
+    keyspace finds one range that differs, holding about one key."""
+    conns = clients(nodes)
+    t = now_ms()
+    for conn in conns:
+        pipe = conn.pipeline(transaction=False)
+        for i in range(count):
+            key = b"k%d" % i
+            pipe.evalsha(WRITE_IF_NEWER.sha, 1, key, encode_record(value(t, b"v"), range_of(key)))
+        pipe.execute()
+    write(conns[0], b"k0", value(t + 1, b"newer"))
+
+
+def scanned_and_seconds(summary: str) -> tuple[int, float]:
+    found = re.search(r"keys scanned (\d+).* ([\d.]+) s$", summary.strip())
+    assert found is not None, summary
+    return int(found.group(1)), float(found.group(2))
+
+
+def test_keys_scanned_do_not_count_against_the_keys_compared_limit(
+    redis_nodes: StartNodes,
+) -> None:
+    nodes = redis_nodes(3)
+    one_key_newer_among(nodes, 3000)
+    result = run_once(nodes, "--max-keys-per-s", "100")
+    assert result.returncode == 0, result.stderr
+    scanned, seconds = scanned_and_seconds(result.stdout)
+    assert scanned >= 3000
+    assert seconds < 10  # the scan alone would take 30 s at 100 keys/s
+    assert_converged(nodes)
+
+
+def test_keys_scanned_count_against_their_own_limit(redis_nodes: StartNodes) -> None:
+    nodes = redis_nodes(3)
+    one_key_newer_among(nodes, 3000)
+    result = run_once(nodes, "--max-scan-keys-per-s", "1000")
+    assert result.returncode == 0, result.stderr
+    scanned, seconds = scanned_and_seconds(result.stdout)
+    assert scanned >= 3000
+    assert seconds >= scanned / 1000 - 0.1 - 0.05  # the burst allowed, and rounding to 0.01 s
+    assert_converged(nodes)
