@@ -1,19 +1,24 @@
 """Benchmark of the anti-entropy sidecar and of the write script's bookkeeping cost.
 
-    .venv/bin/python bench/anti_entropy.py [--keys 1000000] [--baseline-rev HEAD]
+    .venv/bin/python bench/anti_entropy.py [--keys 1000000] [--limits both|off|default]
+        [--no-foreground] [--baseline-rev HEAD]
 
 1. Script cost: pipelined WRITE_IF_NEWER calls (one key each, as the proxy sends them) against
    one redis-server, for the current script and, with --baseline-rev, the one in that git
    revision (one whose script takes a record per key and nothing else). Reported as
    microseconds of redis-server CPU per call (INFO commandstats) and as calls per second.
-2. Rounds: --keys keys loaded straight into 3 local redis-servers (pipelined script calls, many
+2. Scan step cost: one whole pass of SCAN_RANGES steps (range_scan.SCAN_COUNT keys each) over
+   replica 0 once loaded: microseconds of redis-server CPU per step and per key scanned, and
+   the longest step as the caller saw it.
+3. Rounds: --keys keys loaded straight into 3 local redis-servers (pipelined script calls, many
    keys per call, not through the proxy); then rounds with no difference, with 0.1 % and with
    10 % of keys different (a newer version written to two of the three replicas), each timed,
-   with the bytes read per replica and the repair rate (keys repaired per second of round);
-   then one round after replica 2 lost everything (FLUSHALL, as if restarted empty).
-3. Pacing: the latency of a foreground client (its own process, one GET + one script write at
+   with the bytes read per replica, the keys scanned and the repair rate (keys repaired per
+   second of round); then one round after replica 2 lost everything (FLUSHALL, as if restarted
+   empty). The whole series runs without rate limits, at the default ones, or both (--limits).
+4. Pacing: the latency of a foreground client (its own process, one GET + one script write at
    a time on replica 0) while nothing runs, and while a 10 % round runs at the default rate
-   limit and unlimited.
+   limits and unlimited.
 
 Every redis-server is started by replication/local_nodes.py on 127.0.0.1 and stopped at the
 end.
@@ -39,10 +44,14 @@ from leaderless.replication.backend import Backend
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.local_nodes import LocalRedisNode, start_on_free_port
 from leaderless.replication.merkle import range_of
+from leaderless.replication.range_scan import RangeScan
 from leaderless.replication.record import Record, encode_record
-from leaderless.replication.scripts import ALL_SCRIPTS, WRITE_IF_NEWER, Script
+from leaderless.replication.scripts import ALL_SCRIPTS, SCAN_RANGES, WRITE_IF_NEWER, Script
 
-UNLIMITED = 10**9
+LIMITS = {
+    "off": AntiEntropySettings(max_keys_per_s=10**9, max_scan_keys_per_s=10**9),
+    "default": AntiEntropySettings(),
+}
 LOAD_BATCH = 200
 
 
@@ -104,7 +113,25 @@ def baseline_write_script(rev: str) -> Script:
     return Script(script.name, script.source)
 
 
-async def one_round(nodes: list[LocalRedisNode], rate: int) -> RoundReport:
+def scan_cost(node: LocalRedisNode) -> dict[str, float]:
+    """One whole scan pass for no range: what every step costs whatever it finds."""
+    with node.client() as client:
+        client.config_resetstat()
+        scan, scanned, longest = RangeScan(()), 0, 0.0
+        while not scan.done:
+            started = time.perf_counter()
+            reply = client.evalsha(SCAN_RANGES.sha, 0, *scan.request())
+            longest = max(longest, time.perf_counter() - started)
+            scanned += scan.feed(reply)[0]
+        stats = client.info("commandstats")["cmdstat_evalsha"]
+        return {
+            "usec_per_step": stats["usec_per_call"],
+            "usec_per_key": round(stats["usec"] / scanned, 2),
+            "longest_step_ms": round(longest * 1000, 2),
+        }
+
+
+async def one_round(nodes: list[LocalRedisNode], settings: AntiEntropySettings) -> RoundReport:
     backends = [
         Backend(i, NodeAddress("127.0.0.1", node.port), connect_timeout_s=5)
         for i, node in enumerate(nodes)
@@ -113,7 +140,7 @@ async def one_round(nodes: list[LocalRedisNode], rate: int) -> RoundReport:
     try:
         sidecar = AntiEntropy(
             backends,
-            AntiEntropySettings(max_keys_per_s=rate),
+            settings,
             tombstone_grace_ms=864_000_000,
             wall_ms=wall_ms,
         )
@@ -184,6 +211,7 @@ def describe(name: str, report: RoundReport) -> dict[str, object]:
         "seconds": round(report.seconds, 3),
         "mb_read_per_replica": [round(b / 1e6, 3) for b in report.bytes_read],
         "ranges_differing": report.ranges_differing,
+        "keys_scanned": report.keys_scanned,
         "keys_compared": report.keys_compared,
         "keys_repaired": report.keys_repaired,
         "repair_keys_per_s": round(rate),
@@ -197,6 +225,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--script-calls", type=int, default=200_000)
+    parser.add_argument(
+        "--limits",
+        choices=("both", "off", "default"),
+        default="both",
+        help="run the rounds without rate limits, at the default ones, or both series",
+    )
     parser.add_argument("--no-foreground", action="store_true", help="skip the latency part")
     parser.add_argument("--baseline-rev", default=None, help="git revision of the old script")
     args = parser.parse_args()
@@ -244,19 +278,28 @@ def run(nodes: list[LocalRedisNode], args: argparse.Namespace, rng: random.Rando
                 flush=True,
             )
 
-    print("== rounds (rate limit off)", flush=True)
-    describe("no difference", asyncio.run(one_round(nodes, UNLIMITED)))
-    for share, name in ((0.001, "0.1 % different"), (0.10, "10 % different")):
-        indexes = rng.sample(range(args.keys), int(args.keys * share))
-        ts += 1000
-        diverge(nodes, indexes, ts)
-        describe(name, asyncio.run(one_round(nodes, UNLIMITED)))
-    describe("no difference, after repairs", asyncio.run(one_round(nodes, UNLIMITED)))
-    with nodes[2].client() as client:  # a replica restarted empty
-        client.flushall()
-        for script in ALL_SCRIPTS:
-            client.script_load(script.source)
-    describe("replica 2 emptied", asyncio.run(one_round(nodes, UNLIMITED)))
+    print(f"== scan step cost (replica 0, {args.keys} keys)", flush=True)
+    print(json.dumps(scan_cost(nodes[0])), flush=True)
+
+    for label in ("off", "default") if args.limits == "both" else (args.limits,):
+        settings = LIMITS[label]
+        print(
+            f"== rounds (rate limits {label}: {settings.max_scan_keys_per_s} keys scanned/s, "
+            f"{settings.max_keys_per_s} keys compared or repaired/s)",
+            flush=True,
+        )
+        describe("no difference", asyncio.run(one_round(nodes, settings)))
+        for share, name in ((0.001, "0.1 % different"), (0.10, "10 % different")):
+            indexes = rng.sample(range(args.keys), int(args.keys * share))
+            ts += 1000
+            diverge(nodes, indexes, ts)
+            describe(name, asyncio.run(one_round(nodes, settings)))
+        describe("no difference, after repairs", asyncio.run(one_round(nodes, settings)))
+        with nodes[2].client() as client:  # a replica restarted empty
+            client.flushall()
+            for script in ALL_SCRIPTS:
+                client.script_load(script.source)
+        describe("replica 2 emptied", asyncio.run(one_round(nodes, settings)))
     if args.no_foreground:
         return
 
@@ -264,14 +307,14 @@ def run(nodes: list[LocalRedisNode], args: argparse.Namespace, rng: random.Rando
     idle = foreground(nodes[0].port)
     time.sleep(5.0)  # measuring for 5 s
     print(json.dumps({"while": "no round", **finish(idle)}), flush=True)
-    for rate, label in ((AntiEntropySettings().max_keys_per_s, "default"), (UNLIMITED, "off")):
+    for label in ("default", "off"):
         indexes = rng.sample(range(args.keys), int(args.keys * 0.10))
         ts += 1000
         diverge(nodes, indexes, ts)
         process = foreground(nodes[0].port)
-        report = asyncio.run(one_round(nodes, rate))
+        report = asyncio.run(one_round(nodes, LIMITS[label]))
         latency = finish(process)
-        row = describe(f"10 % different, rate limit {label} ({rate} keys/s)", report)
+        row = describe(f"10 % different, rate limits {label}", report)
         print(json.dumps({"while": row["round"], **latency}), flush=True)
 
 
