@@ -262,14 +262,7 @@ class ProgressLine:
         if now - self._shown < 1.0 and progress.segments_done < progress.segments_total:
             return
         self._shown = now
-        report = progress.report
-        print(
-            f"anti-entropy: {progress.segments_done}/{progress.segments_total} differing "
-            f"segments done, {report.keys_compared} keys compared, "
-            f"{report.keys_repaired} repaired",
-            file=self._out,
-            flush=True,
-        )
+        print(progress.line(), file=self._out, flush=True)
 
 
 def _fail(error: Exception, status: int) -> int:
