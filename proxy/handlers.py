@@ -24,7 +24,7 @@ from leaderless.proxy import commands as cmd
 from leaderless.proxy.resp import ErrorReply, SimpleString, Verbatim
 from leaderless.proxy.server import ProxyState
 from leaderless.replication.backend import ReplicaUnavailable
-from leaderless.replication.coordinator import QuorumError
+from leaderless.replication.coordinator import QuorumError, pass_outcome
 from leaderless.replication.hlc import MAX_PHYSICAL_MS
 from leaderless.replication.record import Record
 from leaderless.replication.scripts import ANTI_ENTROPY_KEY, INTERNAL_PREFIX
@@ -124,18 +124,9 @@ def in_task(
 
     def start(context: Context, command: object, answer: Answer) -> None:
         task = asyncio.ensure_future(work(context, command))
-        task.add_done_callback(partial(_answer_with, answer))
+        task.add_done_callback(partial(pass_outcome, answer))
 
     return start
-
-
-def _answer_with(answer: Answer, task: asyncio.Future[object]) -> None:
-    if task.cancelled():
-        answer(asyncio.CancelledError())
-    elif (exc := task.exception()) is not None:
-        answer(exc)
-    else:
-        answer(task.result())
 
 
 def needs_barrier(command: object) -> bool:

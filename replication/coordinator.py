@@ -233,7 +233,7 @@ class Coordinator:
             done(outcome)
         elif refused := _refusals(cast(dict[int, object], outcome)):
             retry = asyncio.ensure_future(self._write_refused(records, refused))
-            retry.add_done_callback(partial(_pass_outcome, done))
+            retry.add_done_callback(partial(pass_outcome, done))
         else:
             done(None)  # the usual case: no extra round trip, not even a coroutine
 
@@ -751,7 +751,8 @@ def _completion(start: Callable[[Outcome], None]) -> asyncio.Future[object]:
     return future
 
 
-def _pass_outcome(done: Outcome, task: asyncio.Future[object]) -> None:
+def pass_outcome(done: Outcome, task: asyncio.Future[object]) -> None:
+    """Hand a finished task's result, exception or cancellation to a callback."""
     if task.cancelled():
         done(asyncio.CancelledError())
     elif (exc := task.exception()) is not None:

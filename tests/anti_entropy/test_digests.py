@@ -9,8 +9,6 @@ passes its expiry, which is exactly what Redis does: a delete no script sees.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
@@ -24,14 +22,12 @@ from tests.anti_entropy.support import (
     bookkeeping_is_true,
     contents,
     digests_are_true,
-    load_scripts,
     now_ms,
     records,
     settle,
     stored_digests,
     write,
 )
-from tests.support.redis_servers import StartNodes
 
 pytestmark = pytest.mark.integration
 
@@ -55,14 +51,6 @@ steps = st.lists(
     ),
     max_size=25,
 )
-
-
-@pytest.fixture
-def node(redis_nodes: StartNodes) -> Iterator[redis.Redis]:
-    (server,) = redis_nodes(1)
-    with server.client() as client:
-        load_scripts(client)
-        yield client
 
 
 @settings(

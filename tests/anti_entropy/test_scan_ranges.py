@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import pytest
 import redis
@@ -16,20 +16,11 @@ from leaderless.replication.range_scan import RangeScan
 from leaderless.replication.record import HEADER_LEN, Record, encode_record
 from leaderless.replication.scripts import FLUSH, SCAN_RANGES, TAKE_LEASE, WRITE_IF_NEWER
 
-from tests.anti_entropy.support import deletion, load_scripts, now_ms, value, write
+from tests.anti_entropy.support import deletion, now_ms, value, write
 from tests.support.processes import wait_for
-from tests.support.redis_servers import StartNodes
 
 pytestmark = pytest.mark.integration
 EVERY_RANGE = range(RANGES)
-
-
-@pytest.fixture
-def node(redis_nodes: StartNodes) -> Iterator[redis.Redis]:
-    (server,) = redis_nodes(1)
-    with server.client() as client:
-        load_scripts(client)
-        yield client
 
 
 def run_pass(
