@@ -66,12 +66,14 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar, cast
 
 import hiredis
 from leaderless.config.settings import AntiEntropySettings, Settings
 from leaderless.replication.backend import Backend, ReplicaUnavailable, Reply
 from leaderless.replication.merkle import (
+    RANGES,
     SEGMENTS,
     differing,
     parse_digest,
@@ -79,6 +81,7 @@ from leaderless.replication.merkle import (
     segment_field,
     segment_of,
     segment_ranges,
+    segment_sums,
 )
 from leaderless.replication.pacing import RateLimit
 from leaderless.replication.range_scan import RangeScan
@@ -100,6 +103,8 @@ from leaderless.replication.scripts import (
 log = logging.getLogger(__name__)
 
 SETTLE_BATCH = 1000
+DIGEST_BATCH = 4096
+"""Digests read per HMGET: about 0.4 ms of a replica's time."""
 FETCH_BATCH = 500
 WRITE_BATCH = 200
 WORKERS = 4
@@ -262,20 +267,18 @@ class AntiEntropy:
                 log.warning("replica %s has lost its data since the last sync; refilling", name)
         await self._sync_flushes(up)
         await self._settle(up, self._wall_ms())
-        segment_fields = [segment_field(s) for s in range(SEGMENTS)]
-        digests = await self._digests(up, segment_fields)
-        todo = differing(digests, range(SEGMENTS))
+        todo = differing(await self._segment_digests(up), range(SEGMENTS))
         report.segments_differing = len(todo)
         complete = await self._repair_segments(up, todo, finish_leased)
         for _ in range(RECHECKS):
             # Writes in flight during the pass make some segments differ for a moment; look
             # again at just those before calling the round unconverged.
-            still = differing(await self._digests(up, segment_fields), range(SEGMENTS))
+            still = differing(await self._segment_digests(up), range(SEGMENTS))
             if not still:
                 break
             complete = await self._repair_segments(up, still, finish_leased) and complete
         else:
-            still = differing(await self._digests(up, segment_fields), range(SEGMENTS))
+            still = differing(await self._segment_digests(up), range(SEGMENTS))
         every_replica = len(up) == len(self.backends)
         report.converged = every_replica and complete and not still
         if every_replica and complete:
@@ -445,18 +448,28 @@ class AntiEntropy:
 
         await asyncio.gather(*(settle(backend) for backend in up))
 
+    async def _segment_digests(self, up: list[Backend]) -> list[dict[int, int]]:
+        """Every replica's segment digests, added up from all its range digests."""
+        every_range = await self._digests(up, [range_field(r) for r in range(RANGES)])
+        return [segment_sums(ranges) for ranges in every_range]
+
     async def _digests(self, up: list[Backend], fields: list[bytes]) -> list[dict[int, int]]:
-        """The given digests of every replica, read at one common expiry watermark."""
+        """The given digests of every replica, read at one common expiry watermark, in
+        batches of DIGEST_BATCH fields (one HMGET of all 65,536 would hold a replica ~10 ms)."""
         for _ in range(3):
-            replies = await self._each(
-                up, lambda b: b.execute(b"HMGET", DIGESTS_KEY, SETTLED_FIELD, *fields)
-            )
-            lists = [cast(list[object], reply) for reply in replies]
-            marks = {parse_digest(reply[0]) for reply in lists}
+            values: list[list[object]] = [[] for _ in up]
+            marks: set[int] = set()
+            for batch in _chunks(fields, DIGEST_BATCH):
+                request = (b"HMGET", DIGESTS_KEY, SETTLED_FIELD, *batch)
+                replies = await self._each(up, partial(_execute, request))
+                for held, reply in zip(values, replies, strict=True):
+                    reply = cast(list[object], reply)
+                    marks.add(parse_digest(reply[0]))
+                    held.extend(reply[1:])
             if len(marks) == 1:
                 break
             await self._settle(up, max(marks))  # another sidecar settled some replicas further
-        return [{i: parse_digest(value) for i, value in enumerate(reply[1:])} for reply in lists]
+        return [{i: parse_digest(value) for i, value in enumerate(held)} for held in values]
 
     async def _apply(self, up: list[Backend], repairs: list[KeyRepair]) -> None:
         by_source: dict[int, list[KeyRepair]] = {}
@@ -577,6 +590,10 @@ def reply_size(reply: Reply) -> int:
     if isinstance(reply, int):
         return len(str(reply)) + 3
     return 5
+
+
+def _execute(request: tuple[bytes, ...], backend: Backend) -> asyncio.Future[Reply]:
+    return backend.execute(*request)
 
 
 def _chunks(items: list[_T], size: int) -> list[list[_T]]:

@@ -10,8 +10,9 @@ record's bytes 2..11 are its timestamp (`>I6I2I2`: physical ms, logical counter,
 byte 12 its flags, bytes 13..18 its expiry and bytes 19..20 its key's range.
 
 The same scripts keep the anti-entropy bookkeeping true as writes happen (the design is in
-`merkle.py`): DIGESTS_KEY holds, per range and per segment of 256 ranges, the sum modulo 2^48
-of the leaf hashes of the records counted there, and its field `settled` is the expiry
+`merkle.py`): DIGESTS_KEY holds, per range, the sum modulo 2^48 of the leaf hashes of the
+records counted there (the sidecar adds them up by segment itself: a second sum kept per write
+cost every write a fifth more of the replica's time), and its field `settled` is the expiry
 watermark: records that expire at or before it are not counted. Records with an expiry are
 listed in EXPIRING_KEY (member `range .. version .. key`, score = expiry) until
 SETTLE_EXPIRIES takes their leaves out, because Redis deletes expired keys without running any
@@ -80,11 +81,9 @@ local function range_of(rec) return (struct.unpack('>I2', rec, 19)) end
 local function settled_at() return tonumber(redis.call('HGET', DIGESTS, 'settled') or '0') end
 local function add(range, delta)
   if delta == 0 then return end
-  local rf, sf = tostring(range), 's' .. math.floor(range / 256)
-  local cur = redis.call('HMGET', DIGESTS, rf, sf)
-  redis.call('HSET', DIGESTS,
-    rf, string.format('%.0f', ((tonumber(cur[1]) or 0) + delta) % MOD),
-    sf, string.format('%.0f', ((tonumber(cur[2]) or 0) + delta) % MOD))
+  local field = tostring(range)
+  local sum = (tonumber(redis.call('HGET', DIGESTS, field)) or 0) + delta
+  redis.call('HSET', DIGESTS, field, string.format('%.0f', sum % MOD))
 end
 """
 
