@@ -5,7 +5,8 @@ Read repair fixes the keys someone reads; a round fixes all the others. One roun
 1. Flushes: a replica that missed the newest FLUSHDB gets it (scripts.FLUSH).
 2. Expiries: every replica's expiry watermark is moved to the same time (now), so the digests
    count the same records everywhere (see merkle.py).
-3. Root down: the 256 segment digests of every replica are compared; the segments that differ
+3. Root down: the 256 segment digests of every replica (added up from its range digests,
+   which are all a replica keeps) are compared; the segments that differ
    are leased (below) and their 256 range digests compared. The keys of all the ranges that
    differ are then listed by one scan of a replica's keyspace (scripts.SCAN_RANGES: the
    replica keeps no index of keys by range, but every record carries its range, so Redis

@@ -7,7 +7,8 @@ root. A leaf is the first 48 bits of sha1(key .. timestamp .. flags): it names o
 one key, tombstones included, and Lua can compute it (redis.sha1hex). An inner node is the sum
 of its children modulo 2^48 rather than a hash of them: a sum can be kept up to date as writes
 happen, by subtracting the old version's leaf and adding the new one's (the write script does
-this on every replica, see scripts.py), where a hash of children would have to be rebuilt.
+this for the range digests on every replica, see scripts.py), where a hash of children would
+have to be rebuilt; the levels above are added up when a round reads them.
 Sums below 2^53 are exact in Lua's doubles. Two replicas holding different sets of versions
 have equal digests only by a 2^-48 accident.
 
