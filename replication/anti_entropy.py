@@ -274,12 +274,12 @@ class AntiEntropy:
         for _ in range(RECHECKS):
             # Writes in flight during the pass make some segments differ for a moment; look
             # again at just those before calling the round unconverged.
-            still = differing(await self._segment_digests(up), range(SEGMENTS))
+            still = await self._still_differing(up)
             if not still:
                 break
             complete = await self._repair_segments(up, still, finish_leased) and complete
         else:
-            still = differing(await self._segment_digests(up), range(SEGMENTS))
+            still = await self._still_differing(up)
         every_replica = len(up) == len(self.backends)
         report.converged = every_replica and complete and not still
         if every_replica and complete:
@@ -347,6 +347,17 @@ class AntiEntropy:
                 await self._scan(up, source, work, progress)
         self._advance(progress, len(work.held))
         return work.lost
+
+    async def _still_differing(self, up: list[Backend]) -> list[int]:
+        """The segments that differ after a pass. Reading every range takes long enough for
+        writes in flight to make a segment differ for a moment, so the segments that seem to
+        are read again, range by range: only those whose ranges differ at that closer look
+        count."""
+        seeming = differing(await self._segment_digests(up), range(SEGMENTS))
+        if not seeming:
+            return []
+        ranges = [r for segment in seeming for r in segment_ranges(segment)]
+        return sorted({segment_of(r) for r in await self._differing_ranges(up, ranges)})
 
     async def _differing_ranges(self, up: list[Backend], ranges: Sequence[int]) -> set[int]:
         digests = await self._digests(up, [range_field(r) for r in ranges])
@@ -457,6 +468,8 @@ class AntiEntropy:
     async def _digests(self, up: list[Backend], fields: list[bytes]) -> list[dict[int, int]]:
         """The given digests of every replica, read at one common expiry watermark, in
         batches of DIGEST_BATCH fields (one HMGET of all 65,536 would hold a replica ~10 ms)."""
+        if not fields:
+            return [{} for _ in up]
         for _ in range(3):
             values: list[list[object]] = [[] for _ in up]
             marks: set[int] = set()
