@@ -253,7 +253,8 @@ class LocalRedisNode:
             raise
 
     def _wait_ready(self, deadline: float) -> None:
-        process = self._running()
+        process = self._process
+        assert process is not None
         delay = 0.005
         with self.client(timeout=0.5) as client:
             while True:
