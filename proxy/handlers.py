@@ -63,7 +63,7 @@ class Context:
         if type(command) in _ONE_KEY:
             if command.key.startswith(INTERNAL_PREFIX):  # type: ignore[attr-defined]
                 return RESERVED
-        elif any(key.startswith(INTERNAL_PREFIX) for key in _keys(command)):
+        elif any(key.startswith(INTERNAL_PREFIX) for key in _many_keys(command)):
             return RESERVED
         if isinstance(command, WRITES) and (clock := self.state.clock_check.refusal()):
             return ErrorReply(clock)  # the clock is off: see replication/ntp.py
@@ -79,7 +79,8 @@ WRITES = (cmd.Set, cmd.MSet, cmd.Del, cmd.Flush)
 _ONE_KEY = frozenset((cmd.Get, cmd.Set, cmd.Ttl))
 
 
-def _keys(command: object) -> tuple[bytes, ...]:
+def _many_keys(command: object) -> tuple[bytes, ...]:
+    """The keys of a command other than the one-key ones (`_ONE_KEY`, checked apart)."""
     if isinstance(command, cmd.MSet):
         return tuple(key for key, _ in command.pairs)
     if isinstance(command, cmd.Del | cmd.Exists | cmd.MGet):

@@ -204,7 +204,7 @@ class Coordinator:
             backend.call_script(deliver, FLUSH, (), (repair.flush.pack(),))
             sent += 1
         if repair.record is not None:
-            backend.call_script(deliver, WRITE_IF_NEWER, (key,), write_args(key, repair.record))
+            backend.call_script(deliver, WRITE_IF_NEWER, (key,), (_stored(key, repair.record),))
             sent += 1
         return sent
 
@@ -271,7 +271,7 @@ class Coordinator:
     def _write_once(self, records: Sequence[tuple[bytes, Record]], done: Outcome) -> None:
         """One round of one WRITE_IF_NEWER call per replica for all the records, packed once."""
         keys = [key for key, _ in records]
-        encoded = [write_args(key, record)[0] for key, record in records]
+        encoded = [_stored(key, record) for key, record in records]
         call = pack_script(WRITE_IF_NEWER, keys, encoded)
 
         def missed(replica: int) -> bool:
@@ -681,9 +681,9 @@ class _RepairAcks:
             done(QuorumError(f"NOQUORUM read repair not acknowledged; {failure}"))
 
 
-def write_args(key: bytes, record: Record) -> list[bytes]:
-    """WRITE_IF_NEWER's arguments for one key: its record, encoded with the key's range."""
-    return [encode_record(record, range_of(key))]
+def _stored(key: bytes, record: Record) -> bytes:
+    """The record as WRITE_IF_NEWER takes and a replica stores it: encoded with the key's range."""
+    return encode_record(record, range_of(key))
 
 
 _RECOVERING = "recovering (emptied; not counted toward reads until refilled)"

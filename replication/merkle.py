@@ -105,7 +105,7 @@ def segment_sums(ranges: Mapping[int, int]) -> dict[int, int]:
     """The segment digests of these range digests (absent or 0 = 0; zero sums left out)."""
     sums: dict[int, int] = {}
     for range_id, digest in ranges.items():
-        segment = range_id // RANGES_PER_SEGMENT
+        segment = segment_of(range_id)
         sums[segment] = (sums.get(segment, 0) + digest) % MODULUS
     return {segment: digest for segment, digest in sums.items() if digest}
 
