@@ -99,6 +99,7 @@ from leaderless.replication.scripts import (
     SETTLED_FIELD,
     TAKE_LEASE,
     WRITE_IF_NEWER,
+    write_if_newer_args,
 )
 
 log = logging.getLogger(__name__)
@@ -516,7 +517,8 @@ class AntiEntropy:
         for chunk in _chunks(items, WRITE_BATCH):
             keys = [key for key, _ in chunk]
             args = [record for _, record in chunk]
-            calls.append(self._call(backend, backend.run_script(WRITE_IF_NEWER, keys, args)))
+            script = backend.run_script(WRITE_IF_NEWER, keys, write_if_newer_args(keys, args))
+            calls.append(self._call(backend, script))
         return sum(sum(cast(list[int], applied)) for applied in await asyncio.gather(*calls))
 
     async def _take_lease(self, up: list[Backend], segment: int) -> bool:

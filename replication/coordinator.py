@@ -61,6 +61,7 @@ from leaderless.replication.scripts import (
     PURGE_TOMBSTONES,
     WRITE_IF_NEWER,
     Script,
+    write_if_newer_args,
 )
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,10 @@ class Coordinator:
             backend.call_script(deliver, FLUSH, (), (repair.flush.pack(),))
             sent += 1
         if repair.record is not None:
-            backend.call_script(deliver, WRITE_IF_NEWER, (key,), (_stored(key, repair.record),))
+            stored = _stored(key, repair.record)
+            backend.call_script(
+                deliver, WRITE_IF_NEWER, (key,), write_if_newer_args((key,), (stored,))
+            )
             sent += 1
         return sent
 
@@ -272,7 +276,7 @@ class Coordinator:
         """One round of one WRITE_IF_NEWER call per replica for all the records, packed once."""
         keys = [key for key, _ in records]
         encoded = [_stored(key, record) for key, record in records]
-        call = pack_script(WRITE_IF_NEWER, keys, encoded)
+        call = pack_script(WRITE_IF_NEWER, keys, write_if_newer_args(keys, encoded))
 
         def missed(replica: int) -> bool:
             hints = list(zip(keys, encoded, strict=True))

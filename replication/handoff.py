@@ -32,7 +32,7 @@ from leaderless.replication.backend import Backend, ReplicaUnavailable
 from leaderless.replication.hint_store import Hint, HintStore
 from leaderless.replication.hints import HINT_OVERHEAD, Admission, HintLedger, hint_size
 from leaderless.replication.pacing import RateLimit
-from leaderless.replication.scripts import WRITE_IF_NEWER
+from leaderless.replication.scripts import WRITE_IF_NEWER, write_if_newer_args
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,9 @@ class Handoff:
             args = [record for _, _, _, record in rows]
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    reply = await backend.run_script(WRITE_IF_NEWER, keys, args)
+                    reply = await backend.run_script(
+                        WRITE_IF_NEWER, keys, write_if_newer_args(keys, args)
+                    )
             except (ReplicaUnavailable, TimeoutError) as failure:
                 log.info("replaying hints to %s paused: %s", name, failure or "timed out")
                 break

@@ -9,8 +9,8 @@ of its children modulo 2^48 rather than a hash of them: a sum can be kept up to 
 happen, by subtracting the old version's leaf and adding the new one's (the write script does
 this for the range digests on every replica, see scripts.py), where a hash of children would
 have to be rebuilt; the levels above are added up when a round reads them.
-Sums below 2^53 are exact in Lua's doubles. Two replicas holding different sets of versions
-have equal digests only by a 2^-48 accident.
+Leaves and their differences are below 2^53, so exact in Lua's doubles. Two replicas holding
+different sets of versions have equal digests only by a 2^-48 accident.
 
 Records with an expiry complicate this, because Redis deletes them without running a script.
 A replica's digests therefore count exactly the records whose expiry is 0 or later than its
@@ -72,7 +72,12 @@ def segment_field(segment: int) -> bytes:
 
 def leaf(key: bytes, record: bytes) -> int:
     """The leaf of one stored version: 48 bits of sha1(key .. timestamp .. flags)."""
-    return int.from_bytes(hashlib.sha1(key + record[_VERSION]).digest()[:6], "big")
+    return int.from_bytes(leaf_bytes(key, record), "big")
+
+
+def leaf_bytes(key: bytes, record: bytes) -> bytes:
+    """`leaf` as 6 big-endian bytes, the form WRITE_IF_NEWER takes it in."""
+    return hashlib.sha1(key + record[_VERSION]).digest()[:6]
 
 
 def expires_at(record: bytes) -> int:
@@ -124,8 +129,9 @@ def recompute(records: Iterable[tuple[bytes, bytes]], settled_ms: int) -> Digest
 
 
 def parse_digest(raw: object) -> int:
-    """A digest as HMGET returns it: a decimal string, or None for 0."""
-    return int(raw) if isinstance(raw, bytes) else 0
+    """A digest as HMGET returns it: a decimal string, or None for 0. Replicas keep plain sums
+    (HINCRBY); their digest is the sum modulo 2^48."""
+    return int(raw) % MODULUS if isinstance(raw, bytes) else 0
 
 
 def differing(replicas: Sequence[Mapping[int, int]], children: Iterable[int]) -> list[int]:

@@ -10,9 +10,9 @@ record's bytes 2..11 are its timestamp (`>I6I2I2`: physical ms, logical counter,
 byte 12 its flags, bytes 13..18 its expiry and bytes 19..20 its key's range.
 
 The same scripts keep the anti-entropy bookkeeping true as writes happen (the design is in
-`merkle.py`): DIGESTS_KEY holds, per range, the sum modulo 2^48 of the leaf hashes of the
-records counted there (the sidecar adds them up by segment itself: a second sum kept per write
-cost every write a fifth more of the replica's time), and its field `settled` is the expiry
+`merkle.py`): DIGESTS_KEY holds, per range, the sum of the leaf hashes of the records counted
+there, compared modulo 2^48 (the sidecar adds them up by segment itself: a second sum kept per
+write cost every write a fifth more of the replica's time), and its field `settled` is the expiry
 watermark: records that expire at or before it are not counted. Records with an expiry are
 listed in EXPIRING_KEY (member `range .. version .. key`, score = expiry) until
 SETTLE_EXPIRIES takes their leaves out, because Redis deletes expired keys without running any
@@ -29,7 +29,10 @@ Internal keys start with INTERNAL_PREFIX; clients may not use that prefix. The s
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from leaderless.replication.merkle import leaf_bytes
 
 INTERNAL_PREFIX = b"__leaderless:"
 FLUSH_KEY = INTERNAL_PREFIX + b"flush"
@@ -63,7 +66,10 @@ end
 """
 
 # The digest arithmetic, the same as merkle.py's: a leaf is the first 48 bits of
-# sha1(key .. timestamp .. flags); sums stay below 2^53, so Lua's doubles are exact.
+# sha1(key .. timestamp .. flags). A range's digest is kept as a plain integer sum (one HINCRBY
+# per change, cheaper than reading and rewriting it) and compared modulo 2^48; leaves and
+# deltas stay below 2^53, so Lua's doubles are exact, and the sum stays within HINCRBY's 64 bits
+# while a range holds fewer than 2^15 records (2^31 keys per replica, on average).
 _DIGESTS = """
 local DIGESTS = '__leaderless:digests'
 local EXPIRING, TOMBSTONES = '__leaderless:expiring', '__leaderless:tombstones'
@@ -80,10 +86,7 @@ local function is_tombstone(rec) return string.byte(rec, 12) % 2 == 1 end
 local function range_of(rec) return (struct.unpack('>I2', rec, 19)) end
 local function settled_at() return tonumber(redis.call('HGET', DIGESTS, 'settled') or '0') end
 local function add(range, delta)
-  if delta == 0 then return end
-  local field = tostring(range)
-  local sum = (tonumber(redis.call('HGET', DIGESTS, field)) or 0) + delta
-  redis.call('HSET', DIGESTS, field, string.format('%.0f', sum % MOD))
+  if delta ~= 0 then redis.call('HINCRBY', DIGESTS, range, string.format('%.0f', delta)) end
 end
 """
 
@@ -100,69 +103,77 @@ class Script:
         return hashlib.sha1(self.source).hexdigest().encode()
 
 
-# KEYS[i] = a client key, ARGV[i] = its encoded record. Returns, per key, 1 if applied and 0
-# if refused (the replica holds a version at least as new or a newer flush, or the record is of
-# an unknown format). Only the stored record's header is read (GETRANGE), so replacing a large
-# value does not copy it into Lua. The proxy sends the writes of one event-loop tick as one
-# call; the sidecar and the hint replay batch too.
+# KEYS[i] = a client key, ARGV[i] = its encoded record and ARGV[#KEYS + i] that record's leaf
+# (`merkle.leaf_bytes`: the writer hashes once for every replica, which spares each replica a
+# SHA-1 per write; the stored version's leaf is still computed here). Returns, per key, 1 if
+# applied and 0 if refused: the replica holds a version at least as new or a newer flush, or
+# the incoming or the stored record is of an unknown format. Only the stored record's header is
+# read (GETRANGE), so replacing a large value does not copy it into Lua; each header is
+# unpacked in one call. The proxy sends the writes of one event-loop tick as one call; the
+# sidecar and the hint replay batch too.
 WRITE_IF_NEWER = Script(
     "write_if_newer",
     (
-        _NEWER
-        + _DIGESTS
+        _DIGESTS
         + """
 local flushed = redis.call('GET', '__leaderless:flush')
+local fp, fl, fn = -1, 0, 0
+if flushed then fp, fl, fn = struct.unpack('>I6I2I2', flushed) end
 local settled = settled_at()
-local function apply(key, rec)
-  if string.byte(rec, 1) ~= 2 then return 0 end
-  local ts = string.sub(rec, 2, 11)
-  if flushed and not newer(ts, flushed) then return 0 end
+local function after(p, l, n, q, m, o)
+  return p > q or (p == q and (l > m or (l == m and n > o)))
+end
+local function apply(key, rec, added)
+  if #rec < 20 then return 0 end
+  local format, p, l, n, flags, expires, range = struct.unpack('>BI6I2I2BI6I2', rec)
+  if format ~= 2 or not after(p, l, n, fp, fl, fn) then return 0 end
   local old = redis.call('GETRANGE', key, 0, 19)
-  if old == '' then
-    old = false
-  elseif not newer(ts, string.sub(old, 2, 11)) then
-    return 0
+  local delta = 0
+  if old ~= '' then
+    if #old < 20 or string.byte(old, 1) ~= 2 then return 0 end
+    local _, op, ol, on, oflags, oexpires = struct.unpack('>BI6I2I2BI6', old)
+    if not after(p, l, n, op, ol, on) then return 0 end
+    if oexpires == 0 or oexpires > settled then
+      local version = string.sub(old, 2, 12)
+      delta = -leaf(key, version)
+      if oexpires > 0 then
+        redis.call('ZREM', EXPIRING, string.sub(old, 19, 20) .. version .. key)
+      end
+    end
+    if oflags % 2 == 1 and flags % 2 == 0 then redis.call('ZREM', TOMBSTONES, key) end
   end
-  local expires = expiry(rec)
   if expires > 0 then
     redis.call('SET', key, rec, 'PXAT', string.format('%.0f', expires))
   else
     redis.call('SET', key, rec)
   end
-  local prefix = string.sub(rec, 19, 20)
-  local delta = 0
-  if old then
-    if counted(old, settled) then
-      delta = -leaf(key, string.sub(old, 2, 12))
-      if expiry(old) > 0 then
-        redis.call('ZREM', EXPIRING, prefix .. string.sub(old, 2, 12) .. key)
-      end
-    end
-    if is_tombstone(old) and not is_tombstone(rec) then
-      redis.call('ZREM', TOMBSTONES, key)
-    end
-  end
-  if counted(rec, settled) then
-    delta = delta + leaf(key, string.sub(rec, 2, 12))
+  if expires == 0 or expires > settled then
+    delta = delta + added
     if expires > 0 then
       redis.call('ZADD', EXPIRING, string.format('%.0f', expires),
-        prefix .. string.sub(rec, 2, 12) .. key)
+        string.sub(rec, 19, 20) .. string.sub(rec, 2, 12) .. key)
     end
   end
-  if is_tombstone(rec) then
-    redis.call('ZADD', TOMBSTONES, string.format('%.0f', (struct.unpack('>I6', ts))), key)
-  end
-  add(range_of(rec), delta)
+  if flags % 2 == 1 then redis.call('ZADD', TOMBSTONES, string.format('%.0f', p), key) end
+  add(range, delta)
   return 1
 end
+local count = #KEYS
 local applied = {}
-for i, key in ipairs(KEYS) do
-  applied[i] = apply(key, ARGV[i])
+for i = 1, count do
+  applied[i] = apply(KEYS[i], ARGV[i], (struct.unpack('>I6', ARGV[count + i])))
 end
 return applied
 """
     ).encode(),
 )
+
+
+def write_if_newer_args(keys: Sequence[bytes], records: Sequence[bytes]) -> list[bytes]:
+    """WRITE_IF_NEWER's ARGV for these keys and their encoded records: the records, then
+    their leaves."""
+    return [*records, *map(leaf_bytes, keys, records)]
+
 
 # ARGV[1] = the flush's 10-byte timestamp. Deletes every record not newer than the flush and
 # remembers the flush, so that older writes and repairs are refused from then on, and rebuilds

@@ -20,6 +20,7 @@ from leaderless.replication.scripts import (
     SETTLED_FIELD,
     TOMBSTONES_KEY,
     WRITE_IF_NEWER,
+    write_if_newer_args,
 )
 
 LEADERLESS = Path(sys.executable).with_name("leaderless")
@@ -39,7 +40,8 @@ def deletion(ts_ms: int, *, node: int = 1) -> Record:
 
 def write(client: redis.Redis, key: bytes, record: Record) -> int:
     """Apply a record through the proxy's own script, as a write or a repair would."""
-    (applied,) = client.evalsha(WRITE_IF_NEWER.sha, 1, key, encode_record(record, range_of(key)))
+    encoded = encode_record(record, range_of(key))
+    (applied,) = client.evalsha(WRITE_IF_NEWER.sha, 1, key, *write_if_newer_args([key], [encoded]))
     return int(applied)
 
 
@@ -65,9 +67,9 @@ def stored_digests(client: redis.Redis) -> tuple[Digests, int]:
     raw = client.hgetall(DIGESTS_KEY)
     settled = parse_digest(raw.pop(SETTLED_FIELD, None))
     digests = Digests()
-    for name, digest in raw.items():
-        if int(digest) != 0:
-            digests.ranges[int(name)] = int(digest)
+    for name, raw_digest in raw.items():
+        if digest := parse_digest(raw_digest):
+            digests.ranges[int(name)] = digest
     return digests, settled
 
 

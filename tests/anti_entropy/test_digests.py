@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.merkle import leaf, range_of
 from leaderless.replication.record import Record, encode_record
-from leaderless.replication.scripts import DBSIZE, FLUSH, PURGE_TOMBSTONES, WRITE_IF_NEWER
+from leaderless.replication.scripts import (
+    DBSIZE,
+    FLUSH,
+    PURGE_TOMBSTONES,
+    WRITE_IF_NEWER,
+    write_if_newer_args,
+)
 
 from tests.anti_entropy.support import (
     bookkeeping_is_true,
@@ -134,12 +140,28 @@ def test_one_call_applies_each_newer_record_and_says_which(node: redis.Redis) ->
     write(node, b"held", newer)
     keys = [b"new", b"held", b"new"]
     args = [encode_record(r, range_of(k)) for k, r in zip(keys, (older, older, newer), strict=True)]
-    assert node.evalsha(WRITE_IF_NEWER.sha, 3, *keys, *args) == [1, 0, 1]
+    assert node.evalsha(WRITE_IF_NEWER.sha, 3, *keys, *write_if_newer_args(keys, args)) == [1, 0, 1]
     assert records(node)[b"new"] == newer
     assert bookkeeping_is_true(node)
 
 
 def test_a_record_of_an_unknown_format_is_refused(node: redis.Redis) -> None:
     record = encode_record(Record(Timestamp(BASE, 0, 1), False, 0, b"v"), range_of(b"k"))
-    assert node.evalsha(WRITE_IF_NEWER.sha, 1, b"k", b"\x01" + record[1:]) == [0]
+    unknown = b"\x01" + record[1:]
+    assert node.evalsha(WRITE_IF_NEWER.sha, 1, b"k", *write_if_newer_args([b"k"], [unknown])) == [0]
     assert not node.exists(b"k")
+
+
+def test_a_key_holding_no_record_is_left_alone_and_the_rest_of_the_call_applies(
+    node: redis.Redis,
+) -> None:
+    """Foreign data under a client key (a value set on the replica directly) is not overwritten,
+    and it does not fail the other writes of the call."""
+    node.set(b"foreign", b"abc")
+    node.set(b"foreign-long", b"\x09" + b"x" * 40)
+    keys = [b"foreign", b"k", b"foreign-long"]
+    args = [encode_record(Record(Timestamp(BASE, 0, 1), False, 0, b"v"), range_of(k)) for k in keys]
+    assert node.evalsha(WRITE_IF_NEWER.sha, 3, *keys, *write_if_newer_args(keys, args)) == [0, 1, 0]
+    assert node.get(b"foreign") == b"abc"
+    node.delete(b"foreign", b"foreign-long")
+    assert bookkeeping_is_true(node)  # what was applied was counted; what was refused was not

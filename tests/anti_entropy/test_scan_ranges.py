@@ -14,7 +14,13 @@ from leaderless.replication.hlc import Timestamp
 from leaderless.replication.merkle import RANGES, range_of
 from leaderless.replication.range_scan import RangeScan
 from leaderless.replication.record import HEADER_LEN, Record, encode_record
-from leaderless.replication.scripts import FLUSH, SCAN_RANGES, TAKE_LEASE, WRITE_IF_NEWER
+from leaderless.replication.scripts import (
+    FLUSH,
+    SCAN_RANGES,
+    TAKE_LEASE,
+    WRITE_IF_NEWER,
+    write_if_newer_args,
+)
 
 from tests.anti_entropy.support import deletion, now_ms, value, write
 from tests.support.processes import wait_for
@@ -44,7 +50,8 @@ def load(client: redis.Redis, records: dict[bytes, Record]) -> dict[bytes, bytes
     """Write the records through WRITE_IF_NEWER, pipelined; returns their headers."""
     pipe = client.pipeline(transaction=False)
     for key, record in records.items():
-        pipe.evalsha(WRITE_IF_NEWER.sha, 1, key, encode_record(record, range_of(key)))
+        encoded = encode_record(record, range_of(key))
+        pipe.evalsha(WRITE_IF_NEWER.sha, 1, key, *write_if_newer_args([key], [encoded]))
     assert all(applied == [1] for applied in pipe.execute())
     return {key: encode_record(r, range_of(key))[:HEADER_LEN] for key, r in records.items()}
 

@@ -15,7 +15,13 @@ import redis
 from leaderless.replication.local_nodes import LocalRedisNode
 from leaderless.replication.merkle import range_of, segment_field, segment_of
 from leaderless.replication.record import decode_record, encode_record
-from leaderless.replication.scripts import ANTI_ENTROPY_KEY, LEASES_KEY, TAKE_LEASE, WRITE_IF_NEWER
+from leaderless.replication.scripts import (
+    ANTI_ENTROPY_KEY,
+    LEASES_KEY,
+    TAKE_LEASE,
+    WRITE_IF_NEWER,
+    write_if_newer_args,
+)
 
 from tests.anti_entropy.support import (
     LEADERLESS,
@@ -233,7 +239,8 @@ def one_key_newer_among(nodes: list[LocalRedisNode], count: int) -> None:
         pipe = conn.pipeline(transaction=False)
         for i in range(count):
             key = b"k%d" % i
-            pipe.evalsha(WRITE_IF_NEWER.sha, 1, key, encode_record(value(t, b"v"), range_of(key)))
+            encoded = encode_record(value(t, b"v"), range_of(key))
+            pipe.evalsha(WRITE_IF_NEWER.sha, 1, key, *write_if_newer_args([key], [encoded]))
         pipe.execute()
     write(conns[0], b"k0", value(t + 1, b"newer"))
 
