@@ -186,7 +186,17 @@ def get(context: Context, command: cmd.Get, answer: Answer) -> None:
 
 @replicates(cmd.MGet)
 def mget(context: Context, command: cmd.MGet, answer: Answer) -> None:
-    _read(context, command.keys, answer, lambda records, now: [_value(r, now) for r in records])
+    _read(context, command.keys, answer, _values)
+
+
+def get_values(context: Context, keys: Sequence[bytes], answer: Answer) -> None:
+    """A run of pipelined GETs read as one: `answer` gets their values (None for nil), as
+    MGET's. The session uses it for plain GETs of keys it has checked (`may_join`)."""
+    _read(context, keys, answer, _values)
+
+
+def _values(records: list[Record | None], now_ms: int) -> list[bytes | None]:
+    return [_value(record, now_ms) for record in records]
 
 
 @replicates(cmd.Exists)

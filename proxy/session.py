@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 from typing import cast
 
@@ -33,10 +34,13 @@ from leaderless.proxy.handlers import (
     Context,
     Starter,
     error_reply,
+    get_values,
     needs_barrier,
 )
 from leaderless.proxy.resp import ErrorReply, Limits, RequestDecoder, encode
 from leaderless.proxy.server import ProxyState
+from leaderless.replication.coordinator import MAX_BATCH
+from leaderless.replication.scripts import INTERNAL_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -95,20 +99,53 @@ class ClientSession(asyncio.Protocol, Context):
     def data_received(self, data: bytes) -> None:
         self.touch()
         requests, error = self._decoder.feed(data)
+        gets: list[bytes] = []
         for args in requests:
             if self._closing:
                 break
-            try:
-                self._execute(args)
-            except Exception as exc:  # a bug must cost one reply, not the connection
-                log.exception("command failed")
-                self._push(encode(ErrorReply(f"ERR internal error: {exc}"), self.protocol))
+            joins = len(args) == 2 and args[0].lower() == b"get" and self._may_join(args[1])
+            if joins:
+                gets.append(args[1])
+            if gets and (not joins or len(gets) == MAX_BATCH):
+                self._run(self._execute_gets, gets)
+                gets = []
+            if not joins:
+                self._run(self._execute, args)
+        if gets:
+            self._run(self._execute_gets, gets)
         if error is not None and not self._closing:
             self._push(encode(ErrorReply(f"ERR {error}"), self.protocol))
             self.close_after_replies()
         self._write_batch()
 
     # Execution
+
+    def _run(self, execute: Callable[[list[bytes]], None], args: list[bytes]) -> None:
+        try:
+            execute(args)
+        except Exception as exc:  # a bug must cost one reply, not the connection
+            log.exception("command failed")
+            self._push(encode(ErrorReply(f"ERR internal error: {exc}"), self.protocol))
+
+    def _may_join(self, key: bytes) -> bool:
+        """Whether a plain GET of `key` may share one read with the GETs around it: nothing
+        would refuse it and no read-then-write command ahead of it is unfinished."""
+        barrier = self._barrier
+        return (
+            self.authenticated
+            and not key.startswith(INTERNAL_PREFIX)
+            and (barrier is None or barrier.done())
+        )
+
+    def _execute_gets(self, keys: list[bytes]) -> None:
+        """Consecutive pipelined GETs, as one read and one reply slot: the per-request work is
+        most of a pipelined GET's cost."""
+        self.state.commands_processed += len(keys)
+        answer = partial(self._answer_values, self._reserve(), self.protocol, len(keys))
+        try:
+            get_values(self, keys, answer)
+        except Exception as exc:  # a bug must cost these replies, not the connection
+            answer(exc)
 
     def _execute(self, args: list[bytes]) -> None:
         self.state.commands_processed += 1
@@ -124,12 +161,7 @@ class ClientSession(asyncio.Protocol, Context):
         if start is None:  # answered at once; HELLO answers in its new protocol
             self._push(encode(HANDLERS[type(command)](self, command), self.protocol))
             return
-        slot = _Slot()
-        self._queue.append(slot)
-        if len(self._queue) >= MAX_IN_FLIGHT and self._transport and not self._paused:
-            self._paused = True
-            self._transport.pause_reading()
-        answer: Answer = partial(self._answer, slot, self.protocol)
+        answer: Answer = partial(self._answer, self._reserve(), self.protocol)
         barrier = self._barrier
         if needs_barrier(command):
             lifted = self._barrier = self._loop.create_future()
@@ -138,6 +170,15 @@ class ClientSession(asyncio.Protocol, Context):
             barrier.add_done_callback(lambda _: self._start(start, command, answer))
         else:
             self._start(start, command, answer)
+
+    def _reserve(self) -> _Slot:
+        """A place in the reply order for a request answered later."""
+        slot = _Slot()
+        self._queue.append(slot)
+        if len(self._queue) >= MAX_IN_FLIGHT and self._transport and not self._paused:
+            self._paused = True
+            self._transport.pause_reading()
+        return slot
 
     def _start(self, start: Starter, command: object, answer: Answer) -> None:
         try:
@@ -149,7 +190,19 @@ class ClientSession(asyncio.Protocol, Context):
         """A replicated command's reply (or failure) is in: send what is at the head."""
         if isinstance(outcome, BaseException):
             outcome = error_reply(outcome) or self._internal_error(outcome)
-        slot.data = encode(outcome, protocol)
+        self._fill(slot, encode(outcome, protocol))
+
+    def _answer_values(self, slot: _Slot, protocol: int, count: int, outcome: object) -> None:
+        """`_answer` for GETs read as one (`_execute_gets`): a reply each, or the error each."""
+        if isinstance(outcome, BaseException):
+            error = error_reply(outcome) or self._internal_error(outcome)
+            self._fill(slot, encode(error, protocol) * count)
+        else:
+            values = cast(list[bytes | None], outcome)
+            self._fill(slot, b"".join([encode(value, protocol) for value in values]))
+
+    def _fill(self, slot: _Slot, data: bytes) -> None:
+        slot.data = data
         queue = self._queue
         while queue and queue[0].data is not None:
             self._batch.append(queue.popleft().data)  # type: ignore[arg-type]

@@ -809,6 +809,56 @@ def test_a_pipeline_of_100_commands_in_one_write_is_answered_in_order(
     )
 
 
+def runs_of_gets() -> list[bytes]:
+    """Pipelined GETs in runs (which the proxy reads as one): longer than one read's batch,
+    behind a read-then-write, broken by a malformed GET, in either case."""
+    requests = [
+        request(
+            "MSET", *itertools.chain.from_iterable((f"g{i}", f"v{i}") for i in range(0, 600, 2))
+        )
+    ]
+    requests += [request("get" if i % 7 else "GET", f"g{i}") for i in range(600)]
+    requests.append(request("DEL", "g0", "g2"))
+    requests += [request("GET", f"g{i}") for i in range(4)]
+    requests += [
+        request("GET"),
+        request("GET", "g4"),
+        request("GET", "g4", "x"),
+        request("GET", "g6"),
+    ]
+    return requests
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_runs_of_pipelined_gets_are_answered_as_redis_answers_them(
+    cluster: Cluster, redis_reference: LocalRedisNode, protocol: int
+) -> None:
+    requests = runs_of_gets()
+    flush_both(cluster, redis_reference)
+    replies = {}
+    for port in (cluster.proxy.port, redis_reference.port):
+        with connect(port) as connection:
+            connection.send(request("HELLO", protocol))
+            connection.read_reply()
+            connection.send(b"".join(requests))
+            replies[port] = [connection.read_reply() for _ in requests]
+    ours, theirs = replies[cluster.proxy.port], replies[redis_reference.port]
+    assert ours[3] == b"$2\r\nv2\r\n"  # GET g2
+    assert ours == theirs, [i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b]
+
+
+def test_a_reserved_key_inside_a_run_of_gets_is_refused_alone(cluster: Cluster) -> None:
+    with connect(cluster.proxy.port) as connection:
+        connection.send(request("SET", "r1", "a") + request("SET", "r2", "b"))
+        assert [connection.read_reply() for _ in range(2)] == [b"+OK\r\n"] * 2
+        connection.send(
+            request("GET", "r1") + request("GET", "__leaderless:digests") + request("GET", "r2")
+        )
+        first, reserved, last = (connection.read_reply() for _ in range(3))
+    assert (first, last) == (b"$1\r\na\r\n", b"$1\r\nb\r\n")
+    assert reserved.startswith(b"-ERR keys starting with '__leaderless:' are reserved")
+
+
 ALL_BYTES = bytes(range(256))
 
 
