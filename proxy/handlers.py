@@ -191,8 +191,17 @@ def mget(context: Context, command: cmd.MGet, answer: Answer) -> None:
 
 def get_values(context: Context, keys: Sequence[bytes], answer: Answer) -> None:
     """A run of pipelined GETs read as one: `answer` gets their values (None for nil), as
-    MGET's. The session uses it for plain GETs of keys it has checked (`may_join`)."""
+    MGET's. The session uses it for plain GETs of keys it has checked."""
     _read(context, keys, answer, _values)
+
+
+def set_values(context: Context, pairs: Sequence[tuple[bytes, bytes]], answer: Answer) -> None:
+    """A run of pipelined plain SETs (no options) written as one: `answer` gets None or the
+    failure. Each SET has its own timestamp, in order, so a key set twice keeps the later
+    value. The session uses it for SETs it has checked."""
+    coordinator = context.state.coordinator
+    records = [(key, Record(coordinator.stamp(), False, 0, value)) for key, value in pairs]
+    coordinator.write_then(records, answer)
 
 
 def _values(records: list[Record | None], now_ms: int) -> list[bytes | None]:

@@ -24,7 +24,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import cast
+from typing import TypeVar, cast
 
 from leaderless.proxy import commands as cmd
 from leaderless.proxy.handlers import (
@@ -36,6 +36,7 @@ from leaderless.proxy.handlers import (
     error_reply,
     get_values,
     needs_barrier,
+    set_values,
 )
 from leaderless.proxy.resp import ErrorReply, Limits, RequestDecoder, encode
 from leaderless.proxy.server import ProxyState
@@ -43,7 +44,11 @@ from leaderless.replication.coordinator import MAX_BATCH
 from leaderless.replication.scripts import INTERNAL_PREFIX
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
+_PLAIN = {2: b"get", 3: b"set"}
+"""The requests done in runs, by their length: GET key, and SET key value (no options)."""
+_OK_REPLY = b"+OK\r\n"
 MAX_IN_FLIGHT = 4096
 RESUME_IN_FLIGHT = 1024
 
@@ -99,20 +104,22 @@ class ClientSession(asyncio.Protocol, Context):
     def data_received(self, data: bytes) -> None:
         self.touch()
         requests, error = self._decoder.feed(data)
-        gets: list[bytes] = []
+        run: list[list[bytes]] = []
+        kind: bytes | None = None
         for args in requests:
             if self._closing:
                 break
-            joins = len(args) == 2 and args[0].lower() == b"get" and self._may_join(args[1])
-            if joins:
-                gets.append(args[1])
-            if gets and (not joins or len(gets) == MAX_BATCH):
-                self._run(self._execute_gets, gets)
-                gets = []
-            if not joins:
+            joins = self._joins(args)
+            if run and (joins != kind or len(run) == MAX_BATCH):
+                self._run(self._execute_run, run)
+                run = []
+            if joins is None:
                 self._run(self._execute, args)
-        if gets:
-            self._run(self._execute_gets, gets)
+            else:
+                run.append(args)
+                kind = joins
+        if run:
+            self._run(self._execute_run, run)
         if error is not None and not self._closing:
             self._push(encode(ErrorReply(f"ERR {error}"), self.protocol))
             self.close_after_replies()
@@ -120,30 +127,38 @@ class ClientSession(asyncio.Protocol, Context):
 
     # Execution
 
-    def _run(self, execute: Callable[[list[bytes]], None], args: list[bytes]) -> None:
+    def _run(self, execute: Callable[[T], None], args: T) -> None:
         try:
             execute(args)
         except Exception as exc:  # a bug must cost one reply, not the connection
             log.exception("command failed")
             self._push(encode(ErrorReply(f"ERR internal error: {exc}"), self.protocol))
 
-    def _may_join(self, key: bytes) -> bool:
-        """Whether a plain GET of `key` may share one read with the GETs around it: nothing
-        would refuse it and no read-then-write command ahead of it is unfinished."""
-        barrier = self._barrier
-        return (
-            self.authenticated
-            and not key.startswith(INTERNAL_PREFIX)
-            and (barrier is None or barrier.done())
-        )
+    def _joins(self, args: list[bytes]) -> bytes | None:
+        """b"get" or b"set" if the request is a plain GET or SET (no options) that may share
+        one read or write with the same requests next to it: nothing would refuse it and no
+        read-then-write command ahead of it is unfinished. Otherwise None."""
+        name = _PLAIN.get(len(args))
+        if name is None or args[0].lower() != name or not self.authenticated:
+            return None
+        if args[1].startswith(INTERNAL_PREFIX):
+            return None
+        if (barrier := self._barrier) is not None and not barrier.done():
+            return None
+        if name == b"set" and self.state.clock_check.refusal():
+            return None
+        return name
 
-    def _execute_gets(self, keys: list[bytes]) -> None:
-        """Consecutive pipelined GETs, as one read and one reply slot: the per-request work is
-        most of a pipelined GET's cost."""
-        self.state.commands_processed += len(keys)
-        answer = partial(self._answer_values, self._reserve(), self.protocol, len(keys))
+    def _execute_run(self, run: list[list[bytes]]) -> None:
+        """Consecutive pipelined GETs, or SETs, as one read or write and one reply slot: the
+        per-request work is most of a pipelined request's cost."""
+        self.state.commands_processed += len(run)
+        answer = partial(self._answer_run, self._reserve(), self.protocol, len(run))
         try:
-            get_values(self, keys, answer)
+            if len(run[0]) == 2:
+                get_values(self, [args[1] for args in run], answer)
+            else:
+                set_values(self, [(args[1], args[2]) for args in run], answer)
         except Exception as exc:  # a bug must cost these replies, not the connection
             answer(exc)
 
@@ -192,11 +207,14 @@ class ClientSession(asyncio.Protocol, Context):
             outcome = error_reply(outcome) or self._internal_error(outcome)
         self._fill(slot, encode(outcome, protocol))
 
-    def _answer_values(self, slot: _Slot, protocol: int, count: int, outcome: object) -> None:
-        """`_answer` for GETs read as one (`_execute_gets`): a reply each, or the error each."""
+    def _answer_run(self, slot: _Slot, protocol: int, count: int, outcome: object) -> None:
+        """`_answer` for a run of requests done as one (`_execute_run`): the error for each, OK
+        for each SET, or a value for each GET."""
         if isinstance(outcome, BaseException):
             error = error_reply(outcome) or self._internal_error(outcome)
             self._fill(slot, encode(error, protocol) * count)
+        elif outcome is None:
+            self._fill(slot, _OK_REPLY * count)
         else:
             values = cast(list[bytes | None], outcome)
             self._fill(slot, b"".join([encode(value, protocol) for value in values]))

@@ -809,17 +809,17 @@ def test_a_pipeline_of_100_commands_in_one_write_is_answered_in_order(
     )
 
 
-def runs_of_gets() -> list[bytes]:
-    """Pipelined GETs in runs (which the proxy reads as one): longer than one read's batch,
-    behind a read-then-write, broken by a malformed GET, in either case."""
-    requests = [
-        request(
-            "MSET", *itertools.chain.from_iterable((f"g{i}", f"v{i}") for i in range(0, 600, 2))
-        )
-    ]
+def runs_of_gets_and_sets() -> list[bytes]:
+    """Pipelined plain GETs and SETs in runs (which the proxy reads or writes as one): longer
+    than one batch, a key set twice in a run, behind a read-then-write, broken by a malformed
+    request or one with options, in either case."""
+    requests = [request("set" if i % 5 else "SET", f"g{i}", f"v{i}") for i in range(0, 600, 2)]
     requests += [request("get" if i % 7 else "GET", f"g{i}") for i in range(600)]
+    requests += [request("SET", "g1", "once"), request("SET", "g1", "twice"), request("GET", "g1")]
     requests.append(request("DEL", "g0", "g2"))
     requests += [request("GET", f"g{i}") for i in range(4)]
+    requests += [request("SET", "g3", "a"), request("SET", "g3", "b", "NX"), request("SET", "g5")]
+    requests += [request("SET", "g5", "c"), request("SET", "g7", "d", "XX"), request("GET", "g7")]
     requests += [
         request("GET"),
         request("GET", "g4"),
@@ -830,10 +830,10 @@ def runs_of_gets() -> list[bytes]:
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
-def test_runs_of_pipelined_gets_are_answered_as_redis_answers_them(
+def test_runs_of_pipelined_gets_and_sets_are_answered_as_redis_answers_them(
     cluster: Cluster, redis_reference: LocalRedisNode, protocol: int
 ) -> None:
-    requests = runs_of_gets()
+    requests = runs_of_gets_and_sets()
     flush_both(cluster, redis_reference)
     replies = {}
     for port in (cluster.proxy.port, redis_reference.port):
@@ -843,20 +843,28 @@ def test_runs_of_pipelined_gets_are_answered_as_redis_answers_them(
             connection.send(b"".join(requests))
             replies[port] = [connection.read_reply() for _ in requests]
     ours, theirs = replies[cluster.proxy.port], replies[redis_reference.port]
-    assert ours[3] == b"$2\r\nv2\r\n"  # GET g2
+    assert ours[300 + 2] == b"$2\r\nv2\r\n"  # GET g2
+    assert ours[900 + 2] == b"$5\r\ntwice\r\n"  # GET g1 after two SETs in one run
     assert ours == theirs, [i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b]
 
 
-def test_a_reserved_key_inside_a_run_of_gets_is_refused_alone(cluster: Cluster) -> None:
+def test_a_reserved_key_inside_a_run_of_sets_or_gets_is_refused_alone(cluster: Cluster) -> None:
+    reserved = b"-ERR keys starting with '__leaderless:' are reserved"
     with connect(cluster.proxy.port) as connection:
-        connection.send(request("SET", "r1", "a") + request("SET", "r2", "b"))
-        assert [connection.read_reply() for _ in range(2)] == [b"+OK\r\n"] * 2
+        connection.send(
+            request("SET", "r1", "a")
+            + request("SET", "__leaderless:digests", "x")
+            + request("SET", "r2", "b")
+        )
+        first, refused, last = (connection.read_reply() for _ in range(3))
+        assert (first, last) == (b"+OK\r\n", b"+OK\r\n")
+        assert refused.startswith(reserved)
         connection.send(
             request("GET", "r1") + request("GET", "__leaderless:digests") + request("GET", "r2")
         )
-        first, reserved, last = (connection.read_reply() for _ in range(3))
+        first, refused, last = (connection.read_reply() for _ in range(3))
     assert (first, last) == (b"$1\r\na\r\n", b"$1\r\nb\r\n")
-    assert reserved.startswith(b"-ERR keys starting with '__leaderless:' are reserved")
+    assert refused.startswith(reserved)
 
 
 ALL_BYTES = bytes(range(256))
