@@ -611,17 +611,25 @@ class _Read:
         repairs = _RepairAcks(self._done, coordinator.stats)
         repaired: set[int] = set()
         agreed = _Agreement(replies)
-        newest: Timestamp | None = None
+        settled = self._settled
+        newest = agreed.flushed_at
         for position, key in enumerate(self._keys):
-            resolution = agreed.on(position) or coordinator._resolve(replies, position)
-            for seen in _versions(resolution):
-                if newest is None or seen > newest:
-                    newest = seen
-            self._settled.append(resolution)
-            for repair in resolution.repairs:
-                backend = coordinator.backends[repair.replica]
-                repairs.expect(coordinator._send_repair(key, repair, partial(repairs.ack, backend)))
-                repaired.add(repair.replica)
+            resolution = agreed.on(position)
+            if resolution is None:
+                resolution = coordinator._resolve(replies, position)
+                for seen in _versions(resolution):
+                    if newest is None or seen > newest:
+                        newest = seen
+                for repair in resolution.repairs:
+                    backend = coordinator.backends[repair.replica]
+                    sent = coordinator._send_repair(key, repair, partial(repairs.ack, backend))
+                    repairs.expect(sent)
+                    repaired.add(repair.replica)
+            elif (winner := resolution.winner) is not None and (
+                newest is None or winner.ts > newest
+            ):
+                newest = winner.ts
+            settled.append(resolution)
         if newest is not None and not coordinator.clock.observe(newest):
             for resolution in self._settled:  # one is too far ahead: take in the others
                 for seen in _versions(resolution):
@@ -826,7 +834,7 @@ class _Agreement:
     """Resolves the keys every answering replica holds byte for byte the same (with the same
     newest flush): that record, nothing to repair. The flush is looked at once per read."""
 
-    __slots__ = ("_flushed_at", "_replies")
+    __slots__ = ("_replies", "flushed_at")
 
     def __init__(self, replies: dict[int, list[Reply]]) -> None:
         flushes = {
@@ -834,7 +842,8 @@ class _Agreement:
         }
         self._replies = list(replies.values()) if len(flushes) == 1 else []
         flush = next(iter(flushes))
-        self._flushed_at = None if flush is None else Timestamp.unpack(flush)
+        self.flushed_at = None if flush is None or not self._replies else Timestamp.unpack(flush)
+        """The newest flush, when every replica has the same; None otherwise."""
 
     def on(self, position: int) -> Resolution | None:
         """The key at `position`, if its replicas agree; None if they differ."""
@@ -845,10 +854,14 @@ class _Agreement:
         for reply in replies:
             if reply[position] != raw:
                 return None
-        record, flushed_at = _decode(raw), self._flushed_at
+        record, flushed_at = _decode(raw), self.flushed_at
         if record is not None and flushed_at is not None and record.ts <= flushed_at:
             record = None  # what resolve() decides for one replica, without its general case
-        return Resolution(record, flushed_at, ())
+        return _new_resolution(Resolution, (record, flushed_at, ()))
+
+
+_new_resolution = tuple.__new__
+"""Builds an agreed read's Resolution without NamedTuple's generated constructor."""
 
 
 def _decode_reads(reply: list[Reply]) -> list[ReplicaRead]:
