@@ -24,9 +24,9 @@ from leaderless.proxy import commands as cmd
 from leaderless.proxy.resp import ErrorReply, SimpleString, Verbatim
 from leaderless.proxy.server import ProxyState
 from leaderless.replication.backend import ReplicaUnavailable
-from leaderless.replication.coordinator import QuorumError, pass_outcome
 from leaderless.replication.hlc import MAX_PHYSICAL_MS
 from leaderless.replication.record import Record
+from leaderless.replication.rounds import QuorumError, pass_outcome
 from leaderless.replication.scripts import ANTI_ENTROPY_KEY, INTERNAL_PREFIX
 
 OK = SimpleString("OK")

@@ -10,32 +10,27 @@ connection keeps the order of what is sent on it, so a GET pipelined after a SET
 A write is stamped by the hybrid logical clock, sent to every replica at once through the
 compare-by-timestamp script, and acknowledged as soon as W replicas answered; if some refused
 it because they hold a newer version, it goes again with a timestamp past that version (see
-`write_then`). A read asks every replica, answers from the newest version among the
-first R replies, and repairs the stale replicas among those R before it answers, so two
-quorum reads in a row are monotonic; replicas that answer after the quorum are repaired in
-the background. The decisions (when a round has its quorum, when it cannot, who is stale)
-come from the pure modules `quorum` and `merge`; this module only carries them out.
+`write_then`). A read asks every replica and answers from the first R replies, repairing
+the stale ones (`reads`). Each request to the replicas is one round, which waits for its
+quorum or its deadline (`rounds`). The decisions (when a round has its quorum, when it
+cannot, who is stale) come from the pure modules `quorum` and `merge`; this module, `rounds`
+and `reads` only carry them out.
 
 A replica that failed a write, or had not acknowledged it by the deadline, gets it as a hint
-(`handoff.py`), replayed when it answers again; the round keeps its deadline timer for that
-after answering the client. With `sloppy_quorum` a stored hint counts toward W, once at least
-one replica has acknowledged. Reads count only replicas `rejoin.py` finds IN_SYNC: a replica
-that came back emptied is left out of read quorums until it is refilled (`membership.py`), and
-one just (re)connected is waited for until its check is done.
+(`handoff.py`), replayed when it answers again; with `sloppy_quorum` a stored hint counts
+toward W (see `rounds`). Reads count only replicas `rejoin.py` finds IN_SYNC: a replica that
+came back emptied is left out of read quorums until it is refilled (`membership.py`), and one
+just (re)connected is waited for until its check is done.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from enum import Enum
 from functools import partial
 from typing import Literal, TypeVar, cast
 
-import hiredis
 from leaderless.replication.backend import (
     Backend,
     Deliver,
@@ -51,9 +46,19 @@ from leaderless.replication.hlc import HybridClock, Timestamp
 from leaderless.replication.membership import Health
 from leaderless.replication.merge import Repair, ReplicaRead, Resolution, resolve
 from leaderless.replication.merkle import range_of
-from leaderless.replication.quorum import Failed, Late, QuorumRound, Reached
-from leaderless.replication.record import Record, RecordFormatError, decode_record, encode_record
+from leaderless.replication.reads import Read, check_reads, decode_read, decode_reads, split_reads
+from leaderless.replication.record import Record, encode_record
 from leaderless.replication.rejoin import Rejoin
+from leaderless.replication.rounds import (
+    BadReply,
+    Deadlines,
+    Outcome,
+    QuorumError,
+    ReplicationStats,
+    Round,
+    completion,
+    pass_outcome,
+)
 from leaderless.replication.scripts import (
     DBSIZE,
     FLUSH,
@@ -64,8 +69,6 @@ from leaderless.replication.scripts import (
     write_if_newer_args,
 )
 
-log = logging.getLogger(__name__)
-
 RESTAMP_ATTEMPTS = 3
 """Tries of a write whose replicas hold a newer version (see Coordinator.write)."""
 
@@ -73,30 +76,10 @@ RESTAMP_ATTEMPTS = 3
 MAX_BATCH = 256
 """Most keys in one round: the requests of one event-loop tick share rounds up to this."""
 
-Outcome = Callable[[object], None]
-"""Receives a request's result, or the exception that stands for it (a QuorumError, ...)."""
-
 
 class _Batch(Enum):
     READS = "reads"
     WRITES = "writes"
-
-
-class QuorumError(Exception):
-    """Fewer than W (or R) replicas answered in time; the text says how many of how many."""
-
-
-@dataclass
-class ReplicationStats:
-    """Counters shown by INFO."""
-
-    reads: int = 0
-    writes: int = 0
-    read_repairs: int = 0
-    background_repairs: int = 0
-    quorum_failures: int = 0
-    tombstones_purged: int = 0
-    restamped_writes: int = 0
 
 
 class Coordinator:
@@ -113,6 +96,7 @@ class Coordinator:
         sloppy_quorum: bool = False,
     ) -> None:
         self.backends = list(backends)
+        self._names = tuple(backend.name for backend in self.backends)
         self.w = w
         self.r = r
         self.timeout_s = timeout_s
@@ -121,7 +105,7 @@ class Coordinator:
         self.rejoin = rejoin
         self.sloppy_quorum = sloppy_quorum
         self.stats = ReplicationStats()
-        self._deadlines = _Deadlines(timeout_s)
+        self._deadlines = Deadlines(timeout_s)
         self._queued: list[tuple[_Batch, Sequence[object], Outcome]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         for backend in self.backends:
@@ -141,7 +125,7 @@ class Coordinator:
 
     async def read(self, keys: Sequence[bytes]) -> list[Record | None]:
         """The newest record of each key (tombstones and expired records included)."""
-        return cast(list[Record | None], await _completion(partial(self.read_then, keys)))
+        return cast(list[Record | None], await completion(partial(self.read_then, keys)))
 
     def read_then(self, keys: Sequence[bytes], done: Outcome) -> None:
         """`read`, handing its result (or the QuorumError) to `done`: the common request runs
@@ -178,26 +162,26 @@ class Coordinator:
             start = end
 
     def _send_reads(self, run: list[tuple[Sequence[bytes], Outcome]]) -> None:
-        keys, done = run[0] if len(run) == 1 else (_joined(run), partial(_split_reads, run))
+        keys, done = run[0] if len(run) == 1 else (_joined(run), partial(split_reads, run))
         request = pack_command((b"MGET", *keys, FLUSH_KEY))
-        read = _Read(self, keys, done)
+        read = Read(self, keys, done)
         self._round(
             "read",
             self.r,
             partial(self._read_from, request),
             read.reached,
-            parse=partial(_check_reads, len(keys)),
+            parse=partial(check_reads, len(keys)),
             on_late=read.late,
         )
 
-    def _resolve(self, replies: dict[int, list[Reply]], position: int) -> Resolution:
+    def resolve_key(self, replies: dict[int, list[Reply]], position: int) -> Resolution:
         """The replicas disagree on a key: the last-write-wins rule decides, with repairs."""
         reads: list[ReplicaRead | None] = [None] * len(self.backends)
         for replica, reply in replies.items():
-            reads[replica] = _decode_read(reply[position], reply[-1])
+            reads[replica] = decode_read(reply[position], reply[-1])
         return resolve(reads)
 
-    def _send_repair(self, key: bytes, repair: Repair, deliver: Deliver) -> int:
+    def send_repair(self, key: bytes, repair: Repair, deliver: Deliver) -> int:
         """Send what replica `repair.replica` lacks; returns how many requests went."""
         backend = self.backends[repair.replica]
         sent = 0
@@ -214,7 +198,7 @@ class Coordinator:
 
     async def write(self, records: Sequence[tuple[bytes, Record]]) -> None:
         """Apply every record on at least W replicas, or raise QuorumError."""
-        await _completion(partial(self.write_then, records))
+        await completion(partial(self.write_then, records))
 
     def write_then(self, records: Sequence[tuple[bytes, Record]], done: Outcome) -> None:
         """`write`, handing None (or the QuorumError) to `done`. The replicas that miss it get
@@ -266,7 +250,7 @@ class Coordinator:
                 for key, record in records
                 if key in blocked
             ]
-            answers = await _completion(partial(self._write_once, records))
+            answers = await completion(partial(self._write_once, records))
             refused = _refusals(cast(dict[int, object], answers))
             if not refused:
                 return
@@ -302,8 +286,8 @@ class Coordinator:
             keys = [records[i][0] for i in positions]
             try:
                 reply = await self.backends[replica].execute(b"MGET", *keys, FLUSH_KEY)
-                reads = _decode_reads(_check_reads(len(keys), reply))
-            except (ReplicaUnavailable, _BadReply):
+                reads = decode_reads(check_reads(len(keys), reply))
+            except (ReplicaUnavailable, BadReply):
                 continue  # gone since it answered: what blocked it is unknown, its ack stands
             for position, read in zip(positions, reads, strict=True):
                 key, record = records[position]
@@ -318,7 +302,7 @@ class Coordinator:
     async def flush(self) -> None:
         """A timestamped FLUSHDB: everything older than it is gone on every replica it reaches."""
         packed = self.clock.now().pack()
-        await _completion(
+        await completion(
             partial(
                 self._round,
                 "write",
@@ -330,7 +314,7 @@ class Coordinator:
 
     async def dbsize(self) -> int:
         """The largest count of client-visible keys among R replicas."""
-        answers = await _completion(
+        answers = await completion(
             partial(
                 self._round,
                 "read",
@@ -406,12 +390,22 @@ class Coordinator:
         `on_missed(replica)` is called for each replica that failed or had not answered by the
         deadline, and says whether a hint was kept; with sloppy_quorum a kept hint counts as a
         success once some replica has succeeded."""
-        round_ = _Round(self, kind, required, parse, done, on_late, on_missed)
+        round_ = Round(
+            self._names,
+            self.sloppy_quorum,
+            self.stats,
+            kind,
+            required,
+            parse,
+            done,
+            on_late,
+            on_missed,
+        )
         self._deadlines.add(round_)
         for backend in self.backends:
             send(backend, partial(round_.answered, backend.index))
 
-    def _repair_late(
+    def repair_late(
         self,
         keys: Sequence[bytes],
         settled: Sequence[Resolution],
@@ -420,277 +414,10 @@ class Coordinator:
     ) -> None:
         """A replica answered after the quorum: bring it up to what the quorum saw, if stale."""
         assert isinstance(answer, list)
-        for key, resolution, late_read in zip(keys, settled, _decode_reads(answer), strict=True):
+        for key, resolution, late_read in zip(keys, settled, decode_reads(answer), strict=True):
             repair = resolution.repair_for(replica, late_read)
             if repair is not None:
-                self.stats.background_repairs += self._send_repair(key, repair, _ignore)
-
-
-class _Round:
-    """One quorum round in flight: the replicas' replies go through `parse` into the pure
-    QuorumRound, and its decisions are carried out here. A round stays known to the deadline
-    queue until its deadline, and to each replica's reply queue until that replica answers;
-    once every replica has answered it lets go of what it holds."""
-
-    __slots__ = (
-        "_coordinator",
-        "_done",
-        "_heard",
-        "_hinted",
-        "_on_late",
-        "_on_missed",
-        "_parse",
-        "_quorum",
-        "_sloppy",
-        "_succeeded",
-        "_unanswered",
-    )
-
-    def __init__(
-        self,
-        coordinator: Coordinator,
-        kind: Literal["read", "write"],
-        required: int,
-        parse: Callable[[Reply], object],
-        done: Outcome,
-        on_late: Callable[[int, object], None] | None,
-        on_missed: Callable[[int], bool] | None,
-    ) -> None:
-        replicas = len(coordinator.backends)
-        self._coordinator = coordinator
-        self._quorum: QuorumRound[object] = QuorumRound(kind, replicas, required)
-        self._parse = parse
-        self._done: Outcome | None = done
-        self._on_late = on_late
-        self._on_missed = on_missed
-        self._unanswered = set(range(replicas)) if on_missed is not None else None
-        self._sloppy = on_missed is not None and coordinator.sloppy_quorum
-        self._hinted: dict[int, str] = {}  # sloppy: hints waiting for a first success to count
-        self._succeeded = False
-        self._heard = 0
-
-    @property
-    def pending(self) -> bool:
-        """Whether the deadline can still matter: undecided, or replicas still to hint."""
-        return self._done is not None or bool(self._unanswered)
-
-    def answered(self, replica: int, reply: object) -> None:
-        unanswered = self._unanswered
-        if unanswered is not None:
-            if replica not in unanswered:
-                return  # hinted at the deadline already
-            unanswered.discard(replica)
-        self._heard += 1
-        if isinstance(reply, BaseException):
-            self._failure(replica, str(reply))
-        else:
-            try:
-                value = self._parse(reply)
-            except ReplicaUnavailable as lost:
-                self._failure(replica, str(lost))
-            except _BadReply as bad:
-                name = self._coordinator.backends[replica].name
-                self._failure(replica, f"{name}: {bad}")
-            else:
-                self._success(replica, value)
-        if self._heard == self._quorum.replicas:
-            self._on_late = None  # nobody else will answer: let go of the read's state
-
-    def expired(self) -> None:
-        """The deadline passed: replicas that have not answered are missed."""
-        if self._unanswered:
-            stragglers = sorted(self._unanswered)
-            self._unanswered.clear()
-            for replica in stragglers:
-                name = self._coordinator.backends[replica].name
-                self._failure(replica, f"{name}: timed out")
-        self._settle(self._quorum.on_timeout())
-
-    def _success(self, replica: int, value: object) -> None:
-        self._settle(self._quorum.on_success(replica, value))
-        if not self._succeeded:
-            self._succeeded = True
-            for hint in self._hinted:
-                self._settle(self._quorum.on_success(hint, True))
-            self._hinted.clear()
-
-    def _failure(self, replica: int, reason: str) -> None:
-        on_missed = self._on_missed
-        if on_missed is None or not on_missed(replica) or not self._sloppy:
-            self._settle(self._quorum.on_failure(replica, reason))
-        elif self._succeeded:
-            self._settle(self._quorum.on_success(replica, True))
-        else:
-            self._hinted[replica] = reason
-        if not self._unanswered and not self._succeeded:  # nobody holds it: hints do not count
-            for hint, why in self._hinted.items():
-                self._settle(self._quorum.on_failure(hint, why))
-            self._hinted.clear()
-
-    def _settle(self, decision: object) -> None:
-        if type(decision) is Reached:
-            done, self._done = self._done, None
-            if done is not None:
-                done(decision.answers)
-        elif type(decision) is Failed:
-            done, self._done = self._done, None
-            if done is not None:
-                self._coordinator.stats.quorum_failures += 1
-                done(QuorumError(decision.error))
-        elif type(decision) is Late and self._on_late is not None:
-            self._on_late(decision.replica, decision.value)
-
-
-_SLACK_S = 0.005
-"""How late a round may be failed after its deadline: the timer lets the rounds expiring
-within this long go together, rather than wake the event loop once for each."""
-
-
-class _Deadlines:
-    """The rounds in flight, oldest first, with one timer for the oldest. Every round gets the
-    same timeout, so they expire in the order they started: one timer serves them all, where
-    a timer per round would cost a heap entry (and its cancellation) on every request."""
-
-    def __init__(self, timeout_s: float) -> None:
-        self._timeout_s = timeout_s
-        self._rounds: deque[tuple[float, _Round]] = deque()
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def add(self, round_: _Round) -> None:
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout_s
-        self._rounds.append((deadline, round_))
-        if self._timer is None:
-            self._timer = loop.call_at(deadline + _SLACK_S, self._expire)
-
-    def _expire(self) -> None:
-        assert self._loop is not None
-        now = self._loop.time()
-        rounds = self._rounds
-        while rounds and rounds[0][0] <= now:
-            _, round_ = rounds.popleft()
-            if round_.pending:
-                round_.expired()
-        self._timer = self._loop.call_at(rounds[0][0] + _SLACK_S, self._expire) if rounds else None
-
-    def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-
-class _Read:
-    """A read once its quorum answers: the newest record of each key, after the stale replicas
-    among the quorum confirmed their repairs; stragglers are repaired in the background."""
-
-    __slots__ = ("_coordinator", "_done", "_keys", "_late_answers", "_settled", "_up_to_date")
-
-    def __init__(self, coordinator: Coordinator, keys: Sequence[bytes], done: Outcome) -> None:
-        self._coordinator = coordinator
-        self._keys = keys
-        self._done = done
-        self._settled: list[Resolution] = []
-        self._up_to_date: list[object] = []  # answers that needed no repair: a late twin needs none
-        self._late_answers: list[tuple[int, object]] = []
-
-    def late(self, replica: int, answer: object) -> None:
-        if not self._settled:
-            self._late_answers.append((replica, answer))
-        elif answer not in self._up_to_date:
-            self._coordinator._repair_late(self._keys, self._settled, replica, answer)
-
-    def reached(self, outcome: object) -> None:
-        if isinstance(outcome, BaseException):
-            self._done(outcome)
-            return
-        coordinator = self._coordinator
-        replies = cast(dict[int, list[Reply]], outcome)
-        repairs = _RepairAcks(self._done, coordinator.stats)
-        repaired: set[int] = set()
-        agreed = _Agreement(replies)
-        settled = self._settled
-        newest = agreed.flushed_at
-        for position, key in enumerate(self._keys):
-            resolution = agreed.on(position)
-            if resolution is None:
-                resolution = coordinator._resolve(replies, position)
-                for seen in _versions(resolution):
-                    if newest is None or seen > newest:
-                        newest = seen
-                for repair in resolution.repairs:
-                    backend = coordinator.backends[repair.replica]
-                    sent = coordinator._send_repair(key, repair, partial(repairs.ack, backend))
-                    repairs.expect(sent)
-                    repaired.add(repair.replica)
-            elif (winner := resolution.winner) is not None and (
-                newest is None or winner.ts > newest
-            ):
-                newest = winner.ts
-            settled.append(resolution)
-        if newest is not None and not coordinator.clock.observe(newest):
-            for resolution in self._settled:  # one is too far ahead: take in the others
-                for seen in _versions(resolution):
-                    coordinator.clock.observe(seen)
-        self._up_to_date.extend(
-            reply for replica, reply in replies.items() if replica not in repaired
-        )
-        for replica, answer in self._late_answers:
-            self.late(replica, answer)
-        self._late_answers.clear()
-        winners = [resolution.winner for resolution in self._settled]
-        if repairs.outstanding:
-            coordinator.stats.read_repairs += repairs.outstanding
-            repairs.wait(winners, coordinator.timeout_s)
-        else:
-            self._done(winners)
-
-
-class _RepairAcks:
-    """A read answers only once the stale replicas it saw hold what it returns: otherwise the
-    next read could meet only replicas that never got it, and go back in time."""
-
-    __slots__ = ("_done", "_result", "_stats", "_timer", "outstanding")
-
-    def __init__(self, done: Outcome, stats: ReplicationStats) -> None:
-        self._done: Outcome | None = done
-        self._stats = stats
-        self.outstanding = 0
-        self._result: object = None
-        self._timer: asyncio.TimerHandle | None = None
-
-    def expect(self, requests: int) -> None:
-        self.outstanding += requests
-
-    def wait(self, result: object, timeout_s: float) -> None:
-        self._result = result
-        if self._done is not None:
-            self._timer = asyncio.get_running_loop().call_later(timeout_s, self._timed_out)
-
-    def ack(self, backend: Backend, reply: object) -> None:
-        if isinstance(reply, BaseException):
-            self._fail(str(reply))
-        elif isinstance(reply, hiredis.ReplyError):
-            self._fail(f"{backend.name}: {reply}")
-        else:
-            self.outstanding -= 1
-            if self.outstanding == 0 and self._timer is not None and self._done is not None:
-                self._timer.cancel()
-                done, self._done = self._done, None
-                done(self._result)
-
-    def _timed_out(self) -> None:
-        self._fail("a stale replica timed out")
-
-    def _fail(self, failure: str) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        done, self._done = self._done, None
-        if done is not None:
-            self._stats.quorum_failures += 1
-            done(QuorumError(f"NOQUORUM read repair not acknowledged; {failure}"))
+                self.stats.background_repairs += self.send_repair(key, repair, _ignore)
 
 
 def _stored(key: bytes, record: Record) -> bytes:
@@ -699,10 +426,6 @@ def _stored(key: bytes, record: Record) -> bytes:
 
 
 _RECOVERING = "recovering (emptied; not counted toward reads until refilled)"
-
-
-class _BadReply(Exception):
-    """A replica answered something other than what the request expects."""
 
 
 def _send_read(backend: Backend, request: bytes | Script, deliver: Deliver) -> None:
@@ -717,19 +440,6 @@ T = TypeVar("T")
 
 def _joined(run: list[tuple[Sequence[T], Outcome]]) -> list[T]:
     return [item for items, _ in run for item in items]
-
-
-def _split_reads(run: list[tuple[Sequence[bytes], Outcome]], outcome: object) -> None:
-    """Hand each read of a shared round its own records."""
-    if isinstance(outcome, BaseException):
-        for _, done in run:
-            done(outcome)
-        return
-    records = cast(list[object], outcome)
-    start = 0
-    for keys, done in run:
-        done(records[start : start + len(keys)])
-        start += len(keys)
 
 
 def _split_writes(
@@ -756,23 +466,6 @@ _NONE_REFUSED: dict[int, object] = {}
 """The acknowledgements a write gets when no replica refused any record of its round."""
 
 
-def _completion(start: Callable[[Outcome], None]) -> asyncio.Future[object]:
-    """Start a callback-driven request; the future holds its outcome."""
-    future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-    start(settle(future))
-    return future
-
-
-def pass_outcome(done: Outcome, task: asyncio.Future[object]) -> None:
-    """Hand a finished task's result, exception or cancellation to a callback."""
-    if task.cancelled():
-        done(asyncio.CancelledError())
-    elif (exc := task.exception()) is not None:
-        done(exc)
-    else:
-        done(task.result())
-
-
 def _ignore(reply: object) -> None:
     """For background repairs: a replica that misses one is repaired by the next read or by
     anti-entropy."""
@@ -790,7 +483,7 @@ def _deliver_outcome(deliver: Deliver, done: asyncio.Future[Reply]) -> None:
 def _parse_script_acks(count: int, reply: Reply) -> object:
     """Per record, 1 if the replica applied it, 0 if it already held something as new."""
     if not isinstance(reply, list) or len(reply) != count:
-        raise _BadReply(str(reply))
+        raise BadReply(str(reply))
     return reply
 
 
@@ -809,74 +502,5 @@ def _ts_of(record: Record | None) -> Timestamp | None:
 
 def _parse_int(reply: Reply) -> object:
     if not isinstance(reply, int):
-        raise _BadReply(str(reply))
+        raise BadReply(str(reply))
     return reply
-
-
-def _check_reads(count: int, reply: Reply) -> list[Reply]:
-    """A replica's answer to `MGET key... FLUSH_KEY`, left undecoded: most reads find every
-    replica agreeing, and then only one copy is decoded."""
-    if not isinstance(reply, list) or len(reply) != count + 1:
-        raise _BadReply(str(reply))
-    for raw in reply:
-        if isinstance(raw, hiredis.ReplyError):
-            raise _BadReply(str(raw))
-    return reply
-
-
-def _versions(resolution: Resolution) -> list[Timestamp]:
-    """The timestamps a read saw, for the clock: the winner's and the newest flush."""
-    seen = [] if resolution.winner is None else [resolution.winner.ts]
-    return seen if resolution.flushed_at is None else [*seen, resolution.flushed_at]
-
-
-class _Agreement:
-    """Resolves the keys every answering replica holds byte for byte the same (with the same
-    newest flush): that record, nothing to repair. The flush is looked at once per read."""
-
-    __slots__ = ("_replies", "flushed_at")
-
-    def __init__(self, replies: dict[int, list[Reply]]) -> None:
-        flushes = {
-            bytes(reply[-1]) if isinstance(reply[-1], bytes) else None for reply in replies.values()
-        }
-        self._replies = list(replies.values()) if len(flushes) == 1 else []
-        flush = next(iter(flushes))
-        self.flushed_at = None if flush is None or not self._replies else Timestamp.unpack(flush)
-        """The newest flush, when every replica has the same; None otherwise."""
-
-    def on(self, position: int) -> Resolution | None:
-        """The key at `position`, if its replicas agree; None if they differ."""
-        replies = self._replies
-        if not replies:
-            return None
-        raw = replies[0][position]
-        for reply in replies:
-            if reply[position] != raw:
-                return None
-        record, flushed_at = _decode(raw), self.flushed_at
-        if record is not None and flushed_at is not None and record.ts <= flushed_at:
-            record = None  # what resolve() decides for one replica, without its general case
-        return _new_resolution(Resolution, (record, flushed_at, ()))
-
-
-_new_resolution = tuple.__new__
-"""Builds an agreed read's Resolution without NamedTuple's generated constructor."""
-
-
-def _decode_reads(reply: list[Reply]) -> list[ReplicaRead]:
-    return [_decode_read(raw, reply[-1]) for raw in reply[:-1]]
-
-
-def _decode_read(raw: Reply, flush: Reply) -> ReplicaRead:
-    return ReplicaRead(_decode(raw), Timestamp.unpack(flush) if isinstance(flush, bytes) else None)
-
-
-def _decode(raw: Reply) -> Record | None:
-    if not isinstance(raw, bytes):
-        return None
-    try:
-        return decode_record(raw)
-    except RecordFormatError as exc:
-        log.warning("ignoring a record this proxy cannot read: %s", exc)
-        return None
