@@ -112,6 +112,8 @@ class _ReplyStream(asyncio.Protocol):
         self.pending: deque[tuple[Deliver, bytes | None, bytes]] = deque()
         self._reader = hiredis.Reader()
         self._out: list[bytes] = []
+        self.held = False
+        """While held, sends are not written at the next loop turn but at `release`."""
         self._on_lost = on_lost
         self._loop = asyncio.get_running_loop()
         self.last_progress = self._loop.time()
@@ -125,7 +127,8 @@ class _ReplyStream(asyncio.Protocol):
     ) -> None:
         out = self._out
         if not out:
-            self._loop.call_soon(self._flush)
+            if not self.held:
+                self._loop.call_soon(self._flush)
             if not self.pending:
                 self.last_progress = self._loop.time()
         out.append(head)
@@ -134,9 +137,14 @@ class _ReplyStream(asyncio.Protocol):
         self.pending.append((deliver, fallback, tail))
 
     def _flush(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
+        if self._out and self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"".join(self._out))
         self._out.clear()
+
+    def release(self) -> None:
+        """End a hold (see Backend.hold): write what was sent meanwhile, now."""
+        self.held = False
+        self._flush()
 
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
@@ -240,6 +248,16 @@ class Backend:
     ) -> None:
         """EVALSHA, falling back to EVAL once if the replica lost its script cache."""
         self.send_script(deliver, pack_script(script, keys, args))
+
+    def hold(self) -> None:
+        """Keep what is sent from now on until `release`, which writes it at once: the
+        coordinator sends a turn's rounds that way, one write each and no extra loop turn."""
+        if self._stream is not None:
+            self._stream.held = True
+
+    def release(self) -> None:
+        if self._stream is not None:
+            self._stream.release()
 
     def send_script(self, deliver: Deliver, call: ScriptCall) -> None:
         """`call_script` for a call already packed, as when it goes to several replicas."""

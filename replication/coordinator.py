@@ -147,19 +147,27 @@ class Coordinator:
         pipelined SET then GET reach every replica in that order, so the GET sees the SET.
         A run is cut at MAX_BATCH keys, which bounds the time a replica spends on one call."""
         queued, self._queued = self._queued, []
-        start = 0
-        while start < len(queued):
-            kind = queued[start][0]
-            end, keys = start, 0
-            while end < len(queued) and queued[end][0] is kind and keys < MAX_BATCH:
-                keys += len(queued[end][1])
-                end += 1
-            run = [(items, done) for _, items, done in queued[start:end]]
-            if kind is _Batch.READS:
-                self._send_reads(cast(list[tuple[Sequence[bytes], Outcome]], run))
-            else:
-                self._send_writes(cast(list[tuple[Sequence[tuple[bytes, Record]], Outcome]], run))
-            start = end
+        for backend in self.backends:
+            backend.hold()  # one write per replica, now, for all the rounds
+        try:
+            start = 0
+            while start < len(queued):
+                kind = queued[start][0]
+                end, keys = start, 0
+                while end < len(queued) and queued[end][0] is kind and keys < MAX_BATCH:
+                    keys += len(queued[end][1])
+                    end += 1
+                run = [(items, done) for _, items, done in queued[start:end]]
+                if kind is _Batch.READS:
+                    self._send_reads(cast(list[tuple[Sequence[bytes], Outcome]], run))
+                else:
+                    self._send_writes(
+                        cast(list[tuple[Sequence[tuple[bytes, Record]], Outcome]], run)
+                    )
+                start = end
+        finally:
+            for backend in self.backends:
+                backend.release()
 
     def _send_reads(self, run: list[tuple[Sequence[bytes], Outcome]]) -> None:
         keys, done = run[0] if len(run) == 1 else (_joined(run), partial(split_reads, run))
