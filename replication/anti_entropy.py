@@ -176,18 +176,6 @@ def _scanned(keys: int, seconds: float) -> str:
 
 
 @dataclass
-class AntiEntropyStats:
-    """This sidecar's counters since it started."""
-
-    rounds: int = 0
-    ranges_differing: int = 0
-    keys_scanned: int = 0
-    keys_repaired: int = 0
-    last_round_s: float = 0.0
-    last_round_converged: bool = False
-
-
-@dataclass
 class _Pass:
     """The segments a pass holds leases on, and the ranges among theirs it still repairs."""
 
@@ -212,7 +200,6 @@ class AntiEntropy:
         self.backends = list(backends)
         self.settings = settings
         self.owner = owner or f"{socket.gethostname()}/{os.getpid()}/{os.urandom(4).hex()}"
-        self.stats = AntiEntropyStats()
         self._grace_ms = tombstone_grace_ms
         self._wall_ms = wall_ms
         self._on_progress = on_progress
@@ -250,12 +237,6 @@ class AntiEntropy:
         if len(up) >= 2:
             await self._round(up, finish_leased)
         report.seconds = time.monotonic() - started
-        self.stats.rounds += 1
-        self.stats.ranges_differing += report.ranges_differing
-        self.stats.keys_scanned += report.keys_scanned
-        self.stats.keys_repaired += report.keys_repaired
-        self.stats.last_round_s = report.seconds
-        self.stats.last_round_converged = report.converged
         await self._publish(up, report)
         return report
 
