@@ -159,24 +159,9 @@ class Started:
     hints_pending: int
 
 
-async def serve(
-    settings: Settings,
-    *,
-    on_ready: Callable[[str, int], None] | None = None,
-    stop: asyncio.Event | None = None,
-    wall_ms: Callable[[], int] = wall_ms,
-    report: Callable[[Started], None] | None = None,
-) -> None:
-    """Run the proxy until `stop` is set (or forever). Prints its start-up lines (or, given
-    `report`, hands them over: a worker's parent prints them), then calls on_ready(host, port)
-    once it listens. Raises OSError if the listen address is unusable. `wall_ms` is the wall
-    clock everything here reads (injected by tests of skewed clocks)."""
-    from leaderless.proxy.session import ClientSession  # the session imports ProxyState
-
-    refusal = protected_mode_refusal(settings.listen)
-    if refusal is not None:
-        raise SettingsError(refusal)
-    tls = server_context(settings.listen)
+async def open_state(settings: Settings, *, wall_ms: Callable[[], int] = wall_ms) -> ProxyState:
+    """What the sessions share, with every replica's connection tried once (a replica that is
+    down is retried in the background). `serve` listens on top of it."""
     replication = settings.replication
     proxy_id = (
         replication.proxy_id
@@ -219,10 +204,39 @@ async def serve(
         clock_check=clock_check,
         wall_ms=wall_ms,
     )
+    try:
+        await asyncio.gather(*(backend.connect() for backend in backends))
+    except BaseException:
+        await coordinator.close()
+        raise
+    return state
+
+
+async def serve(
+    settings: Settings,
+    *,
+    on_ready: Callable[[str, int], None] | None = None,
+    stop: asyncio.Event | None = None,
+    wall_ms: Callable[[], int] = wall_ms,
+    report: Callable[[Started], None] | None = None,
+) -> None:
+    """Run the proxy until `stop` is set (or forever). Prints its start-up lines (or, given
+    `report`, hands them over: a worker's parent prints them), then calls on_ready(host, port)
+    once it listens. Raises OSError if the listen address is unusable. `wall_ms` is the wall
+    clock everything here reads (injected by tests of skewed clocks)."""
+    from leaderless.proxy.session import ClientSession  # the session imports ProxyState
+
+    refusal = protected_mode_refusal(settings.listen)
+    if refusal is not None:
+        raise SettingsError(refusal)
+    tls = server_context(settings.listen)
+    state = await open_state(settings, wall_ms=wall_ms)
+    coordinator, clock_check = state.coordinator, state.clock_check
+    backends = coordinator.backends
+    replication = settings.replication
     host, port = settings.listen.host, settings.listen.port
     loop = asyncio.get_running_loop()
     try:
-        await asyncio.gather(*(backend.connect() for backend in backends))
         server = await loop.create_server(
             lambda: ClientSession(state),
             host,
@@ -238,7 +252,7 @@ async def serve(
     state.port = server.sockets[0].getsockname()[1]
     started = Started(
         pid=os.getpid(),
-        proxy_id=proxy_id,
+        proxy_id=state.proxy_id,
         port=state.port,
         replicas=tuple(_replica_state(backend) for backend in backends),
         hints_pending=coordinator.hints.pending,
@@ -249,8 +263,8 @@ async def serve(
         report(started)
     tasks = [
         loop.create_task(_purge_tombstones(state)),
-        loop.create_task(handoff.replay_forever(backends)),
-        loop.create_task(rejoin.watch_forever()),
+        loop.create_task(coordinator.handoff.replay_forever(backends)),
+        loop.create_task(coordinator.rejoin.watch_forever()),
     ]
     if replication.ntp_servers:
         servers = [parse_ntp_server(server) for server in replication.ntp_servers]

@@ -74,6 +74,9 @@ class ClientSession(asyncio.Protocol, Context):
         self._paused = False
         self._drained: asyncio.Future[None] | None = None  # only while shutdown waits
         self._barrier: asyncio.Future[None] | None = None
+        self._parked: deque[tuple[asyncio.Future[None], Starter, object, Answer]] = deque()
+        """Requests waiting for the read-then-write command ahead of them, in order, each with
+        the barrier it waits for: started by `_unpark`, never overtaken by later requests."""
         self._loop = asyncio.get_running_loop()
         self._flush_scheduled = False
 
@@ -143,7 +146,7 @@ class ClientSession(asyncio.Protocol, Context):
             return None
         if args[1].startswith(INTERNAL_PREFIX):
             return None
-        if (barrier := self._barrier) is not None and not barrier.done():
+        if self._parked or ((barrier := self._barrier) is not None and not barrier.done()):
             return None
         if name == b"set" and self.state.clock_check.refusal():
             return None
@@ -181,9 +184,25 @@ class ClientSession(asyncio.Protocol, Context):
         if needs_barrier(command):
             lifted = self._barrier = self._loop.create_future()
             answer = partial(_answer_and_lift, answer, lifted)
-        if barrier is not None and not barrier.done():
-            barrier.add_done_callback(lambda _: self._start(start, command, answer))
+        if self._parked or (barrier is not None and not barrier.done()):
+            assert barrier is not None  # nothing is parked without a barrier to wait for
+            if not self._parked:
+                barrier.add_done_callback(self._unpark)
+            self._parked.append((barrier, start, command, answer))
         else:
+            self._start(start, command, answer)
+
+    def _unpark(self, _: object = None) -> None:
+        """Start the parked requests whose barrier is lifted, in order. A barrier's callbacks
+        run a loop turn after it is lifted; requests that arrive meanwhile park behind the
+        others rather than start first."""
+        parked = self._parked
+        while parked:
+            barrier, start, command, answer = parked[0]
+            if not barrier.done():
+                barrier.add_done_callback(self._unpark)
+                return
+            parked.popleft()
             self._start(start, command, answer)
 
     def _reserve(self) -> _Slot:
