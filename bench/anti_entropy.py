@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import types
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import redis
@@ -46,7 +47,13 @@ from leaderless.replication.local_nodes import LocalRedisNode, start_on_free_por
 from leaderless.replication.merkle import range_of
 from leaderless.replication.range_scan import RangeScan
 from leaderless.replication.record import Record, encode_record
-from leaderless.replication.scripts import ALL_SCRIPTS, SCAN_RANGES, WRITE_IF_NEWER, Script
+from leaderless.replication.scripts import (
+    ALL_SCRIPTS,
+    SCAN_RANGES,
+    WRITE_IF_NEWER,
+    Script,
+    write_if_newer_args,
+)
 
 LIMITS = {
     "off": AntiEntropySettings(max_keys_per_s=10**9, max_scan_keys_per_s=10**9),
@@ -77,13 +84,19 @@ def load(client: redis.Redis, indexes: list[int], ts_ms: int) -> None:
         chunk = indexes[start : start + LOAD_BATCH]
         keys = [key_name(i) for i in chunk]
         args = [record(ts_ms, i) for i in chunk]
-        pipe.evalsha(WRITE_IF_NEWER.sha, len(keys), *keys, *args)
+        pipe.evalsha(WRITE_IF_NEWER.sha, len(keys), *keys, *write_if_newer_args(keys, args))
         if len(pipe) >= 50:
             pipe.execute()
     pipe.execute()
 
 
-def script_cost(node: LocalRedisNode, script: Script, calls: int) -> dict[str, float]:
+ArgsOf = Callable[[Sequence[bytes], Sequence[bytes]], list[bytes]]
+"""A write script's ARGV for keys and their records (what `write_if_newer_args` does now)."""
+
+
+def script_cost(
+    node: LocalRedisNode, script: Script, args_of: ArgsOf, calls: int
+) -> dict[str, float]:
     with node.client() as client:
         client.flushall()
         client.config_resetstat()
@@ -93,7 +106,8 @@ def script_cost(node: LocalRedisNode, script: Script, calls: int) -> dict[str, f
         pipe = client.pipeline(transaction=False)
         for i in range(calls):
             n = i % (calls // 2)  # half new keys, half overwrites
-            pipe.evalsha(script.sha, 1, key_name(n), record(ts + i, n))
+            key = key_name(n)
+            pipe.evalsha(script.sha, 1, key, *args_of([key], [record(ts + i, n)]))
             if len(pipe) >= 1000:
                 pipe.execute()
         pipe.execute()
@@ -102,7 +116,9 @@ def script_cost(node: LocalRedisNode, script: Script, calls: int) -> dict[str, f
         return {"usec_per_call": stats["usec_per_call"], "calls_per_s": calls / elapsed}
 
 
-def baseline_write_script(rev: str) -> Script:
+def baseline_write_script(rev: str) -> tuple[Script, ArgsOf]:
+    """The write script at `rev`, and how it takes its arguments (before the writer hashed the
+    leaves, the records alone)."""
     source = subprocess.run(
         ["git", "show", f"{rev}:replication/scripts.py"], capture_output=True, text=True, check=True
     ).stdout
@@ -110,7 +126,8 @@ def baseline_write_script(rev: str) -> Script:
     sys.modules["baseline_scripts"] = module
     exec(compile(source, "baseline_scripts", "exec"), module.__dict__)
     script: Script = module.WRITE_IF_NEWER
-    return Script(script.name, script.source)
+    args_of: ArgsOf = getattr(module, "write_if_newer_args", lambda _, records: list(records))
+    return Script(script.name, script.source), args_of
 
 
 def scan_cost(node: LocalRedisNode) -> dict[str, float]:
@@ -166,6 +183,7 @@ signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
 from leaderless.replication.record import Record, encode_record
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.merkle import range_of
+from leaderless.replication.scripts import write_if_newer_args
 c = redis.Redis(port=port)
 lat = []
 i = 0
@@ -177,7 +195,7 @@ while not stop:
     rec = encode_record(Record(ts, False, 0, b"x"), range_of(key))
     t = time.perf_counter()
     c.get(key)
-    c.evalsha(sha, 1, key, rec)
+    c.evalsha(sha, 1, key, *write_if_newer_args([key], [rec]))
     lat.append((time.perf_counter() - t) * 1000)
 lat.sort()
 p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
@@ -247,11 +265,12 @@ def main() -> None:
 def run(nodes: list[LocalRedisNode], args: argparse.Namespace, rng: random.Random) -> None:
     print("== write script cost (one redis-server, pipelined, 1 key per call)", flush=True)
     if args.baseline_rev:
-        before = script_cost(nodes[0], baseline_write_script(args.baseline_rev), args.script_calls)
+        baseline, args_of = baseline_write_script(args.baseline_rev)
+        before = script_cost(nodes[0], baseline, args_of, args.script_calls)
         print(
             json.dumps({"script": f"WRITE_IF_NEWER at {args.baseline_rev}", **before}), flush=True
         )
-    after = script_cost(nodes[0], WRITE_IF_NEWER, args.script_calls)
+    after = script_cost(nodes[0], WRITE_IF_NEWER, write_if_newer_args, args.script_calls)
     print(json.dumps({"script": "WRITE_IF_NEWER now", **after}), flush=True)
 
     print(f"== loading {args.keys} keys into 3 replicas", flush=True)
