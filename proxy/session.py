@@ -192,7 +192,7 @@ class ClientSession(asyncio.Protocol, Context):
         else:
             self._start(start, command, answer)
 
-    def _unpark(self, _: object = None) -> None:
+    def _unpark(self, _: object) -> None:
         """Start the parked requests whose barrier is lifted, in order. A barrier's callbacks
         run a loop turn after it is lifted; requests that arrive meanwhile park behind the
         others rather than start first."""
