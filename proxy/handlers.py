@@ -186,19 +186,19 @@ def get(context: Context, command: cmd.Get, answer: Answer) -> None:
 
 @replicates(cmd.MGet)
 def mget(context: Context, command: cmd.MGet, answer: Answer) -> None:
-    _read(context, command.keys, answer, _values)
+    get_values(context, command.keys, answer)
 
 
 def get_values(context: Context, keys: Sequence[bytes], answer: Answer) -> None:
-    """A run of pipelined GETs read as one: `answer` gets their values (None for nil), as
-    MGET's. The session uses it for plain GETs of keys it has checked."""
+    """MGET, and a run of pipelined GETs read as one (the session's, for plain GETs of keys
+    it has checked): `answer` gets the values, None for nil."""
     _read(context, keys, answer, _values)
 
 
 def set_values(context: Context, pairs: Sequence[tuple[bytes, bytes]], answer: Answer) -> None:
-    """A run of pipelined plain SETs (no options) written as one: `answer` gets None or the
-    failure. Each SET has its own timestamp, in order, so a key set twice keeps the later
-    value. The session uses it for SETs it has checked."""
+    """MSET's writes, and a run of pipelined plain SETs (no options) written as one (the
+    session's, for SETs it has checked): `answer` gets None or the failure. Each key has its
+    own timestamp, in order, so a key set twice keeps the later value."""
     coordinator = context.state.coordinator
     records = [(key, Record(coordinator.stamp(), False, 0, value)) for key, value in pairs]
     coordinator.write_then(records, answer)
@@ -278,11 +278,7 @@ async def _set_after_read(context: Context, command: cmd.Set) -> object:
 
 @replicates(cmd.MSet)
 def mset(context: Context, command: cmd.MSet, answer: Answer) -> None:
-    coordinator = context.state.coordinator
-    coordinator.write_then(
-        [(key, Record(coordinator.stamp(), False, 0, value)) for key, value in command.pairs],
-        partial(_answer_ok, answer),
-    )
+    set_values(context, command.pairs, partial(_answer_ok, answer))
 
 
 @replicates(cmd.Del)
