@@ -238,7 +238,9 @@ class RequestDecoder:
         try:
             while type(frame := self._reader.gets()) is list:
                 frames.append(frame)
-        except hiredis.ProtocolError:
+        except (hiredis.ProtocolError, TypeError, ValueError):
+            # A RESP3 type inside a request (a map with a map for a key is unhashable); the
+            # exact path gives Redis's error for it.
             pass
         canonical = self._canonical(frames)
         used = len(canonical) if canonical is not None and data.startswith(canonical) else 0

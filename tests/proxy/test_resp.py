@@ -138,6 +138,10 @@ def test_announced_sizes_fail_before_the_payload_arrives() -> None:
     assert decoder.feed(b"*99999999\r\n") == ([], "Protocol error: invalid multibulk length")
 
 
+def test_a_resp3_map_inside_a_request_is_a_protocol_error() -> None:
+    check(b"*1\r\n%1\r\n%0\r\n+a\r\n", [], "Protocol error: expected '$', got '%'")
+
+
 def test_a_dead_decoder_repeats_its_error() -> None:
     decoder = RequestDecoder()
     assert decoder.feed(b"*x\r\n") == ([], "Protocol error: invalid multibulk length")
@@ -237,6 +241,27 @@ PROTOCOL_BYTES = st.sampled_from(
 )
 LIMITS = st.sampled_from([SMALL, Limits()])
 
+# Every RESP3 type, whole: a request may only hold bulk strings, so each is a protocol error.
+RESP3_VALUES = [
+    b"%1\r\n%0\r\n+a\r\n",
+    b"%1\r\n$1\r\na\r\n$1\r\nb\r\n",
+    b"~1\r\n%0\r\n",
+    b"~2\r\n+a\r\n+a\r\n",
+    b"|1\r\n+a\r\n+b\r\n$1\r\nc\r\n",
+    b">1\r\n+a\r\n",
+    b",1.5\r\n",
+    b",inf\r\n",
+    b",nan\r\n",
+    b"#t\r\n",
+    b"#f\r\n",
+    b"(12345678901234567890\r\n",
+    b"=7\r\ntxt:abc\r\n",
+    b"_\r\n",
+    b"!3\r\nerr\r\n",
+    b"$-1\r\n",
+    b"*-1\r\n",
+]
+
 
 @st.composite
 def chunked(draw: st.DrawFn, data: bytes) -> list[bytes]:
@@ -245,12 +270,16 @@ def chunked(draw: st.DrawFn, data: bytes) -> list[bytes]:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.data(), st.lists(PROTOCOL_BYTES | st.binary(max_size=6), max_size=40), LIMITS)
+@given(
+    st.data(),
+    st.lists(PROTOCOL_BYTES | st.sampled_from(RESP3_VALUES) | st.binary(max_size=6), max_size=40),
+    LIMITS,
+)
 def test_any_input_in_any_chunking_gives_the_same_commands_or_one_error(
     data: st.DataObject, pieces: list[bytes], limits: Limits
 ) -> None:
     stream = b"".join(pieces)
-    commands, error = decode([stream], limits)
+    commands, error = decode([stream], limits)  # any other exception fails the test
     assert error is None or error.startswith("Protocol error: ")
     assert all(isinstance(arg, bytes) for command in commands for arg in command)
     assert decode(data.draw(chunked(stream)), limits) == (commands, error)
@@ -335,6 +364,7 @@ REDIS_ERROR_CASES = [
     b"PING " + b"a" * 70000,
     b'ECHO "abc\r\n',
     b"ECHO 'a'b\r\n",
+    *(b"*2\r\n$4\r\nECHO\r\n" + value for value in RESP3_VALUES),
 ]
 
 
