@@ -371,12 +371,12 @@ class Coordinator:
             checked = asyncio.ensure_future(self._read_once_checked(backend, request))
             checked.add_done_callback(partial(_deliver_outcome, deliver))
         else:
-            deliver(ReplicaUnavailable(f"{backend.name}: {_RECOVERING}"))
+            deliver(ReplicaUnavailable(_recovering(backend.name)))
 
     async def _read_once_checked(self, backend: Backend, request: bytes | Script) -> Reply:
         health = await self.rejoin.wait_checked(backend.index)
         if health is Health.RECOVERING:
-            raise ReplicaUnavailable(f"{backend.name}: {_RECOVERING}")
+            raise ReplicaUnavailable(_recovering(backend.name))
         if health is Health.CHECKING:
             raise ReplicaUnavailable(f"{backend.name}: not checked for lost data yet")
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
@@ -433,7 +433,12 @@ def _stored(key: bytes, record: Record) -> bytes:
     return encode_record(record, range_of(key))
 
 
-_RECOVERING = "recovering (emptied; not counted toward reads until refilled)"
+def _recovering(name: str) -> str:
+    """Why a recovering replica does not answer a read, and what ends it."""
+    return (
+        f"replica {name} is recovering (emptied; not counted toward reads until refilled):"
+        " run `leaderless anti-entropy --once` or wait for the sidecar"
+    )
 
 
 def _send_read(backend: Backend, request: bytes | Script, deliver: Deliver) -> None:
