@@ -362,8 +362,8 @@ class Coordinator:
 
     def _read_from(self, request: bytes | Script, backend: Backend, deliver: Deliver) -> None:
         """Send a read (a packed command, or a script without arguments) to a replica if it
-        counts toward reads: a recovering one fails at once, one being checked is asked once
-        its check says it is in sync."""
+        counts toward reads: one being checked is asked once its check says it is in sync, a
+        recovering one once it is found refilled (else it fails)."""
         health = self.rejoin.health[backend.index]
         if health is Health.IN_SYNC:
             _send_read(backend, request, deliver)
@@ -371,7 +371,8 @@ class Coordinator:
             checked = asyncio.ensure_future(self._read_once_checked(backend, request))
             checked.add_done_callback(partial(_deliver_outcome, deliver))
         else:
-            deliver(ReplicaUnavailable(_recovering(backend.name)))
+            refilled = asyncio.ensure_future(self._read_once_refilled(backend, request))
+            refilled.add_done_callback(partial(_deliver_outcome, deliver))
 
     async def _read_once_checked(self, backend: Backend, request: bytes | Script) -> Reply:
         health = await self.rejoin.wait_checked(backend.index)
@@ -379,9 +380,12 @@ class Coordinator:
             raise ReplicaUnavailable(_recovering(backend.name))
         if health is Health.CHECKING:
             raise ReplicaUnavailable(f"{backend.name}: not checked for lost data yet")
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        _send_read(backend, request, settle(future))
-        return await future
+        return await _read_now(backend, request)
+
+    async def _read_once_refilled(self, backend: Backend, request: bytes | Script) -> Reply:
+        if await self.rejoin.refilled(backend.index) is not Health.IN_SYNC:
+            raise ReplicaUnavailable(_recovering(backend.name))
+        return await _read_now(backend, request)
 
     def _round(
         self,
@@ -439,6 +443,12 @@ def _recovering(name: str) -> str:
         f"replica {name} is recovering (emptied; not counted toward reads until refilled):"
         " run `leaderless anti-entropy --once` or wait for the sidecar"
     )
+
+
+async def _read_now(backend: Backend, request: bytes | Script) -> Reply:
+    future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+    _send_read(backend, request, settle(future))
+    return await future
 
 
 def _send_read(backend: Backend, request: bytes | Script, deliver: Deliver) -> None:

@@ -7,8 +7,9 @@ is up. A replica that names itself is IN_SYNC as soon as its own answer is in, s
 paused replica never holds up the check of another; only a replica that lacks its own name
 waits for the others' answers (up to the timeout) to be judged.
 `watch_forever` then, every CHECK_INTERVAL_S, retries failed checks and looks at each RECOVERING
-replica: once the proxy has no hint pending for it and its `synced_at` changed since it was found
-emptied (an anti-entropy round converged since), or someone wrote its mark, it is marked IN_SYNC.
+replica, as a read that meets one does at once (`refilled`): once the proxy has no hint pending
+for it and its `synced_at` changed since it was found emptied (an anti-entropy round converged
+since), or someone wrote its mark, it is marked IN_SYNC.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Rejoin:
         self._checked = [asyncio.Event() for _ in self.backends]
         self._emptied_synced_at: dict[int, Reply] = {}
         self._checks: set[asyncio.Task[None]] = set()
+        self._refill_asks: dict[int, asyncio.Future[None]] = {}
 
     def on_up(self, backend: Backend) -> None:
         self.health[backend.index] = Health.CHECKING
@@ -61,6 +63,18 @@ class Rejoin:
             await asyncio.wait_for(self._checked[index].wait(), self._timeout_s)
         return self.health[index]
 
+    async def refilled(self, index: int) -> Health:
+        """The replica's health once asked whether an anti-entropy round has refilled it, so
+        that the first read after a converged round counts it; concurrent reads share one ask."""
+        if self.health[index] is Health.RECOVERING:
+            if (ask := self._refill_asks.get(index)) is None:
+                ask = asyncio.ensure_future(self._check_refilled(self.backends[index]))
+                self._refill_asks[index] = ask
+                ask.add_done_callback(lambda _: self._refill_asks.pop(index, None))
+            with contextlib.suppress(ReplicaUnavailable, TimeoutError):
+                await asyncio.shield(ask)
+        return self.health[index]
+
     async def watch_forever(self) -> None:
         while True:
             await asyncio.sleep(CHECK_INTERVAL_S)  # a polling interval, not synchronisation
@@ -70,14 +84,14 @@ class Rejoin:
                 health = self.health[backend.index]
                 try:
                     if health is Health.RECOVERING:
-                        await self._check_refilled(backend)
+                        await self.refilled(backend.index)
                     elif health is Health.CHECKING and not self._checks:
                         await self._judge(backend)
                 except (ReplicaUnavailable, TimeoutError) as failure:
                     log.debug("checking replica %s: %s", backend.name, failure)
 
     async def close(self) -> None:
-        for task in list(self._checks):
+        for task in [*self._checks, *self._refill_asks.values()]:
             task.cancel()
 
     async def _check(self, backend: Backend) -> None:
