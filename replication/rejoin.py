@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import cast
 
 from leaderless.replication.backend import Backend, ReplicaUnavailable, Reply
@@ -70,10 +71,15 @@ class Rejoin:
             if (ask := self._refill_asks.get(index)) is None:
                 ask = asyncio.ensure_future(self._check_refilled(self.backends[index]))
                 self._refill_asks[index] = ask
-                ask.add_done_callback(lambda _: self._refill_asks.pop(index, None))
+                ask.add_done_callback(partial(self._refill_asked, index))
             with contextlib.suppress(ReplicaUnavailable, TimeoutError):
                 await asyncio.shield(ask)
         return self.health[index]
+
+    def _refill_asked(self, index: int, ask: asyncio.Future[None]) -> None:
+        del self._refill_asks[index]
+        if not ask.cancelled():
+            ask.exception()  # a failed ask is the reads' to report, not the loop's
 
     async def watch_forever(self) -> None:
         while True:
