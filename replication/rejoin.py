@@ -66,8 +66,9 @@ class Rejoin:
 
     async def refilled(self, index: int) -> Health:
         """The replica's health once asked whether an anti-entropy round has refilled it, so
-        that the first read after a converged round counts it; concurrent reads share one ask."""
-        if self.health[index] is Health.RECOVERING:
+        that the first read after a converged round counts it; concurrent reads share one ask,
+        and a replica that is down is not asked."""
+        if self.health[index] is Health.RECOVERING and self.backends[index].state == "up":
             if (ask := self._refill_asks.get(index)) is None:
                 ask = asyncio.ensure_future(self._check_refilled(self.backends[index]))
                 self._refill_asks[index] = ask
