@@ -29,7 +29,8 @@ from leaderless.config.loader import SettingsError, load_settings, settings_warn
 from leaderless.config.settings import SettingField, setting_fields
 from leaderless.proxy import bench as bench_command
 from leaderless.proxy.embedded import DEFAULT_PORT, default_data_dir, run_embedded
-from leaderless.proxy.server import configure_logging, run_until_signalled, serve, wall_ms
+from leaderless.proxy.server import configure_logging, run_until_signalled, serve
+from leaderless.proxy.state import wall_ms
 from leaderless.proxy.workers import WorkerFailed, supervise
 from leaderless.replication.anti_entropy import Progress, RoundFailed, RoundReport, run_sidecar
 from leaderless.replication.local_nodes import LocalNodeError

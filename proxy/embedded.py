@@ -23,7 +23,8 @@ from pathlib import Path
 
 from leaderless.config.loader import load_settings
 from leaderless.config.settings import format_endpoint
-from leaderless.proxy.server import serve, wall_ms
+from leaderless.proxy.server import serve
+from leaderless.proxy.state import wall_ms
 from leaderless.replication.anti_entropy import run_sidecar
 from leaderless.replication.local_nodes import LOOPBACK, LocalRedisNode, start_on_free_port
 

@@ -3,17 +3,17 @@
 How it works: the session fills an `InfoSnapshot` (a frozen dataclass of plain values: no
 clock or OS calls happen here) and `render_info` writes Redis's INFO format: "# Section"
 headings, "field:value" lines ending in CRLF, a blank line between sections. Section
-selection follows 6.2: no section or "default" gives the default set, "all" and "everything"
-give every section, a section name (any case) gives that section, anything else gives "".
+selection follows Redis 7: any number of section names (any case), each section once in our
+order; no section, "default", "all" or "everything" give every section; unknown names none.
 
 What is reported: Server, Clients, Stats, Replication and Cluster keep Redis's names and the
-fields clients read (redis_version is the lowest backend version, as the proxy promises that
-version's behaviour; role:master with no replicas, since clients must not try to follow a
-replication topology behind the proxy). Our own figures sit in "# Leaderless", the clock
-check's among them (clock_offset_ms reads "unknown" and clock_offset_age_ms -1 until a first
-NTP measurement; see replication/ntp.py). There is no "# Keyspace": its db0 line needs the key
-count, which costs a quorum DBSIZE, and an empty Keyspace section would claim the database is
-empty.
+fields clients read (redis_version is the Redis version whose replies the proxy gives; each
+replica's own version is in "# Leaderless"; role:master with no replicas, since clients must
+not try to follow a replication topology behind the proxy). Our own figures sit in
+"# Leaderless", the clock check's among them (clock_offset_ms reads "unknown" and
+clock_offset_age_ms -1 until a first NTP measurement; see replication/ntp.py). There is no
+"# Keyspace": its db0 line needs the key count, which costs a quorum DBSIZE, and an empty
+Keyspace section would claim the database is empty.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ class NodeStatus:
     address: str  # host:port, never credentials
     state: str  # "up", "suspect" (connected but not answering) or "down"
     health: str = "in_sync"  # or "recovering" (emptied, not counted toward reads), "checking"
+    version: str = ""  # the server's redis_version, "" until it has answered
 
 
 @dataclass(frozen=True, slots=True)
 class InfoSnapshot:
-    redis_version: str  # the lowest version among the backends
+    redis_version: str  # the dialect the proxy speaks, whatever its replicas run
     os: str  # as Redis prints it: "Linux 6.1.0 x86_64"
     arch_bits: int
     process_id: int
@@ -122,7 +123,10 @@ def _cluster(s: InfoSnapshot) -> Fields:
 
 def _leaderless(s: InfoSnapshot) -> Fields:
     nodes: Fields = [
-        (f"node{index}", f"address={node.address},state={node.state},health={node.health}")
+        (
+            f"node{index}",
+            f"address={node.address},state={node.state},health={node.health},version={node.version}",
+        )
         for index, node in enumerate(s.nodes)
     ]
     return [
@@ -170,15 +174,14 @@ SECTIONS: dict[str, tuple[str, Callable[[InfoSnapshot], Fields]]] = {
 }
 
 
-def render_info(snapshot: InfoSnapshot, section: str | None) -> bytes:
-    """INFO [section]'s text; the session replies it as Verbatim("txt", ...), as 6.2 does."""
-    wanted = "default" if section is None else section.lower()
-    if wanted in ("default", "all", "everything"):
+def render_info(snapshot: InfoSnapshot, sections: list[str]) -> bytes:
+    """INFO [section ...]'s text: the sections asked for (any case; none, "default", "all" or
+    "everything" give every one), in our order, unknown names skipped."""
+    wanted = {section.lower() for section in sections} or {"default"}
+    if wanted & {"default", "all", "everything"}:
         names = list(SECTIONS)
-    elif wanted in SECTIONS:
-        names = [wanted]
     else:
-        return b""
+        names = [name for name in SECTIONS if name in wanted]
     blocks = []
     for name in names:
         heading, fields = SECTIONS[name]

@@ -31,9 +31,9 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from leaderless.config.loader import SettingsError
 from leaderless.config.settings import (
@@ -42,6 +42,8 @@ from leaderless.config.settings import (
     format_endpoint,
     parse_ntp_server,
 )
+from leaderless.proxy.session import ClientSession
+from leaderless.proxy.state import ProxyState, wall_ms
 from leaderless.proxy.tls import server_context
 from leaderless.replication.backend import Backend
 from leaderless.replication.coordinator import Coordinator
@@ -50,9 +52,6 @@ from leaderless.replication.hints import HintLedger
 from leaderless.replication.hlc import HybridClock
 from leaderless.replication.ntp import ClockCheck, OffsetAction, monitor_clock
 from leaderless.replication.rejoin import Rejoin
-
-if TYPE_CHECKING:
-    from leaderless.proxy.session import ClientSession
 
 log = logging.getLogger(__name__)
 
@@ -113,37 +112,6 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-@dataclass
-class ProxyState:
-    """What every session shares: the settings, the coordinator, and the visible counters."""
-
-    settings: Settings
-    coordinator: Coordinator
-    proxy_id: int
-    clock_check: ClockCheck
-    wall_ms: Callable[[], int] = wall_ms
-    """The wall clock (unix ms) this proxy stamps writes with and judges expiry by."""
-    port: int = 0
-    config_file: str = ""
-    run_id: str = field(default_factory=lambda: os.urandom(20).hex())
-    started_at: float = field(default_factory=time.monotonic)
-    clients: dict[int, ClientSession] = field(default_factory=dict)
-    next_client_id: int = 1
-    connections_received: int = 0
-    commands_processed: int = 0
-    rejected_connections: int = 0
-
-    def lowest_backend_version(self) -> str:
-        versions = [b.version for b in self.coordinator.backends if b.version]
-        if not versions:
-            return "0.0.0"
-        return min(versions, key=lambda v: tuple(int(p) for p in v.split(".") if p.isdigit()))
 
 
 @dataclass(frozen=True)
@@ -224,8 +192,6 @@ async def serve(
     `report`, hands them over: a worker's parent prints them), then calls on_ready(host, port)
     once it listens. Raises OSError if the listen address is unusable. `wall_ms` is the wall
     clock everything here reads (injected by tests of skewed clocks)."""
-    from leaderless.proxy.session import ClientSession  # the session imports ProxyState
-
     refusal = protected_mode_refusal(settings.listen)
     if refusal is not None:
         raise SettingsError(refusal)

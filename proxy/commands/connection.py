@@ -1,0 +1,488 @@
+"""Connection commands: what a client says about itself (AUTH, HELLO, SELECT, CLIENT ...), and
+the answers that need nothing but the proxy (PING, ECHO)."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from leaderless.proxy.commands.args import (
+    INT_MAX,
+    INT_MIN,
+    NOT_AN_INTEGER,
+    SYNTAX_ERROR,
+    arity_error,
+    c_string,
+    format_error,
+    parse_long_long,
+    token,
+)
+from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Local, Session, subcommands
+from leaderless.proxy.commands.strings import OK
+from leaderless.proxy.resp import ErrorReply, SimpleString, Verbatim
+from leaderless.proxy.state import DIALECT_VERSION, Context
+
+PONG = SimpleString("PONG")
+WRONGPASS = ErrorReply("WRONGPASS invalid username-password pair or user is disabled.")
+AUTH_WITHOUT_PASSWORD = ErrorReply(
+    "ERR AUTH <password> called without any password configured for the default user. "
+    "Are you sure your configuration is correct?"
+)
+HELLO_NOAUTH = ErrorReply(
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+    "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
+    "the RESP protocol version at the same time"
+)
+NOPROTO = ErrorReply("NOPROTO unsupported protocol version")
+BAD_PROTOCOL_VERSION = ErrorReply("ERR Protocol version is not an integer or out of range")
+BAD_CLIENT_NAME = ErrorReply(
+    "ERR Client names cannot contain spaces, newlines or special characters."
+)
+DB_OUT_OF_RANGE = ErrorReply("ERR DB index is out of range")
+INT_OUT_OF_RANGE = ErrorReply(
+    f"ERR value is out of range, value must between {INT_MIN} and {INT_MAX}"
+)
+SELECT_NOT_ZERO = ErrorReply("ERR SELECT is not allowed in leaderless: only DB 0 is served")
+"""Our own text: databases other than 0 are not served yet."""
+DATABASES = 16
+
+
+def _parse_ping(args: list[bytes]) -> list[bytes] | ErrorReply:
+    return arity_error("ping") if len(args) > 2 else args
+
+
+def _ping(context: Context, args: list[bytes]) -> object:
+    return PONG if len(args) == 1 else args[1]
+
+
+def _echo(context: Context, args: list[bytes]) -> object:
+    return args[1]
+
+
+def _quit(context: Context, args: list[bytes]) -> object:
+    context.close_after_replies()
+    return OK
+
+
+def _reset(context: Context, args: list[bytes]) -> object:
+    context.protocol = 2
+    context.name = None
+    context.db = 0
+    context.authenticated = not context.state.settings.listen.auth_required
+    context.user = b"default"
+    return SimpleString("RESET")
+
+
+def _parse_select(args: list[bytes]) -> int | ErrorReply:
+    index = parse_long_long(args[1])
+    if index is None:
+        return NOT_AN_INTEGER
+    if not INT_MIN <= index <= INT_MAX:
+        return INT_OUT_OF_RANGE
+    if not 0 <= index < DATABASES:
+        return DB_OUT_OF_RANGE
+    return index
+
+
+def _select(context: Context, index: int) -> object:
+    if index != 0:
+        return SELECT_NOT_ZERO
+    context.db = index
+    return OK
+
+
+def check_credentials(
+    username: bytes | None,
+    password: bytes,
+    requirepass: bytes | None,
+    users: Mapping[bytes, bytes],
+) -> ErrorReply | None:
+    """AUTH's and HELLO AUTH's answer (None: authenticated) as Redis's ACLs give it for what
+    the proxy configures: the `default` user, whose password is requirepass, and the named
+    `users`. With neither set, authentication is off and `default` accepts any password
+    (`nopass`); with only users set, `default` is disabled. username None is AUTH <password>."""
+    auth_off = requirepass is None and not users
+    if username is None:
+        if auth_off:
+            return AUTH_WITHOUT_PASSWORD
+        username = b"default"
+    if username == b"default":
+        if auth_off:
+            return None
+        expected = requirepass
+    else:
+        expected = users.get(username)
+    if expected is not None and hmac.compare_digest(password, expected):
+        return None
+    return WRONGPASS
+
+
+def _log_in(context: Context, username: bytes | None, password: bytes) -> ErrorReply | None:
+    """Check AUTH's or HELLO AUTH's credentials; on success the client is that user."""
+    listen = context.state.settings.listen
+    requirepass = None if listen.requirepass is None else listen.requirepass.encode()
+    users = {user.name.encode(): user.password.encode() for user in listen.users}
+    refusal = check_credentials(username, password, requirepass, users)
+    if refusal is None:
+        context.authenticated = True
+        context.user = b"default" if username is None else username
+    return refusal
+
+
+def _parse_auth(args: list[bytes]) -> tuple[bytes | None, bytes] | ErrorReply:
+    if len(args) > 3:
+        return SYNTAX_ERROR
+    return (None, args[1]) if len(args) == 2 else (args[1], args[2])
+
+
+def _auth(context: Context, credentials: tuple[bytes | None, bytes]) -> object:
+    refusal = _log_in(context, *credentials)
+    return OK if refusal is None else refusal
+
+
+@dataclass(slots=True)
+class Hello:
+    protover: int | None
+    credentials: tuple[bytes, bytes] | None
+    name: bytes | None  # None: no SETNAME; b"" clears the name
+
+
+def name_ok(name: bytes) -> bool:
+    """Client names and library attributes may hold only '!'..'~'."""
+    return all(0x21 <= byte <= 0x7E for byte in name)
+
+
+def _parse_hello(args: list[bytes]) -> Hello | ErrorReply:
+    """Every option is checked before any applies (an AUTH, then the name, then the protocol)."""
+    hello = Hello(None, None, None)
+    if len(args) >= 2:
+        hello.protover = parse_long_long(args[1])
+        if hello.protover is None:
+            return BAD_PROTOCOL_VERSION
+        if hello.protover not in (2, 3):
+            return NOPROTO
+    j = 2
+    while j < len(args):
+        more = len(args) - 1 - j
+        opt = token(args[j])
+        if opt == b"AUTH" and more >= 2:
+            hello.credentials = (args[j + 1], args[j + 2])
+            j += 3
+        elif opt == b"SETNAME" and more >= 1:
+            if not name_ok(args[j + 1]):
+                return BAD_CLIENT_NAME
+            hello.name = args[j + 1]
+            j += 2
+        else:
+            return format_error(b"ERR Syntax error in HELLO option '" + c_string(args[j]) + b"'")
+    return hello
+
+
+def _hello(context: Context, hello: Hello) -> object:
+    if hello.credentials is not None:
+        refusal = _log_in(context, *hello.credentials)
+        if refusal is not None:
+            return refusal
+    if not context.authenticated:
+        return HELLO_NOAUTH
+    if hello.name is not None:
+        context.name = hello.name or None
+    if hello.protover is not None:
+        context.protocol = hello.protover
+    return {
+        b"server": b"redis",
+        b"version": DIALECT_VERSION.encode(),
+        b"proto": context.protocol,
+        b"id": context.client_id,
+        b"mode": b"standalone",
+        b"role": b"master",
+        b"modules": [],
+    }
+
+
+# -- CLIENT ------------------------------------------------------------------------------
+
+
+def client_info_line(context: Context) -> bytes:
+    """CLIENT INFO's and CLIENT LIST's line for a client, in Redis 7.2's field order. A proxy
+    has no file descriptor, buffers or memory figures of its own to report: those read 0."""
+    now = time.monotonic()
+    laddr = f"{context.state.settings.listen.host}:{context.state.port}"
+    return (
+        f"id={context.client_id} addr={context.peer} laddr={laddr} fd=0 name=".encode()
+        + (context.name or b"")
+        + (
+            f" age={int(now - context.created_at)} idle={int(now - context.last_active)}"
+            f" flags=N capa= db={context.db} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0"
+            " qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0"
+            f" events=r cmd={context.last_command} user="
+        ).encode()
+        + context.user
+        + f" redir=-1 resp={context.protocol} lib-name=".encode()
+        + (context.lib_name or b"")
+        + b" lib-ver="
+        + (context.lib_ver or b"")
+        + (
+            f" tot-net-in={context.bytes_in} tot-net-out={context.bytes_out}"
+            f" tot-cmds={context.commands}\n"
+        ).encode()
+    )
+
+
+def _client_info(context: Context, args: list[bytes]) -> object:
+    return Verbatim("txt", client_info_line(context))
+
+
+def _client_id(context: Context, args: list[bytes]) -> object:
+    return context.client_id
+
+
+def _client_getname(context: Context, args: list[bytes]) -> object:
+    return context.name
+
+
+def _parse_client_setname(args: list[bytes]) -> bytes | ErrorReply:
+    return args[2] if name_ok(args[2]) else BAD_CLIENT_NAME
+
+
+def _client_setname(context: Context, name: bytes) -> object:
+    context.name = name or None
+    return OK
+
+
+def _parse_client_setinfo(args: list[bytes]) -> tuple[bytes, bytes] | ErrorReply:
+    attribute, value = token(args[2]), args[3]
+    if attribute not in (b"LIB-NAME", b"LIB-VER"):
+        return format_error(b"ERR Unrecognized option '" + c_string(args[2]) + b"'")
+    if not name_ok(value):
+        return format_error(
+            c_string(args[2]).join(
+                (b"ERR ", b" cannot contain spaces, newlines or special characters.")
+            )
+        )
+    return attribute, value
+
+
+def _client_setinfo(context: Context, attribute_value: tuple[bytes, bytes]) -> object:
+    attribute, value = attribute_value
+    if attribute == b"LIB-NAME":
+        context.lib_name = value or None
+    else:
+        context.lib_ver = value or None
+    return OK
+
+
+_NO_AUTH = "noscript loading stale fast no_auth allow_busy"
+
+
+def _sub(
+    name: str,
+    arity: int,
+    summary: str,
+    since: str,
+    meaning: Session,
+    *,
+    parse: Callable[[list[bytes]], object] | None = None,
+    arguments: tuple[Arg, ...] = (),
+    tips: tuple[str, ...] = (),
+    help: tuple[str, ...] = (),
+) -> CommandSpec:
+    """A CLIENT subcommand: they share their flags, categories, group and complexity."""
+    return CommandSpec(
+        name,
+        arity,
+        "noscript loading stale",
+        "@slow @connection",
+        Doc(summary, since, "connection", "O(1)", arguments),
+        meaning,
+        parse=parse,
+        tips=tips,
+        help=help,
+    )
+
+
+SPECS = (
+    CommandSpec(
+        "ping",
+        -1,
+        "fast",
+        "@fast @connection",
+        Doc(
+            "Answers PONG, or the message given.",
+            "1.0.0",
+            "connection",
+            "O(1)",
+            (Arg("message", "string", optional=True),),
+        ),
+        Local(_ping),
+        parse=_parse_ping,
+        tips=("request_policy:all_shards", "response_policy:all_succeeded"),
+    ),
+    CommandSpec(
+        "echo",
+        2,
+        "loading stale fast",
+        "@fast @connection",
+        Doc(
+            "Answers the message given.", "1.0.0", "connection", "O(1)", (Arg("message", "string"),)
+        ),
+        Local(_echo),
+    ),
+    CommandSpec(
+        "quit",
+        -1,
+        _NO_AUTH,
+        "@fast @connection",
+        Doc(
+            "Closes the connection once the replies before it are sent.",
+            "1.0.0",
+            "connection",
+            "O(1)",
+        ),
+        Session(_quit),
+    ),
+    CommandSpec(
+        "reset",
+        1,
+        _NO_AUTH,
+        "@fast @connection",
+        Doc("Puts the connection back as it was when it opened.", "6.2.0", "connection", "O(1)"),
+        Session(_reset),
+    ),
+    CommandSpec(
+        "select",
+        2,
+        "loading stale fast",
+        "@fast @connection",
+        Doc(
+            "Chooses the database this connection works in.",
+            "1.0.0",
+            "connection",
+            "O(1)",
+            (Arg("index", "integer"),),
+        ),
+        Session(_select),
+        parse=_parse_select,
+    ),
+    CommandSpec(
+        "auth",
+        -2,
+        _NO_AUTH,
+        "@fast @connection",
+        Doc(
+            "Logs the connection in as a user.",
+            "1.0.0",
+            "connection",
+            "O(N) where N is the number of passwords defined for the user",
+            (
+                Arg("username", "string", since="6.0.0", optional=True),
+                Arg("password", "string"),
+            ),
+        ),
+        Session(_auth),
+        parse=_parse_auth,
+    ),
+    CommandSpec(
+        "hello",
+        -1,
+        _NO_AUTH,
+        "@fast @connection",
+        Doc(
+            "Chooses the protocol, and optionally logs in and names the connection.",
+            "6.0.0",
+            "connection",
+            "O(1)",
+            (
+                Arg(
+                    "arguments",
+                    "block",
+                    optional=True,
+                    arguments=(
+                        Arg("protover", "integer"),
+                        Arg(
+                            "auth",
+                            "block",
+                            token="AUTH",
+                            optional=True,
+                            arguments=(Arg("username", "string"), Arg("password", "string")),
+                        ),
+                        Arg("clientname", "string", token="SETNAME", optional=True),
+                    ),
+                ),
+            ),
+        ),
+        Session(_hello),
+        parse=_parse_hello,
+    ),
+    CommandSpec(
+        "client",
+        -2,
+        "",
+        "@slow",
+        Doc("Commands about client connections.", "2.4.0", "connection", "Depends on subcommand."),
+        None,
+        subcommands=subcommands(
+            _sub(
+                "client|getname",
+                2,
+                "Answers the connection's name.",
+                "2.6.9",
+                Session(_client_getname),
+                help=("GETNAME", "    Answer the name of this connection."),
+            ),
+            _sub(
+                "client|id",
+                2,
+                "Answers the connection's client id.",
+                "5.0.0",
+                Session(_client_id),
+                help=("ID", "    Answer the id of this connection."),
+            ),
+            _sub(
+                "client|info",
+                2,
+                "Describes the connection in one line.",
+                "6.2.0",
+                Session(_client_info),
+                tips=("nondeterministic_output",),
+                help=("INFO", "    Describe this connection in one line."),
+            ),
+            _sub(
+                "client|setinfo",
+                4,
+                "Records the client library's name or version.",
+                "7.2.0",
+                Session(_client_setinfo),
+                parse=_parse_client_setinfo,
+                arguments=(
+                    Arg(
+                        "attr",
+                        "oneof",
+                        arguments=(
+                            Arg("libname", "string", token="LIB-NAME"),
+                            Arg("libver", "string", token="LIB-VER"),
+                        ),
+                    ),
+                ),
+                tips=("request_policy:all_nodes", "response_policy:all_succeeded"),
+                help=(
+                    "SETINFO <option> <value>",
+                    "    Record the client library's LIB-NAME or LIB-VER.",
+                ),
+            ),
+            _sub(
+                "client|setname",
+                3,
+                "Names the connection.",
+                "2.6.9",
+                Session(_client_setname),
+                parse=_parse_client_setname,
+                arguments=(Arg("connection-name", "string"),),
+                tips=("request_policy:all_nodes", "response_policy:all_succeeded"),
+                help=("SETNAME <name>", "    Name this connection <name>."),
+            ),
+        ),
+    ),
+)

@@ -1,0 +1,221 @@
+"""The command table: every family's specs by name, the COMMAND container that reports them,
+and each container's HELP, all from the specs.
+
+`lookup` finds the spec a request names, with Redis 7.2's order of errors: unknown command,
+unknown subcommand of a container, then the arity of the command or subcommand found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from leaderless.proxy.commands import connection, expiry, keyspace, server, strings
+from leaderless.proxy.commands.args import (
+    arity_error,
+    c_string,
+    unknown_command_error,
+    unknown_subcommand_error,
+)
+from leaderless.proxy.commands.introspection import docs_entry, help_reply, info_entry
+from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Local, subcommands
+from leaderless.proxy.resp import ErrorReply
+from leaderless.proxy.state import Context
+
+
+def _find(name: bytes) -> CommandSpec | None:
+    """A command by name, or a subcommand as `container|sub`, any case."""
+    text = c_string(name).lower().decode("utf-8", "replace")
+    container, _, sub = text.partition("|")
+    spec = COMMAND_TABLE.get(container)
+    if spec is None or not sub:
+        return spec
+    return spec.subcommands.get(sub)
+
+
+def _command(context: Context, args: list[bytes]) -> object:
+    return [info_entry(spec) for spec in COMMAND_TABLE.values()]
+
+
+def _command_count(context: Context, args: list[bytes]) -> object:
+    return len(COMMAND_TABLE)
+
+
+def _command_list(context: Context, args: list[bytes]) -> object:
+    return [spec.name.encode() for spec in COMMAND_TABLE.values()]
+
+
+def _command_info(context: Context, args: list[bytes]) -> object:
+    if len(args) == 2:
+        return _command(context, args)
+    specs = (_find(name) for name in args[2:])
+    return [None if spec is None else info_entry(spec) for spec in specs]
+
+
+def _command_docs(context: Context, args: list[bytes]) -> object:
+    found = COMMAND_TABLE.values() if len(args) == 2 else (_find(name) for name in args[2:])
+    return {spec.name.encode(): docs_entry(spec) for spec in found if spec is not None}
+
+
+def _command_getkeys(context: Context, args: list[bytes]) -> object:
+    target = args[2:]
+    spec = lookup(target)
+    if isinstance(spec, ErrorReply):
+        known = _find(target[0]) is not None
+        return ErrorReply(
+            "ERR Invalid number of arguments specified for command"
+            if known
+            else "ERR Invalid command specified"
+        )
+    if not spec.key_specs:
+        return ErrorReply("ERR The command has no key arguments")
+    return list(spec.keys(target))
+
+
+_SERVER_SUB = "loading stale"
+_SERVER_ACL = "@slow @connection"
+_NAMES = (Arg("command-name", "string", optional=True, multiple=True),)
+_COMMAND = CommandSpec(
+    "command",
+    -1,
+    _SERVER_SUB,
+    _SERVER_ACL,
+    Doc(
+        "Describes every command the proxy serves.",
+        "2.8.13",
+        "server",
+        "O(N) where N is the total number of commands",
+    ),
+    Local(_command),
+    tips=("nondeterministic_output_order",),
+    subcommands=subcommands(
+        CommandSpec(
+            "command|count",
+            2,
+            _SERVER_SUB,
+            _SERVER_ACL,
+            Doc("Counts the commands the proxy serves.", "2.8.13", "server", "O(1)"),
+            Local(_command_count),
+            help=("COUNT", "    Answer how many commands the proxy serves."),
+        ),
+        CommandSpec(
+            "command|list",
+            -2,
+            _SERVER_SUB,
+            _SERVER_ACL,
+            Doc(
+                "Lists the names of the commands the proxy serves.",
+                "7.0.0",
+                "server",
+                "O(N) where N is the total number of commands",
+            ),
+            Local(_command_list),
+            tips=("nondeterministic_output_order",),
+            help=("LIST", "    List the names of the commands the proxy serves."),
+        ),
+        CommandSpec(
+            "command|info",
+            -2,
+            _SERVER_SUB,
+            _SERVER_ACL,
+            Doc(
+                "Describes the commands named, or every command.",
+                "2.8.13",
+                "server",
+                "O(N) where N is the number of commands to look up",
+                _NAMES,
+            ),
+            Local(_command_info),
+            tips=("nondeterministic_output_order",),
+            help=(
+                "INFO [<command-name> ...]",
+                "    Describe the commands named (arity, flags, keys), or every command.",
+            ),
+        ),
+        CommandSpec(
+            "command|docs",
+            -2,
+            _SERVER_SUB,
+            _SERVER_ACL,
+            Doc(
+                "Documents the commands named, or every command.",
+                "7.0.0",
+                "server",
+                "O(N) where N is the number of commands to look up",
+                _NAMES,
+            ),
+            Local(_command_docs),
+            tips=("nondeterministic_output_order",),
+            help=(
+                "DOCS [<command-name> ...]",
+                "    Document the commands named (summary, arguments), or every command.",
+            ),
+        ),
+        CommandSpec(
+            "command|getkeys",
+            -3,
+            _SERVER_SUB,
+            _SERVER_ACL,
+            Doc(
+                "Finds the keys in a full command.",
+                "2.8.13",
+                "server",
+                "O(N) where N is the number of arguments to the command",
+                (Arg("command", "string"), Arg("arg", "string", optional=True, multiple=True)),
+            ),
+            Local(_command_getkeys),
+            help=("GETKEYS <full-command>", "    Answer the keys of a full command."),
+        ),
+    ),
+)
+
+
+def _with_help(container: CommandSpec) -> CommandSpec:
+    """A container with its HELP subcommand, whose text lists the others."""
+    group = container.doc.group
+    help_spec = CommandSpec(
+        f"{container.name}|help",
+        2,
+        "loading stale",
+        f"@slow @{'connection' if group in ('connection', 'server') else group}",
+        Doc("Lists the subcommands and what they do.", "5.0.0", group, "O(1)"),
+        None,
+        help=("HELP", "    Print this help."),
+    )
+    with_help = replace(container, subcommands={**container.subcommands, "help": help_spec})
+    text = help_reply(with_help)
+    return replace(
+        with_help,
+        subcommands={
+            **container.subcommands,
+            "help": replace(help_spec, meaning=Local(lambda context, args: text)),
+        },
+    )
+
+
+def _table(*families: tuple[CommandSpec, ...]) -> dict[str, CommandSpec]:
+    specs = [spec for family in families for spec in family]
+    return {
+        spec.name: _with_help(spec) if spec.subcommands else spec
+        for spec in sorted(specs, key=lambda spec: spec.name)
+    }
+
+
+COMMAND_TABLE: Mapping[str, CommandSpec] = _table(
+    strings.SPECS, keyspace.SPECS, expiry.SPECS, connection.SPECS, server.SPECS, (_COMMAND,)
+)
+
+
+def lookup(args: list[bytes]) -> CommandSpec | ErrorReply:
+    """The spec a request (never empty) names, or the error Redis gives for it."""
+    spec = COMMAND_TABLE.get(args[0].lower().decode("ascii", "replace"))
+    if spec is None:
+        return unknown_command_error(args)
+    if spec.subcommands and len(args) >= 2:
+        sub = spec.subcommands.get(c_string(args[1]).lower().decode("ascii", "replace"))
+        if sub is None:
+            return unknown_subcommand_error(args)
+        spec = sub
+    if not spec.arity_ok(len(args)):
+        return arity_error(spec.name)
+    return spec
