@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.replication.local_nodes import LocalRedisNode, start_on_free_port
 
 from tests.support.processes import LineReader
 from tests.support.redis_servers import StartNodes
@@ -86,3 +86,20 @@ def cluster(redis_nodes: StartNodes) -> Iterator[Cluster]:
         yield Cluster(nodes, proxy)
     finally:
         proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """`cluster`, one for a whole module: for tests that flush what they use first, and never
+    stop, pause or partition a node."""
+    base = tmp_path_factory.mktemp("shared-cluster")
+    nodes = [start_on_free_port(base / f"node-{index}") for index in range(3)]
+    try:
+        proxy = start_proxy(nodes)
+        try:
+            yield Cluster(nodes, proxy)
+        finally:
+            proxy.stop()
+    finally:
+        for node in nodes:
+            node.stop()

@@ -1,0 +1,65 @@
+"""Every spec in the command table against the reference Valkey (Redis 7.2), spec by spec:
+what COMMAND INFO says, the arity errors one argument short and one over, and, for each command
+with keys, that a key under the reserved prefix is refused."""
+
+from __future__ import annotations
+
+import pytest
+from leaderless.proxy.commands.spec import CommandSpec
+from leaderless.proxy.commands.table import COMMAND_TABLE
+from leaderless.proxy.execute import RESERVED
+from leaderless.replication.local_nodes import LocalRedisNode
+
+from tests.integration.conftest import Cluster
+from tests.integration.test_compat import call
+
+pytestmark = pytest.mark.integration
+
+SPECS = [
+    sub
+    for spec in COMMAND_TABLE.values()
+    for sub in ([spec] if not spec.subcommands else spec.subcommands.values())
+]
+"""Every command the proxy runs: the commands, and the subcommands of each container."""
+
+
+def request_of(spec: CommandSpec, argc: int, arg: str = "a") -> list[str]:
+    """A request for `spec` with `argc` arguments in all, the name (or names) included."""
+    names = spec.name.split("|")
+    return [*names, *[arg] * (argc - len(names))]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
+def test_command_info_matches(
+    shared_cluster: Cluster, shared_reference: LocalRedisNode, spec: CommandSpec
+) -> None:
+    ours = call(shared_cluster.proxy.port, "COMMAND", "INFO", spec.name)
+    assert ours == call(shared_reference.port, "COMMAND", "INFO", spec.name)
+
+
+def arity_probes(spec: CommandSpec) -> list[int]:
+    """Argument counts just outside what the arity allows (none below the names themselves)."""
+    least = abs(spec.arity)
+    names = spec.name.count("|") + 1
+    probes = [least - 1] if least - 1 >= names else []
+    return [*probes, least + 1] if spec.arity > 0 else probes
+
+
+@pytest.mark.parametrize(
+    ("spec", "argc"),
+    [(spec, argc) for spec in SPECS for argc in arity_probes(spec)],
+    ids=lambda value: value.name if isinstance(value, CommandSpec) else str(value),
+)
+def test_arity_errors_match(
+    shared_cluster: Cluster, shared_reference: LocalRedisNode, spec: CommandSpec, argc: int
+) -> None:
+    sent = request_of(spec, argc)
+    ours = call(shared_cluster.proxy.port, *sent)
+    assert ours.startswith(b"-")
+    assert ours == call(shared_reference.port, *sent)
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.key_specs], ids=lambda spec: spec.name)
+def test_reserved_keys_are_refused(shared_cluster: Cluster, spec: CommandSpec) -> None:
+    sent = request_of(spec, spec.arity if spec.arity > 0 else max(-spec.arity, 3), "__leaderless:x")
+    assert call(shared_cluster.proxy.port, *sent) == b"-%s\r\n" % RESERVED.encode()
