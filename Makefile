@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+REDIS_PY_TESTS := $(VENV)/redis-py-tests
 
 .PHONY: run test lint typecheck unit integration dev clean
 
@@ -13,8 +14,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=strict
 	touch $(STAMP)
 
+# redis-py's own test suite, of the installed release (its sdist ships it): the integration
+# tests run its tests of the served commands through the proxy.
+$(REDIS_PY_TESTS)/.unpacked: $(STAMP)
+	rm -rf $(REDIS_PY_TESTS) && mkdir -p $(REDIS_PY_TESTS)
+	$(BIN)/pip download --quiet --no-deps --no-binary :all: --dest $(REDIS_PY_TESTS) \
+		"redis==$$($(BIN)/python -c 'import redis; print(redis.__version__)')"
+	tar -xzf $(REDIS_PY_TESTS)/redis-*.tar.gz -C $(REDIS_PY_TESTS)
+	touch $@
+
 # The editable install links each module file; re-linking picks up modules added since.
-dev: $(STAMP)
+dev: $(STAMP) $(REDIS_PY_TESTS)/.unpacked
 	$(BIN)/pip install --quiet --no-deps -e . --config-settings editable_mode=strict
 
 run: dev
