@@ -20,7 +20,7 @@
    a time on replica 0) while nothing runs, and while a 10 % round runs at the default rate
    limits and unlimited.
 
-Every redis-server is started by replication/local_nodes.py on 127.0.0.1 and stopped at the
+Every redis-server is started by proxy/app/local_nodes.py on 127.0.0.1 and stopped at the
 end.
 """
 
@@ -40,10 +40,10 @@ from pathlib import Path
 
 import redis
 from leaderless.config.settings import AntiEntropySettings, NodeAddress
+from leaderless.proxy.app.local_nodes import LocalRedisNode, start_on_free_port
 from leaderless.replication.anti_entropy import AntiEntropy, RoundReport
 from leaderless.replication.backend import Backend
 from leaderless.replication.hlc import Timestamp
-from leaderless.replication.local_nodes import LocalRedisNode, start_on_free_port
 from leaderless.replication.merkle import range_of
 from leaderless.replication.range_scan import RangeScan
 from leaderless.replication.record import Record, encode_record
@@ -84,7 +84,9 @@ def load(client: redis.Redis, indexes: list[int], ts_ms: int) -> None:
         chunk = indexes[start : start + LOAD_BATCH]
         keys = [key_name(i) for i in chunk]
         args = [record(ts_ms, i) for i in chunk]
-        pipe.evalsha(WRITE_IF_NEWER.sha, len(keys), *keys, *write_if_newer_args(keys, args))
+        pipe.evalsha(
+            WRITE_IF_NEWER.sha.decode(), len(keys), *keys, *write_if_newer_args(keys, args)
+        )
         if len(pipe) >= 50:
             pipe.execute()
     pipe.execute()

@@ -13,7 +13,7 @@ protected mode (as Redis's) refuses a non-loopback listen address without a pass
 
 One `serve()` is one proxy process. With listen.workers = K > 1 each of K worker processes runs
 one, binding the same port with SO_REUSEPORT, and reports its start-up to the parent instead of
-printing it; the parent prints one block for all (proxy/workers.py, `startup_lines` here).
+printing it; the parent prints one block for all (proxy/app/workers.py, `startup_lines` here).
 `run_until_signalled` is the process around it: the event loop, the collector's settings, and
 SIGINT/SIGTERM as the `stop` event.
 """

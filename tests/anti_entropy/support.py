@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import redis
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.replication.hlc import Timestamp
-from leaderless.replication.local_nodes import LocalRedisNode
 from leaderless.replication.merkle import Digests, expires_at, parse_digest, range_of, recompute
 from leaderless.replication.record import Record, decode_record, encode_record
 from leaderless.replication.scripts import (

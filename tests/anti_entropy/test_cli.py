@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from leaderless.proxy.cli import build_parser
-from leaderless.replication.local_nodes import LOOPBACK
+from leaderless.proxy.app.cli import build_parser
+from leaderless.proxy.app.local_nodes import LOOPBACK
 from leaderless.replication.scripts import ANTI_ENTROPY_KEY
 
+from tests.proxy.app.test_cli import start_up
 from tests.support.processes import wait_for
-from tests.test_cli import start_up
 
 
 def test_flags_become_settings_overrides() -> None:

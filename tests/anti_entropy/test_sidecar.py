@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 import redis
-from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.replication.merkle import range_of, segment_field, segment_of
 from leaderless.replication.record import decode_record, encode_record
 from leaderless.replication.scripts import (

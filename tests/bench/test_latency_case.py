@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from leaderless.proxy import bench
+from leaderless.bench import proxy as bench
 
 pytestmark = pytest.mark.integration
 

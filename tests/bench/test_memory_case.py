@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from leaderless.proxy import bench
-from leaderless.proxy.bench_report import ServerBuild
-from leaderless.replication.local_nodes import find_redis_server
+from leaderless.bench import proxy as bench
+from leaderless.bench.report import ServerBuild
+from leaderless.proxy.app.local_nodes import find_redis_server
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ from functools import partial
 
 import redis
 from leaderless.config.settings import ListenSettings, ReplicationSettings, Settings
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.proxy.server import serve
-from leaderless.replication.local_nodes import LocalRedisNode
 from leaderless.replication.record import Record, decode_record
 
 START_TIMEOUT_S = 30.0

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import pytest
 import redis
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.replication.hlc import Timestamp
-from leaderless.replication.local_nodes import LocalRedisNode
 from leaderless.replication.record import Record, decode_record
 from leaderless.replication.scripts import INTERNAL_PREFIX
 

@@ -5,7 +5,7 @@ checks talk to the backends directly.
 
 Every process is started from the thread that calls these methods, which must be the test's
 main thread: a redis-server is killed by the kernel when the thread that forked it ends (see
-replication/local_nodes.py), so the nemesis runs there and the workload on other threads.
+proxy/app/local_nodes.py), so the nemesis runs there and the workload on other threads.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 import redis
-from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 
 from tests.anti_entropy.support import contents, run_once
 from tests.integration.conftest import TIMEOUT_MS, ProxyProcess

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import hiredis
 import pytest
 import redis
-from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 
 from tests.integration.conftest import ProxyProcess, start_proxy
 from tests.support.redis_servers import StartNodes

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hiredis
 import pytest
-from leaderless.proxy.cli import main
+from leaderless.proxy.app.cli import main
 
 from tests.hardening.conftest import RawClient, StartProxy, connect, info, read_until_closed
 from tests.support.processes import wait_for

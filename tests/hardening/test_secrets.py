@@ -8,7 +8,7 @@ from pathlib import Path
 import hiredis
 import pytest
 from leaderless.config.loader import SettingsError, load_settings
-from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 
 from tests.hardening.conftest import RawClient
 from tests.integration.conftest import ProxyProcess

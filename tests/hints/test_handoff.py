@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.replication.hint_store import FILE_NAME
-from leaderless.replication.local_nodes import LocalRedisNode
 from leaderless.replication.record import decode_record
 from leaderless.replication.scripts import MEMBERS_KEY
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from leaderless.replication.local_nodes import LocalRedisNode, start_on_free_port
+from leaderless.proxy.app.local_nodes import LocalRedisNode, start_on_free_port
 
 from tests.support.processes import LineReader
 from tests.support.redis_servers import StartNodes

@@ -5,10 +5,10 @@ with keys, that a key under the reserved prefix is refused."""
 from __future__ import annotations
 
 import pytest
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.proxy.commands.spec import CommandSpec
 from leaderless.proxy.commands.table import COMMAND_TABLE
 from leaderless.proxy.execute import RESERVED
-from leaderless.replication.local_nodes import LocalRedisNode
 
 from tests.integration.conftest import Cluster
 from tests.integration.test_compat import call

@@ -21,8 +21,8 @@ import re
 
 import pytest
 import redis
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.proxy.commands.table import COMMAND_TABLE
-from leaderless.replication.local_nodes import LocalRedisNode
 
 from tests.integration.conftest import Cluster
 from tests.support.compat import (

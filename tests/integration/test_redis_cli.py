@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 
 from tests.integration.conftest import Cluster
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.proxy.commands.table import COMMAND_TABLE
-from leaderless.replication.local_nodes import LocalRedisNode
 
 from tests.integration.conftest import Cluster
 

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 import redis
-from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.replication.record import Record, decode_record
 from leaderless.replication.scripts import INTERNAL_KEYS
 

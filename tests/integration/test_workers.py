@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.replication.record import decode_record
 
 from tests.integration.conftest import ProxyProcess, start_proxy

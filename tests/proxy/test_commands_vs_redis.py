@@ -11,9 +11,9 @@ from __future__ import annotations
 import socket
 
 import pytest
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.proxy.commands.table import lookup
 from leaderless.proxy.resp import ErrorReply
-from leaderless.replication.local_nodes import LocalRedisNode
 
 pytestmark = pytest.mark.integration
 

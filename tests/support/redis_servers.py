@@ -1,4 +1,4 @@
-"""Fixtures that start real redis-server processes, built on replication/local_nodes.py.
+"""Fixtures that start real redis-server processes, built on proxy/app/local_nodes.py.
 
 `redis_nodes(k)` starts k fresh nodes on free loopback ports; `redis_reference` is one plain
 redis-server to compare the proxy's replies against. Every node a test starts is stopped (and
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from leaderless.replication.local_nodes import LocalRedisNode, start_on_free_port
+from leaderless.proxy.app.local_nodes import LocalRedisNode, start_on_free_port
 
 StartNodes = Callable[..., list[LocalRedisNode]]
 

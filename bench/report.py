@@ -2,7 +2,7 @@
 redis-server's version line, the key skew of the mixed workload, the send schedule of the
 fixed-load latency case, percentiles, and the tables the benchmark prints.
 
-`leaderless bench` (bench.py) runs the processes and measures; everything here is arithmetic
+`leaderless bench` (proxy.py) runs the processes and measures; everything here is arithmetic
 and text, so it is tested without starting anything. A case is measured against one plain
 redis-server ("direct") and against the proxy over N replicas, in the same run; the table
 puts the two side by side with the ratio proxy/direct, the latencies, and the proxy's own

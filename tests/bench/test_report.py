@@ -10,7 +10,7 @@ import random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from leaderless.proxy.bench_report import (
+from leaderless.bench.report import (
     CaseResult,
     HotKeys,
     LatencyResult,

@@ -57,7 +57,7 @@ from typing import TypeVar
 
 import hiredis
 import redis
-from leaderless.proxy.bench_report import (
+from leaderless.bench.report import (
     CaseResult,
     HotKeys,
     LatencyResult,
@@ -74,14 +74,14 @@ from leaderless.proxy.bench_report import (
     render_memory,
     render_table,
 )
-from leaderless.proxy.server import loop_factory
-from leaderless.replication.backend import pack_command
-from leaderless.replication.local_nodes import (
+from leaderless.proxy.app.local_nodes import (
     LocalNodeError,
     LocalRedisNode,
     find_redis_server,
     start_on_free_port,
 )
+from leaderless.proxy.server import loop_factory
+from leaderless.replication.backend import pack_command
 
 INSTALL_HINT = (
     "redis-benchmark not found on PATH; install it (Debian/Ubuntu: `apt-get install "

@@ -8,7 +8,7 @@ default (argparse.SUPPRESS keeps absent flags out of the overrides).
 Both subcommands run one coroutine under uvloop when it is importable. SIGINT and SIGTERM set
 the `stop` event the proxy watches, so shutdown is the proxy's orderly one. With
 listen.workers > 1, `proxy` runs the supervising parent of that many proxy processes instead
-(proxy/workers.py); `up` always runs one proxy, in its own process. Failures end as one line on
+(workers.py); `up` always runs one proxy, in its own process. Failures end as one line on
 stderr, `leaderless: error: ...`, with exit status 2 for unusable settings and 1 for failures
 at run time (address in use, redis-server missing, a worker that died).
 """
@@ -25,15 +25,15 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TextIO
 
+from leaderless.bench import proxy as bench_command
 from leaderless.config.loader import SettingsError, load_settings, settings_warnings
 from leaderless.config.settings import SettingField, setting_fields
-from leaderless.proxy import bench as bench_command
-from leaderless.proxy.embedded import DEFAULT_PORT, default_data_dir, run_embedded
+from leaderless.proxy.app.embedded import DEFAULT_PORT, default_data_dir, run_embedded
+from leaderless.proxy.app.local_nodes import LocalNodeError
+from leaderless.proxy.app.workers import WorkerFailed, supervise
 from leaderless.proxy.server import configure_logging, run_until_signalled, serve
 from leaderless.proxy.state import wall_ms
-from leaderless.proxy.workers import WorkerFailed, supervise
 from leaderless.replication.anti_entropy import Progress, RoundFailed, RoundReport, run_sidecar
-from leaderless.replication.local_nodes import LocalNodeError
 
 EXIT_RUNTIME_ERROR = 1
 EXIT_SETTINGS_ERROR = 2

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 from leaderless.config.settings import setting_fields
-from leaderless.proxy.cli import build_parser, main
-from leaderless.replication.local_nodes import LOOPBACK
+from leaderless.proxy.app.cli import build_parser, main
+from leaderless.proxy.app.local_nodes import LOOPBACK
 
 from tests.support.processes import LineReader, children, is_alive, wait_for
 

@@ -6,7 +6,7 @@ the TLS files), then binds the listen address itself with SO_REUSEPORT but never
 parent first binds without SO_REUSEPORT, an address already in use is refused rather than
 quietly shared with another proxy (should anything take the port in the moment before the
 workers bind, their bind fails, and so does the start). It starts K fresh interpreters
-(`python -m leaderless.proxy.workers INDEX`), not forks, so that no worker inherits an event
+(`python -m leaderless.proxy.app.workers INDEX`), not forks, so that no worker inherits an event
 loop, threads or locks, and writes each its settings, pickled, on its stdin. Each worker runs
 `serve()`, which binds with reuse_port, and once it listens reports one JSON line on its
 stdout; the parent prints one block of start-up lines for all. The kernel hands each new
@@ -61,7 +61,8 @@ from leaderless.proxy.server import (
 )
 from leaderless.proxy.tls import server_context
 
-log = logging.getLogger("leaderless.proxy.workers")  # the same name in a worker, run as __main__
+# The module's own name, also in a worker, which runs it as __main__.
+log = logging.getLogger("leaderless.proxy.app.workers")
 
 STOP_TIMEOUT_S = 2 * DRAIN_TIMEOUT_S + 5
 """How long a worker told to stop may take (draining its clients, then closing) before it is

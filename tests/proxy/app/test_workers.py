@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from leaderless.config.loader import load_settings
 from leaderless.config.settings import Settings
-from leaderless.proxy.server import Started, startup_lines
-from leaderless.proxy.workers import (
+from leaderless.proxy.app.workers import (
     exit_status,
     reserve_port,
     worker_proxy_ids,
     worker_settings,
 )
+from leaderless.proxy.server import Started, startup_lines
 
 NODES = ["redis://127.0.0.1:7001", "redis://127.0.0.1:7002", "redis://127.0.0.1:7003"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from leaderless.replication.local_nodes import (
+from leaderless.proxy.app.local_nodes import (
     LOOPBACK,
     LocalRedisNode,
     NodeStartError,
@@ -121,7 +121,7 @@ def test_node_dies_with_a_killed_parent(tmp_path: Path) -> None:
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from leaderless.replication.local_nodes import start_on_free_port\n"
+        "from leaderless.proxy.app.local_nodes import start_on_free_port\n"
         "node = start_on_free_port(Path(sys.argv[1]))\n"
         "print(node.pid, flush=True)\n"
         "sys.stdin.read()\n"

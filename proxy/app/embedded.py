@@ -1,6 +1,6 @@
 """`leaderless up`: the whole system on one machine, for trying it out and for `make run`.
 
-It starts N local redis-server nodes on free loopback ports (replication/local_nodes.py), with
+It starts N local redis-server nodes on free loopback ports (proxy/app/local_nodes.py), with
 their files under one data folder it names, then runs the proxy in this process over those
 nodes with N = nodes and W = R = a majority, so reads see every acknowledged write, and an
 anti-entropy sidecar (replication/anti_entropy.py) as a task beside it, with the default
@@ -23,10 +23,10 @@ from pathlib import Path
 
 from leaderless.config.loader import load_settings
 from leaderless.config.settings import format_endpoint
+from leaderless.proxy.app.local_nodes import LOOPBACK, LocalRedisNode, start_on_free_port
 from leaderless.proxy.server import serve
 from leaderless.proxy.state import wall_ms
 from leaderless.replication.anti_entropy import run_sidecar
-from leaderless.replication.local_nodes import LOOPBACK, LocalRedisNode, start_on_free_port
 
 DEFAULT_PORT = 6380
 
