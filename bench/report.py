@@ -1,6 +1,6 @@
-"""The benchmark's pure parts: reading redis-benchmark's CSV, /proc's CPU counters and
-redis-server's version line, the key skew of the mixed workload, the send schedule of the
-fixed-load latency case, percentiles, and the tables the benchmark prints.
+"""The benchmark's pure parts: reading redis-benchmark's CSV and /proc's CPU counters, the key
+skew of the mixed workload, the send schedule of the fixed-load latency case, percentiles, and
+the tables the benchmark prints.
 
 `leaderless bench` (proxy.py) runs the processes and measures; everything here is arithmetic
 and text, so it is tested without starting anything. A case is measured against one plain
@@ -17,8 +17,7 @@ import csv
 import io
 import math
 import random
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -74,49 +73,6 @@ def parse_benchmark_csv(text: str) -> list[BenchmarkLine]:
         ]
     except (KeyError, TypeError) as missing:
         raise ValueError(f"redis-benchmark CSV lacks column {missing}: {text[:200]!r}") from None
-
-
-MIN_REDIS_VERSION = (6, 2)
-"""The proxy's scripts write with SET ... PXAT, which redis-server 6.2 introduced."""
-
-_VERSION_LINE = re.compile(r"\bserver v=(?P<version>\S+).*\bmalloc=(?P<allocator>\S+)")
-
-
-@dataclass(frozen=True, slots=True)
-class ServerBuild:
-    """A redis-server build. Its allocator sets what each key costs: jemalloc rounds a small
-    allocation up to its size class, libc malloc (glibc) in 16-byte steps, so the same records
-    take different memory under each."""
-
-    version: str
-    allocator: str
-
-    @classmethod
-    def from_version_line(cls, text: str) -> ServerBuild:
-        """From `redis-server --version` ("Redis server v=7.0.15 sha=... malloc=jemalloc-5.3.0
-        bits=64 ..."); ValueError if `text` is not such a line."""
-        match = _VERSION_LINE.search(text)
-        if match is None:
-            raise ValueError(f"not a redis-server version line: {text.strip()[:200]!r}")
-        return cls(match["version"], match["allocator"])
-
-    @classmethod
-    def from_info(cls, info: Mapping[str, object]) -> ServerBuild:
-        """From a running server's INFO (its server and memory sections)."""
-        return cls(str(info["redis_version"]), str(info["mem_allocator"]))
-
-    def require_supported(self) -> None:
-        """ValueError unless this version can run the proxy's scripts."""
-        numbers = re.findall(r"\d+", self.version)
-        if tuple(int(n) for n in numbers[:2]) < MIN_REDIS_VERSION:
-            needed = ".".join(str(n) for n in MIN_REDIS_VERSION)
-            raise ValueError(
-                f"redis-server {self.version} is too old: leaderless needs {needed} or later "
-                "(its scripts write with SET ... PXAT)"
-            )
-
-    def __str__(self) -> str:
-        return f"redis-server {self.version} ({self.allocator})"
 
 
 def cpu_ticks(stat_line: str) -> int:

@@ -1,11 +1,12 @@
 """Builds validated `Settings` from a TOML file and overrides; the only code that reads files.
 
-Values are collected as `section.name -> raw value`: first from the TOML file (sections
-[listen], [replication], [limits], mirroring the dataclasses), then from `overrides` (the
-command-line flags, or `leaderless up`'s generated values), which win. Each raw value is checked
-against its field's type, then the whole is validated. Every failure is a `SettingsError` whose
-text is one line saying what to fix and naming the setting both as written in the file
-(`replication.w`) and as its flag (`--w`), so the user can fix it wherever they set it.
+Values are collected as `section.name -> raw value`: first from the environment variables
+some settings name (only where the caller passes the environment), then from the TOML file
+(sections [listen], [replication], [limits]..., mirroring the dataclasses), then from
+`overrides` (the command-line flags), which win. Each raw value is checked against its field's
+type, then the whole is validated. Every failure is a `SettingsError` whose text is one line
+saying what to fix and naming the setting both as written in the file (`replication.w`) and as
+its flag (`--w`), so the user can fix it wherever they set it.
 
 A weak but legal configuration (W + R <= N) is not an error; `settings_warnings()` describes it.
 """
@@ -35,10 +36,18 @@ class SettingsError(ValueError):
     """Settings that cannot be used; the message is one line saying what to fix."""
 
 
-def load_settings(config_file: Path | None, overrides: Mapping[str, object]) -> Settings:
-    """Settings from `config_file` (if any) with `overrides` (keys `section.name`) on top."""
+def load_settings(
+    config_file: Path | None,
+    overrides: Mapping[str, object],
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings from `environ` (if given), then `config_file` (if any), with `overrides` (keys
+    `section.name`) on top."""
     specs = {spec.key: spec for spec in setting_fields()}
     raw: dict[str, tuple[object, str]] = {}
+    for spec in specs.values():
+        if spec.env is not None and environ is not None and environ.get(spec.env):
+            raw[spec.key] = (environ[spec.env], f"{spec.env} ({spec.key})")
     if config_file is not None:
         for key, value in _read_config_file(config_file, specs).items():
             raw[key] = (value, f"{config_file}: {_label(specs[key])}")

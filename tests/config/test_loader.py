@@ -57,6 +57,23 @@ def test_overrides_win_over_the_file(tmp_path: Path) -> None:
     assert settings.replication.nodes[0].port == 7003
 
 
+def test_the_server_binary_comes_from_the_flag_then_the_file_then_the_environment(
+    tmp_path: Path,
+) -> None:
+    environ = {"LEADERLESS_REDIS_SERVER": "/env/redis-server"}
+    config = write(tmp_path, '[local_nodes]\nredis_server = "/file/valkey-server"\n')
+    flag = {"local_nodes.redis_server": "/flag/valkey-server"}
+
+    def chosen(config_file: Path | None, overrides: dict[str, object]) -> str | None:
+        return load_settings(config_file, overrides, environ).local_nodes.redis_server
+
+    assert chosen(config, flag) == "/flag/valkey-server"
+    assert chosen(config, {}) == "/file/valkey-server"
+    assert chosen(None, {}) == "/env/redis-server"
+    assert load_settings(None, {}, {"LEADERLESS_REDIS_SERVER": ""}).local_nodes.redis_server is None
+    assert load_settings(None, {}).local_nodes.redis_server is None  # no environment given
+
+
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.toml"
     assert error_text(path, {}) == f"config file {path} does not exist"
@@ -71,7 +88,7 @@ def test_unknown_section_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, "[replicaton]\nn = 3\n")
     assert error_text(path, {}) == (
         f"{path}: unknown section [replicaton]; known sections: "
-        "[anti_entropy], [hints], [limits], [listen], [replication]"
+        "[anti_entropy], [hints], [limits], [listen], [local_nodes], [replication]"
     )
 
 
@@ -87,7 +104,7 @@ def test_unknown_key_names_key_and_section(tmp_path: Path) -> None:
 def test_key_outside_a_section(tmp_path: Path) -> None:
     path = write(tmp_path, "n = 3\n")
     assert error_text(path, {}) == f"{path}: unknown section [n]; known sections: " + (
-        "[anti_entropy], [hints], [limits], [listen], [replication]"
+        "[anti_entropy], [hints], [limits], [listen], [local_nodes], [replication]"
     )
 
 

