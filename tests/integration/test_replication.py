@@ -1,26 +1,43 @@
-"""Replication through a real proxy in front of three real redis-servers (N=3, W=2, R=2):
-quorum writes and reads, failures of one and two nodes, read repair, tombstones, flushes,
-and a replica that comes back empty."""
+"""Replication through a real proxy in front of three real servers (N=3, W=2, R=2): quorum
+writes and reads, failures of one and two nodes, read repair, tombstones, flushes, and a
+replica that comes back empty. Every test runs on each backend family (`node_server`): the
+pinned Valkey 8 and Redis 6.2, the oldest release the replicas' scripts run on."""
 
 from __future__ import annotations
 
 import random
 import re
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import redis
-from leaderless.proxy.app.local_nodes import LocalRedisNode
-from leaderless.replication.record import Record, decode_record
-from leaderless.replication.scripts import INTERNAL_KEYS
+from leaderless.proxy.app.local_nodes import LocalRedisNode, server_build
+from leaderless.replication.hlc import Timestamp
+from leaderless.replication.merkle import range_of
+from leaderless.replication.record import Record, decode_record, encode_record
+from leaderless.replication.scripts import (
+    ALL_SCRIPTS,
+    INTERNAL_KEYS,
+    WRITE_IF_NEWER,
+    write_if_newer_args,
+)
 
 from tests.integration.conftest import LEADERLESS, Cluster, start_proxy
 from tests.support.processes import wait_for
-from tests.support.redis_servers import StartNodes
+from tests.support.redis_servers import BACKENDS, Backend, StartNodes, pinned_server
 
 pytestmark = pytest.mark.integration
 
 DURABLE = ["--appendonly", "yes", "--appendfsync", "always"]
+
+
+@pytest.fixture(params=BACKENDS, ids=lambda backend: backend.name)
+def node_server(request: pytest.FixtureRequest) -> Path:
+    """The nodes of every cluster here run each backend in turn."""
+    backend: Backend = request.param
+    return pinned_server(backend)
 
 
 def stored(node: LocalRedisNode, key: bytes) -> Record | None:
@@ -152,6 +169,41 @@ def test_a_node_restarted_empty_keeps_working(cluster: Cluster) -> None:
         # read refuses rather than answer from it and one node.
         with pytest.raises(redis.ResponseError, match="recovering"):
             client.get("k")
+
+
+def test_the_replicas_run_the_backend_under_test_and_compile_every_script(
+    cluster: Cluster, node_server: Path
+) -> None:
+    build = server_build(node_server)
+    for node in cluster.nodes:
+        with node.client() as raw:
+            info = raw.info("server")
+            assert info.get("valkey_version", info["redis_version"]) == build.version
+            for script in ALL_SCRIPTS:
+                assert raw.script_load(script.source) == script.sha.decode()
+
+
+def test_the_write_script_keeps_the_newest_version_with_its_absolute_expiry(
+    redis_nodes: StartNodes,
+) -> None:
+    """WRITE_IF_NEWER on one replica: GETRANGE of the stored header, SET ... PXAT, and a late
+    older write refused, whatever the backend."""
+    (node,) = redis_nodes(1)
+    expires = int(time.time() * 1000) + 60_000
+    newer = Record(Timestamp(2_000, 0, 1), False, expires, b"new")
+    older = Record(Timestamp(1_000, 0, 1), False, 0, b"old")
+    with node.client() as raw:
+        assert apply(raw, b"k", newer) == 1
+        assert apply(raw, b"k", older) == 0
+        assert stored(node, b"k") == newer
+        assert 0 < raw.pttl(b"k") <= 60_000
+        assert raw.getrange(b"k", 0, 19) == encode_record(newer, range_of(b"k"))[:20]
+
+
+def apply(raw: redis.Redis, key: bytes, record: Record) -> int:
+    encoded = encode_record(record, range_of(key))
+    (applied,) = raw.eval(WRITE_IF_NEWER.source, 1, key, *write_if_newer_args([key], [encoded]))
+    return int(applied)
 
 
 def test_a_replica_that_lost_its_scripts_still_applies_writes(cluster: Cluster) -> None:
