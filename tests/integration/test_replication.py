@@ -107,6 +107,7 @@ def test_a_node_down_during_writes_is_repaired_by_the_next_read(
     try:
         with proxy.client() as client:
             client.set("k", "old")
+            assert wait_for(lambda: stored_value(nodes[2], b"k") == b"old")  # W=2 may not wait
             nodes[2].kill()
             for value in range(20):
                 client.set("k", f"new-{value}")
