@@ -1,16 +1,17 @@
 """The `leaderless` command: `leaderless up` (everything local) and `leaderless proxy`.
 
 `proxy`'s setting flags are generated from the settings dataclasses (one flag per field, its
-help the field's doc), so the command line cannot drift from the settings model. A flag given
-on the command line overrides the config file; one not given leaves the file's value or the
-default (argparse.SUPPRESS keeps absent flags out of the overrides).
+help the field's doc), so the command line cannot drift from the settings model; `up` takes
+those of [local_nodes] (`--redis-server`), which mean nothing to `proxy`. A flag given on the
+command line overrides the config file; one not given leaves the file's value or the default
+(argparse.SUPPRESS keeps absent flags out of the overrides).
 
 Both subcommands run one coroutine under uvloop when it is importable. SIGINT and SIGTERM set
 the `stop` event the proxy watches, so shutdown is the proxy's orderly one. With
 listen.workers > 1, `proxy` runs the supervising parent of that many proxy processes instead
 (workers.py); `up` always runs one proxy, in its own process. Failures end as one line on
 stderr, `leaderless: error: ...`, with exit status 2 for unusable settings and 1 for failures
-at run time (address in use, redis-server missing, a worker that died).
+at run time (address in use, no server binary for the nodes, a worker that died).
 """
 
 from __future__ import annotations
