@@ -15,6 +15,9 @@ Limits, as Redis has them: a protocol error or an over-limit request is answered
 `-ERR Protocol error: ...` and the connection is closed; a client whose unsent replies exceed
 `max_output_bytes` is disconnected; a client with too many requests in flight stops being
 read until it catches up.
+
+Replies the client turned off (CLIENT REPLY OFF or SKIP) still take their place in the order,
+empty. Each command's calls, time to reply, refusals and errors go to INFO commandstats.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from functools import partial
+from time import perf_counter_ns
 from typing import TypeVar, cast
 
+from leaderless.proxy.commands.args import NOAUTH, arity_error
 from leaderless.proxy.execute import (
+    RESERVED,
     Answer,
     Pending,
     error_reply,
@@ -35,7 +41,7 @@ from leaderless.proxy.execute import (
     write_values,
 )
 from leaderless.proxy.resp import ErrorReply, Limits, RequestDecoder, encode
-from leaderless.proxy.state import Context, ProxyState
+from leaderless.proxy.state import CommandStats, Context, ProxyState
 from leaderless.replication.coordinator import MAX_BATCH
 from leaderless.replication.scripts import INTERNAL_PREFIX
 
@@ -103,6 +109,7 @@ class ClientSession(asyncio.Protocol, Context):
     def data_received(self, data: bytes) -> None:
         self.touch()
         self.bytes_in += len(data)
+        self.state.net_input_bytes += len(data)
         requests, error = self._decoder.feed(data)
         run: list[list[bytes]] = []
         kind: bytes | None = None
@@ -121,6 +128,7 @@ class ClientSession(asyncio.Protocol, Context):
         if run:
             self._run(self._execute_run, run)
         if error is not None and not self._closing:
+            self.state.error_replies += 1
             self._push(encode(ErrorReply(f"ERR {error}"), self.protocol))
             self.close_after_replies()
         self._write_batch()
@@ -141,6 +149,8 @@ class ClientSession(asyncio.Protocol, Context):
         name = _PLAIN.get(len(args))
         if name is None or args[0].lower() != name or not self.authenticated:
             return None
+        if self.replies_off or self.skip_next_reply:
+            return None
         if args[1].startswith(INTERNAL_PREFIX):
             return None
         if self._parked or ((barrier := self._barrier) is not None and not barrier.done()):
@@ -154,7 +164,9 @@ class ClientSession(asyncio.Protocol, Context):
         per-request work is most of a pipelined request's cost."""
         self.state.commands_processed += len(run)
         self.commands += len(run)
-        answer = partial(self._answer_run, self._reserve(), self.protocol, len(run))
+        stats = self.state.command("get" if len(run[0]) == 2 else "set")
+        slot = self._reserve()
+        answer = partial(self._answer_run, slot, self.protocol, len(run), stats, perf_counter_ns())
         try:
             if len(run[0]) == 2:
                 read_values(self, [args[1] for args in run], answer)
@@ -165,12 +177,22 @@ class ClientSession(asyncio.Protocol, Context):
 
     def _execute(self, args: list[bytes]) -> None:
         self.state.commands_processed += 1
+        started = perf_counter_ns()
+        skipped, self.skip_next_reply = self.skip_next_reply, False
+        shown, self.last_command = self.last_command, ""
         pending = execute(self, args)
         self.commands += 1
+        stats = self._stats_of(pending)
+        if not self.last_command:
+            self.last_command = shown  # not a command: CLIENT INFO keeps the last one
+        silent = skipped or self.replies_off or self.skip_next_reply
         if not isinstance(pending, Pending):  # answered at once; HELLO answers in its new protocol
-            self._push(encode(pending, self.protocol))
+            self._count(stats, started, pending)
+            if not silent:
+                self._push(encode(pending, self.protocol))
             return
-        answer: Answer = partial(self._answer, self._reserve(), self.protocol)
+        slot = self._reserve()
+        answer: Answer = partial(self._answer, slot, self.protocol, stats, started, silent)
         barrier = self._barrier
         if pending.barrier:
             lifted = self._barrier = self._loop.create_future()
@@ -211,17 +233,68 @@ class ClientSession(asyncio.Protocol, Context):
         except Exception as exc:  # a bug must cost one reply, not the connection
             answer(exc)
 
-    def _answer(self, slot: _Slot, protocol: int, outcome: object) -> None:
+    def _stats_of(self, reply: object) -> CommandStats | None:
+        """The figures of the command just executed (its name is in `last_command`); for a
+        request that failed its arity check, those of the command it names."""
+        if self.last_command:
+            return self.state.command(self.last_command)
+        if isinstance(reply, ErrorReply) and reply.endswith("' command"):
+            name = reply.partition("'")[2].rpartition("'")[0]
+            if reply == arity_error(name):
+                stats = self.state.command(name)
+                stats.rejected += 1
+        return None
+
+    def _count(self, stats: CommandStats | None, started: int, reply: object) -> None:
+        """Count a command's reply: a refusal (authentication, a reserved key, the clock) is
+        a rejected call; any other error a failed one."""
+        error = isinstance(reply, ErrorReply)
+        if error:
+            self.state.error_replies += 1
+        if stats is None:
+            return
+        if error and (
+            reply is NOAUTH or reply is RESERVED or reply == self.state.clock_check.refusal()
+        ):
+            stats.rejected += 1
+            return
+        stats.calls += 1
+        stats.usec += (perf_counter_ns() - started) // 1000
+        if error:
+            stats.failed += 1
+
+    def _answer(
+        self,
+        slot: _Slot,
+        protocol: int,
+        stats: CommandStats | None,
+        started: int,
+        silent: bool,
+        outcome: object,
+    ) -> None:
         """A replicated command's reply (or failure) is in: send what is at the head."""
         if isinstance(outcome, BaseException):
             outcome = error_reply(outcome) or self._internal_error(outcome)
-        self._fill(slot, encode(outcome, protocol))
+        self._count(stats, started, outcome)
+        self._fill(slot, b"" if silent else encode(outcome, protocol))
 
-    def _answer_run(self, slot: _Slot, protocol: int, count: int, outcome: object) -> None:
+    def _answer_run(
+        self,
+        slot: _Slot,
+        protocol: int,
+        count: int,
+        stats: CommandStats,
+        started: int,
+        outcome: object,
+    ) -> None:
         """`_answer` for a run of requests done as one (`_execute_run`): the error for each, OK
         for each SET, or a value for each GET."""
+        stats.calls += count
+        stats.usec += (perf_counter_ns() - started) // 1000
         if isinstance(outcome, BaseException):
             error = error_reply(outcome) or self._internal_error(outcome)
+            stats.failed += count
+            self.state.error_replies += count
             self._fill(slot, encode(error, protocol) * count)
         elif outcome is None:
             self._fill(slot, _OK_REPLY * count)
@@ -269,6 +342,7 @@ class ClientSession(asyncio.Protocol, Context):
             return
         data = b"".join(self._batch)
         self.bytes_out += len(data)
+        self.state.net_output_bytes += len(data)
         transport.write(data)
         self._batch.clear()
         if transport.get_write_buffer_size() > self.state.settings.limits.max_output_bytes:
@@ -299,6 +373,7 @@ class ClientSession(asyncio.Protocol, Context):
             await self._drained
 
     def close(self) -> None:
+        self._closing = True
         if self._transport is not None:
             self._transport.close()
 
