@@ -178,14 +178,14 @@ class ClientSession(asyncio.Protocol, Context):
     def _execute(self, args: list[bytes]) -> None:
         self.state.commands_processed += 1
         started = perf_counter_ns()
-        skipped, self.skip_next_reply = self.skip_next_reply, False
+        self.skip_reply, self.skip_next_reply = self.skip_next_reply, False
         shown, self.last_command = self.last_command, ""
         pending = execute(self, args)
         self.commands += 1
         stats = self._stats_of(pending)
         if not self.last_command:
             self.last_command = shown  # not a command: CLIENT INFO keeps the last one
-        silent = skipped or self.replies_off or self.skip_next_reply
+        silent = self.skip_reply or self.replies_off or self.skip_next_reply
         if not isinstance(pending, Pending):  # answered at once; HELLO answers in its new protocol
             self._count(stats, started, pending)
             if not silent:

@@ -98,6 +98,8 @@ class Context:
         """CLIENT REPLY OFF: no reply is sent until CLIENT REPLY ON."""
         self.skip_next_reply = False
         """CLIENT REPLY SKIP: the next command's reply is not sent."""
+        self.skip_reply = False
+        """This command's reply is not sent (a SKIP came before it), unless it is REPLY ON."""
 
     def touch(self) -> None:
         """Note that the client sent something (the idle-client timeout counts from here)."""

@@ -230,7 +230,7 @@ def _client_reply(context: Context, mode: bytes) -> object:
     """The session sends no reply while `replies_off`, nor the one after a SKIP (see
     session.py); OFF and SKIP have no reply of their own."""
     if mode == b"ON":
-        context.replies_off = context.skip_next_reply = False
+        context.replies_off = context.skip_reply = context.skip_next_reply = False
         return OK
     if mode == b"OFF":
         context.replies_off = True
