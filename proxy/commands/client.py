@@ -154,7 +154,7 @@ def matches(found: ClientFilter, client: Context, me: Context, skip_me: bool, no
         or (found.user is not None and client.user != found.user)
         or (found.addr is not None and client.peer.encode() != found.addr)
         or (found.laddr is not None and laddr(client).encode() != found.laddr)
-        or (found.max_age_s is not None and now - client.created_at < found.max_age_s)
+        or (found.max_age_s is not None and int(now - client.created_at) < found.max_age_s)
     )
 
 

@@ -255,6 +255,15 @@ SPECS = (
                 tips=_ALL_NODES,
                 help=("RESETSTAT", "    Start the counters of INFO stats and commandstats again."),
             ),
+            CommandSpec(
+                "config|help",
+                2,
+                "loading stale",
+                "@slow",
+                Doc("Lists the subcommands and what they do.", "5.0.0", "server", "O(1)"),
+                None,
+                help=("HELP", "    Print this help."),
+            ),
         ),
     ),
 )
