@@ -8,14 +8,12 @@ from typing import cast
 import pytest
 from leaderless.config.settings import ListenSettings, Settings
 from leaderless.proxy.commands.args import SYNTAX_ERROR
-from leaderless.proxy.commands.client import (
+from leaderless.proxy.commands.client import NO_SUCH_CLIENT, NO_TRACKING, client_info_line
+from leaderless.proxy.commands.client_filter import (
     BAD_CLIENT_ID,
     BAD_MAXAGE,
     MAXAGE_NOT_POSITIVE,
-    NO_SUCH_CLIENT,
-    NO_TRACKING,
     ClientFilter,
-    client_info_line,
     matches,
     parse_filters,
 )
