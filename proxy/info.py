@@ -7,8 +7,8 @@ selection follows Redis 7.2 (`chosen_sections`): any number of section names (an
 section once in our order; no section or "default" give the default ones, "all" and
 "everything" add commandstats; unknown names add none.
 
-What is reported: Server, Clients, Stats, Replication and Cluster keep Redis's names and the
-fields clients read (redis_version is the Redis version whose replies the proxy gives; each
+What is reported: Server, Clients, Memory, Stats, Replication and Cluster keep Redis's names
+and the fields clients read (redis_version is the Redis version whose replies the proxy gives; each
 replica's own version is in "# Leaderless"; role:master with no replicas, since clients must
 not try to follow a replication topology behind the proxy). Commandstats counts what this
 proxy process served. Keyspace's db0 line has DBSIZE's quorum count and the most keys with an
@@ -128,6 +128,12 @@ def _clients(s: InfoSnapshot) -> Fields:
     ]
 
 
+def _memory(s: InfoSnapshot) -> Fields:
+    """What clients read here is the eviction policy (Sidekiq and BullMQ warn unless it is
+    noeviction); the proxy evicts nothing and bounds no memory (CONFIG GET says the same)."""
+    return [("maxmemory", 0), ("maxmemory_human", "0B"), ("maxmemory_policy", "noeviction")]
+
+
 def _stats(s: InfoSnapshot) -> Fields:
     return [
         ("total_connections_received", s.total_connections_received),
@@ -210,6 +216,7 @@ def _anti_entropy(s: InfoSnapshot) -> Fields:
 SECTIONS: dict[str, tuple[str, Callable[[InfoSnapshot], Fields]]] = {
     "server": ("Server", _server),
     "clients": ("Clients", _clients),
+    "memory": ("Memory", _memory),
     "stats": ("Stats", _stats),
     "replication": ("Replication", _replication),
     "commandstats": ("Commandstats", _commandstats),

@@ -514,9 +514,9 @@ def test_info_sections_as_redis_chooses_them(shared_cluster: Cluster) -> None:
         text = call(shared_cluster.proxy.port, "INFO", *args).decode()
         return [line[2:] for line in text.splitlines() if line.startswith("# ")]
 
-    default = ["Server", "Clients", "Stats", "Replication", "Cluster", "Keyspace"]
+    default = ["Server", "Clients", "Memory", "Stats", "Replication", "Cluster", "Keyspace"]
     default += ["Leaderless", "AntiEntropy"]
-    everything = [*default[:4], "Commandstats", *default[4:]]
+    everything = [*default[:5], "Commandstats", *default[5:]]
     assert headings() == headings("default") == default
     assert headings("all") == headings("everything") == headings("default", "commandstats")
     assert headings("all") == everything
@@ -524,5 +524,6 @@ def test_info_sections_as_redis_chooses_them(shared_cluster: Cluster) -> None:
     assert headings("nosuch") == []
     fields = client.info("clients")
     assert fields["connected_clients"] >= 1 and fields["blocked_clients"] == 0
+    assert client.info()["maxmemory_policy"] == "noeviction"
     stats = client.info("stats")
     assert stats["total_net_input_bytes"] > 0 and stats["total_error_replies"] >= 0

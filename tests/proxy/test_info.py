@@ -56,6 +56,7 @@ def headings(text: bytes) -> list[bytes]:
 DEFAULT = [
     b"# Server",
     b"# Clients",
+    b"# Memory",
     b"# Stats",
     b"# Replication",
     b"# Cluster",
@@ -71,7 +72,7 @@ def test_no_section_and_default_give_the_default_sections() -> None:
 
 
 def test_all_and_everything_add_commandstats() -> None:
-    everything = [*DEFAULT[:4], b"# Commandstats", *DEFAULT[4:]]
+    everything = [*DEFAULT[:5], b"# Commandstats", *DEFAULT[5:]]
     for sections in (["ALL"], ["everything"], ["default", "commandstats"], ["all", "server"]):
         assert headings(render_info(SNAPSHOT, sections)) == everything
 
