@@ -373,9 +373,11 @@ class ClientSession(asyncio.Protocol, Context):
             await self._drained
 
     def close(self) -> None:
+        """Close now (CLIENT KILL, shutdown): replies still in flight are dropped when ready."""
         self._closing = True
-        if self._transport is not None:
-            self._transport.close()
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
 
 
 def _answer_and_lift(answer: Answer, barrier: asyncio.Future[None], outcome: object) -> None:

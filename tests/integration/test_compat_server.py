@@ -446,6 +446,29 @@ def test_client_kill_of_itself_replies_then_closes(shared_cluster: Cluster) -> N
         assert me.closed_by_peer()
 
 
+def read_until_closed(connection: RawConnection) -> None:
+    """Read whatever replies came before the peer closed (a socket timeout fails the test)."""
+    try:
+        while connection.stream.read1(65536):
+            pass
+    except ConnectionResetError:
+        pass
+
+
+def test_a_client_killed_with_requests_in_flight_leaves_the_others_served(
+    shared_cluster: Cluster,
+) -> None:
+    port = shared_cluster.proxy.port
+    with connect(port) as me, connect(port) as victim:
+        victim_id = client_id(victim)
+        victim.send(b"".join(request("SET", f"k{i}", "v" * 100) for i in range(2000)))
+        assert send(me, "CLIENT", "KILL", "ID", victim_id) == b":1\r\n"
+        read_until_closed(victim)
+        assert send(me, "SET", "after", "1") == b"+OK\r\n"
+        assert send(me, "GET", "after") == b"$1\r\n1\r\n"
+    assert "Traceback" not in shared_cluster.proxy.output.text()
+
+
 @pytest.mark.parametrize("protocol", [2, 3])
 def test_redis_py_client_list_and_kill_filter(shared_cluster: Cluster, protocol: int) -> None:
     client = shared_cluster.client(protocol)
