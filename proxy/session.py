@@ -182,7 +182,7 @@ class ClientSession(asyncio.Protocol, Context):
         shown, self.last_command = self.last_command, ""
         pending = execute(self, args)
         self.commands += 1
-        stats = self._stats_of(pending)
+        stats = self._command_stats(pending)
         if not self.last_command:
             self.last_command = shown  # not a command: CLIENT INFO keeps the last one
         silent = self.skip_reply or self.replies_off or self.skip_next_reply
@@ -233,9 +233,10 @@ class ClientSession(asyncio.Protocol, Context):
         except Exception as exc:  # a bug must cost one reply, not the connection
             answer(exc)
 
-    def _stats_of(self, reply: object) -> CommandStats | None:
-        """The figures of the command just executed (its name is in `last_command`); for a
-        request that failed its arity check, those of the command it names."""
+    def _command_stats(self, reply: object) -> CommandStats | None:
+        """The figures of the command just executed (its name is in `last_command`). A request
+        refused on its arity is counted here as a rejection of the command it names, and has
+        nothing more to count (None), like an unknown command."""
         if self.last_command:
             return self.state.command(self.last_command)
         if isinstance(reply, ErrorReply) and reply.endswith("' command"):

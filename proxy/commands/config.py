@@ -120,7 +120,8 @@ PARAMETERS = {
 
 
 def _lookup(name: bytes) -> Parameter | None:
-    return PARAMETERS.get(c_string(name).lower().decode("utf-8", "replace"))
+    """A parameter by its whole name, any case (a NUL byte in it names none)."""
+    return PARAMETERS.get(name.lower().decode("utf-8", "replace"))
 
 
 def matching(patterns: list[bytes]) -> list[tuple[bytes, Parameter]]:
@@ -128,13 +129,14 @@ def matching(patterns: list[bytes]) -> list[tuple[bytes, Parameter]]:
     the name as given, any case; a glob, matched without case, under the parameter's name."""
     found: dict[str, tuple[bytes, Parameter]] = {}
     for pattern in patterns:
-        if not any(char in pattern for char in b"*?["):
+        glob = c_string(pattern)
+        if not any(char in glob for char in b"*?["):
             parameter = _lookup(pattern)
             if parameter is not None:
-                found.setdefault(parameter.name, (c_string(pattern), parameter))
+                found.setdefault(parameter.name, (pattern, parameter))
             continue
         for parameter in PARAMETERS.values():
-            if string_match(pattern, parameter.name.encode(), nocase=True):
+            if string_match(glob, parameter.name.encode(), nocase=True):
                 found.setdefault(parameter.name, (parameter.name.encode(), parameter))
     return list(found.values())
 

@@ -102,6 +102,8 @@ CASES = [
         c("CONFIG", "GET", "cluster-enabl[a-f]"),
         c("CONFIG", "GET", "maxclient[^x]"),
         c("CONFIG", "GET", "nosuch*"),
+        c("CONFIG", "GET", "maxmemory\x00x"),
+        c("CONFIG", "GET", "databa*\x00x"),
     ),
     case(
         "CONFIG GET of several parameters",
