@@ -552,3 +552,15 @@ def test_info_sections_as_redis_chooses_them(shared_cluster: Cluster) -> None:
     assert client.info()["maxmemory_policy"] == "noeviction"
     stats = client.info("stats")
     assert stats["total_net_input_bytes"] > 0 and stats["total_error_replies"] >= 0
+
+
+def test_info_keyspace_counts_from_the_replicas_that_answer(cluster: Cluster) -> None:
+    client = cluster.client()
+    client.set("a", "1")
+    client.set("b", "2", ex=100)
+    client.set("c", "3", px=100_000)
+    assert client.info("keyspace") == {"db0": {"keys": 3, "expires": 2, "avg_ttl": 0}}
+    cluster.nodes[0].stop()
+    wait_until(lambda: client.info("keyspace") == {"db0": {"keys": 3, "expires": 2, "avg_ttl": 0}})
+    client.delete("a", "b", "c")
+    assert client.info("keyspace") == {}
