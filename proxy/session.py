@@ -31,6 +31,7 @@ from time import perf_counter_ns
 from typing import TypeVar, cast
 
 from leaderless.proxy.commands.args import NOAUTH, arity_error
+from leaderless.proxy.commands.table import lookup
 from leaderless.proxy.execute import (
     RESERVED,
     Answer,
@@ -176,21 +177,26 @@ class ClientSession(asyncio.Protocol, Context):
             answer(exc)
 
     def _execute(self, args: list[bytes]) -> None:
-        self.state.commands_processed += 1
+        state = self.state
+        state.commands_processed += 1
         started = perf_counter_ns()
-        self.skip_reply, self.skip_next_reply = self.skip_next_reply, False
-        shown, self.last_command = self.last_command, ""
+        if self.skip_next_reply:
+            self.skip_reply, self.skip_next_reply = True, False
         pending = execute(self, args)
         self.commands += 1
-        stats = self._command_stats(pending)
-        if not self.last_command:
-            self.last_command = shown  # not a command: CLIENT INFO keeps the last one
         silent = self.skip_reply or self.replies_off or self.skip_next_reply
+        self.skip_reply = False
         if not isinstance(pending, Pending):  # answered at once; HELLO answers in its new protocol
-            self._count(stats, started, pending)
+            if isinstance(pending, ErrorReply):
+                self._count_error(args, pending, started)
+            else:
+                stats = state.command(self.last_command)
+                stats.calls += 1
+                stats.usec += (perf_counter_ns() - started) // 1000
             if not silent:
                 self._push(encode(pending, self.protocol))
             return
+        stats = state.command(self.last_command)  # a pending command has passed its lookup
         slot = self._reserve()
         answer: Answer = partial(self._answer, slot, self.protocol, stats, started, silent)
         barrier = self._barrier
@@ -233,42 +239,31 @@ class ClientSession(asyncio.Protocol, Context):
         except Exception as exc:  # a bug must cost one reply, not the connection
             answer(exc)
 
-    def _command_stats(self, reply: object) -> CommandStats | None:
-        """The figures of the command just executed (its name is in `last_command`). A request
-        refused on its arity is counted here as a rejection of the command it names, and has
-        nothing more to count (None), like an unknown command."""
-        if self.last_command:
-            return self.state.command(self.last_command)
-        if isinstance(reply, ErrorReply) and reply.endswith("' command"):
+    def _count_error(self, args: list[bytes], reply: ErrorReply, started: int) -> None:
+        """Count an error answered at once. A request refused before its command ran (its
+        arity, authentication, a reserved key, the clock) is a rejected call of the command
+        it names; any other error a failed call. An unknown command counts nowhere."""
+        state = self.state
+        state.error_replies += 1
+        spec = lookup(args)
+        if isinstance(spec, ErrorReply):
             name = reply.partition("'")[2].rpartition("'")[0]
             if reply == arity_error(name):
-                stats = self.state.command(name)
-                stats.rejected += 1
-        return None
-
-    def _count(self, stats: CommandStats | None, started: int, reply: object) -> None:
-        """Count a command's reply: a refusal (authentication, a reserved key, the clock) is
-        a rejected call; any other error a failed one."""
-        error = isinstance(reply, ErrorReply)
-        if error:
-            self.state.error_replies += 1
-        if stats is None:
+                state.command(name).rejected += 1
             return
-        if error and (
-            reply is NOAUTH or reply is RESERVED or reply == self.state.clock_check.refusal()
-        ):
+        stats = state.command(spec.name)
+        if reply is NOAUTH or reply is RESERVED or reply == state.clock_check.refusal():
             stats.rejected += 1
             return
         stats.calls += 1
         stats.usec += (perf_counter_ns() - started) // 1000
-        if error:
-            stats.failed += 1
+        stats.failed += 1
 
     def _answer(
         self,
         slot: _Slot,
         protocol: int,
-        stats: CommandStats | None,
+        stats: CommandStats,
         started: int,
         silent: bool,
         outcome: object,
@@ -276,7 +271,11 @@ class ClientSession(asyncio.Protocol, Context):
         """A replicated command's reply (or failure) is in: send what is at the head."""
         if isinstance(outcome, BaseException):
             outcome = error_reply(outcome) or self._internal_error(outcome)
-        self._count(stats, started, outcome)
+        stats.calls += 1
+        stats.usec += (perf_counter_ns() - started) // 1000
+        if isinstance(outcome, ErrorReply):
+            stats.failed += 1
+            self.state.error_replies += 1
         self._fill(slot, b"" if silent else encode(outcome, protocol))
 
     def _answer_run(

@@ -59,10 +59,11 @@ class ProxyState:
 
     def command(self, name: str) -> CommandStats:
         """The figures of the command named, created at its first call."""
-        stats = self.command_stats.get(name)
-        if stats is None:
+        try:
+            return self.command_stats[name]
+        except KeyError:
             stats = self.command_stats[name] = CommandStats()
-        return stats
+            return stats
 
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: the counters INFO's stats and commandstats report start again."""
