@@ -271,6 +271,21 @@ CASES = [
         c("GET", "a"),
     ),
     case(
+        "RESET turns replies back on, unless a SKIP came just before it",
+        raw(request("CLIENT", "REPLY", "OFF") + request("PING", "x"), replies=0),
+        c("RESET"),
+        c("PING"),
+        raw(request("CLIENT", "REPLY", "SKIP") + request("RESET"), replies=0),
+        c("PING"),
+        raw(
+            request("CLIENT", "REPLY", "OFF")
+            + request("CLIENT", "REPLY", "SKIP")
+            + request("RESET"),
+            replies=1,
+        ),
+        c("PING"),
+    ),
+    case(
         "CLIENT REPLY errors",
         c("CLIENT", "REPLY", "foo"),
         c("CLIENT", "REPLY"),
