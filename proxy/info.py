@@ -146,6 +146,7 @@ def _stats(s: InfoSnapshot) -> Fields:
 
 
 def _commandstats(s: InfoSnapshot) -> Fields:
+    """A line per command that was called, refused or failed (as Redis, none for the others)."""
     return [
         (
             f"cmdstat_{c.name}",
@@ -153,6 +154,7 @@ def _commandstats(s: InfoSnapshot) -> Fields:
             f",rejected_calls={c.rejected},failed_calls={c.failed}",
         )
         for c in s.commands
+        if c.calls or c.rejected or c.failed
     ]
 
 

@@ -109,7 +109,11 @@ def test_keyspace_has_a_db0_line_unless_empty() -> None:
 
 
 def test_commandstats_lines() -> None:
-    figures = (CommandFigures("config|get", 4, 10, 1, 2), CommandFigures("get", 0, 0, 5, 0))
+    figures = (
+        CommandFigures("config|get", 4, 10, 1, 2),
+        CommandFigures("get", 0, 0, 5, 0),
+        CommandFigures("info", 0, 0, 0, 0),
+    )
     text = render_info(dataclasses.replace(SNAPSHOT, commands=figures), ["commandstats"])
     assert text == (
         b"# Commandstats\r\n"
