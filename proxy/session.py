@@ -31,6 +31,7 @@ from time import perf_counter_ns
 from typing import TypeVar, cast
 
 from leaderless.proxy.commands.args import NOAUTH, arity_error
+from leaderless.proxy.commands.spec import CommandSpec
 from leaderless.proxy.commands.table import lookup
 from leaderless.proxy.execute import (
     RESERVED,
@@ -163,7 +164,6 @@ class ClientSession(asyncio.Protocol, Context):
     def _execute_run(self, run: list[list[bytes]]) -> None:
         """Consecutive pipelined GETs, or SETs, as one read or write and one reply slot: the
         per-request work is most of a pipelined request's cost."""
-        self.state.commands_processed += len(run)
         self.commands += len(run)
         stats = self.state.command("get" if len(run[0]) == 2 else "set")
         slot = self._reserve()
@@ -178,7 +178,6 @@ class ClientSession(asyncio.Protocol, Context):
 
     def _execute(self, args: list[bytes]) -> None:
         state = self.state
-        state.commands_processed += 1
         started = perf_counter_ns()
         if self.skip_next_reply:
             self.skip_reply, self.skip_next_reply = True, False
@@ -190,9 +189,7 @@ class ClientSession(asyncio.Protocol, Context):
             if isinstance(pending, ErrorReply):
                 self._count_error(args, pending, started)
             else:
-                stats = state.command(self.last_command)
-                stats.calls += 1
-                stats.usec += (perf_counter_ns() - started) // 1000
+                state.count_calls(state.command(self.last_command), started)
             if not silent:
                 self._push(encode(pending, self.protocol))
             return
@@ -244,20 +241,19 @@ class ClientSession(asyncio.Protocol, Context):
         arity, authentication, a reserved key, the clock) is a rejected call of the command
         it names; any other error a failed call. An unknown command counts nowhere."""
         state = self.state
-        state.error_replies += 1
         spec = lookup(args)
-        if isinstance(spec, ErrorReply):
-            name = reply.partition("'")[2].rpartition("'")[0]
-            if reply == arity_error(name):
-                state.command(name).rejected += 1
+        if isinstance(spec, CommandSpec) and not (
+            reply is NOAUTH or reply is RESERVED or reply == state.clock_check.refusal()
+        ):
+            state.count_calls(state.command(spec.name), started, failed=True)
             return
-        stats = state.command(spec.name)
-        if reply is NOAUTH or reply is RESERVED or reply == state.clock_check.refusal():
-            stats.rejected += 1
+        state.error_replies += 1
+        if isinstance(spec, CommandSpec):
+            state.command(spec.name).rejected += 1
             return
-        stats.calls += 1
-        stats.usec += (perf_counter_ns() - started) // 1000
-        stats.failed += 1
+        name = reply.partition("'")[2].rpartition("'")[0]
+        if reply == arity_error(name):
+            state.command(name).rejected += 1
 
     def _answer(
         self,
@@ -271,11 +267,7 @@ class ClientSession(asyncio.Protocol, Context):
         """A replicated command's reply (or failure) is in: send what is at the head."""
         if isinstance(outcome, BaseException):
             outcome = error_reply(outcome) or self._internal_error(outcome)
-        stats.calls += 1
-        stats.usec += (perf_counter_ns() - started) // 1000
-        if isinstance(outcome, ErrorReply):
-            stats.failed += 1
-            self.state.error_replies += 1
+        self.state.count_calls(stats, started, failed=isinstance(outcome, ErrorReply))
         self._fill(slot, b"" if silent else encode(outcome, protocol))
 
     def _answer_run(
@@ -289,12 +281,10 @@ class ClientSession(asyncio.Protocol, Context):
     ) -> None:
         """`_answer` for a run of requests done as one (`_execute_run`): the error for each, OK
         for each SET, or a value for each GET."""
-        stats.calls += count
-        stats.usec += (perf_counter_ns() - started) // 1000
+        failed = isinstance(outcome, BaseException)
+        self.state.count_calls(stats, started, failed=failed, count=count)
         if isinstance(outcome, BaseException):
             error = error_reply(outcome) or self._internal_error(outcome)
-            stats.failed += count
-            self.state.error_replies += count
             self._fill(slot, encode(error, protocol) * count)
         elif outcome is None:
             self._fill(slot, _OK_REPLY * count)

@@ -65,6 +65,19 @@ class ProxyState:
             stats = self.command_stats[name] = CommandStats()
             return stats
 
+    def count_calls(
+        self, stats: CommandStats, started_ns: int, *, failed: bool = False, count: int = 1
+    ) -> None:
+        """Count `count` calls of a command, started at `started_ns` (perf_counter_ns), whose
+        replies are ready now. Only calls count as commands processed (as in Redis, a refused
+        request does not), and a failed call's reply as an error reply."""
+        stats.calls += count
+        stats.usec += (time.perf_counter_ns() - started_ns) // 1000
+        self.commands_processed += count
+        if failed:
+            stats.failed += count
+            self.error_replies += count
+
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: the counters INFO's stats and commandstats report start again."""
         self.connections_received = self.commands_processed = self.rejected_connections = 0
