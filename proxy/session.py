@@ -239,7 +239,7 @@ class ClientSession(asyncio.Protocol, Context):
     def _count_error(self, args: list[bytes], reply: ErrorReply, started: int) -> None:
         """Count an error answered at once. A request refused before its command ran (its
         arity, authentication, a reserved key, the clock) is a rejected call of the command
-        it names; any other error a failed call. An unknown command counts nowhere."""
+        it names; any other error a failed call. An unknown command is only an error reply."""
         state = self.state
         spec = lookup(args)
         if isinstance(spec, CommandSpec) and not (
