@@ -102,6 +102,9 @@ class ClientSession(asyncio.Protocol, Context):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.peer = f"{peer[0]}:{peer[1]}"
+        local = transport.get_extra_info("sockname")
+        if isinstance(local, tuple):
+            self.local = f"{local[0]}:{local[1]}"
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.clients.pop(self.client_id, None)

@@ -95,6 +95,8 @@ class Context:
         self.protocol = 2
         self.client_id = 0
         self.peer = ""
+        self.local = ""
+        """The proxy's address this client connected to (CLIENT INFO's `laddr`)."""
         self.name: bytes | None = None
         self.lib_name: bytes | None = None
         self.lib_ver: bytes | None = None

@@ -38,7 +38,8 @@ replicas or primaries of its own, and no subscribers."""
 
 
 def laddr(context: Context) -> str:
-    return f"{context.state.settings.listen.host}:{context.state.port}"
+    """The address the client reached the proxy at (the listen address, when unknown)."""
+    return context.local or f"{context.state.settings.listen.host}:{context.state.port}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -470,6 +470,10 @@ def test_client_list_has_one_line_per_client_in_client_info_form(shared_cluster:
         assert lines_of(send(me, "CLIENT", "LIST", "ID", mine, "SKIPME", "yes")) == []
         addr = by_id[theirs].split()[1].removeprefix("addr=")
         assert lines_of(send(me, "CLIENT", "LIST", "ADDR", addr)) == [by_id[theirs]]
+        laddr = by_id[mine].split()[2].removeprefix("laddr=")
+        assert laddr == f"127.0.0.1:{port}"
+        local = lines_of(send(me, "CLIENT", "LIST", "LADDR", laddr, "ID", mine, theirs))
+        assert [line.split()[0] for line in local] == [f"id={mine}", f"id={theirs}"]
 
 
 def test_client_kill_closes_the_other_connection(shared_cluster: Cluster) -> None:
