@@ -3,17 +3,18 @@
 How it works: the session fills an `InfoSnapshot` (a frozen dataclass of plain values: no
 clock or OS calls happen here) and `render_info` writes Redis's INFO format: "# Section"
 headings, "field:value" lines ending in CRLF, a blank line between sections. Section
-selection follows Redis 7: any number of section names (any case), each section once in our
-order; no section, "default", "all" or "everything" give every section; unknown names none.
+selection follows Redis 7.2 (`chosen_sections`): any number of section names (any case), each
+section once in our order; no section or "default" give the default ones, "all" and
+"everything" add commandstats; unknown names add none.
 
-What is reported: Server, Clients, Stats, Replication and Cluster keep Redis's names and the
-fields clients read (redis_version is the Redis version whose replies the proxy gives; each
+What is reported: Server, Clients, Memory, Stats, Replication and Cluster keep Redis's names
+and the fields clients read (redis_version is the Redis version whose replies the proxy gives; each
 replica's own version is in "# Leaderless"; role:master with no replicas, since clients must
-not try to follow a replication topology behind the proxy). Our own figures sit in
-"# Leaderless", the clock check's among them (clock_offset_ms reads "unknown" and
-clock_offset_age_ms -1 until a first NTP measurement; see replication/ntp.py). There is no
-"# Keyspace": its db0 line needs the key count, which costs a quorum DBSIZE, and an empty
-Keyspace section would claim the database is empty.
+not try to follow a replication topology behind the proxy). Commandstats counts what this
+proxy process served. Keyspace's db0 line has DBSIZE's quorum count and the most keys with an
+expiry any replica holds; like Redis, it has no line for an empty database. Our own figures
+sit in "# Leaderless", the clock check's among them (clock_offset_ms reads "unknown" and
+clock_offset_age_ms -1 until a first NTP measurement; see replication/ntp.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ class NodeStatus:
     state: str  # "up", "suspect" (connected but not answering) or "down"
     health: str = "in_sync"  # or "recovering" (emptied, not counted toward reads), "checking"
     version: str = ""  # the server's redis_version, "" until it has answered
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFigures:
+    name: str  # the full name: `config|get`
+    calls: int
+    usec: int
+    rejected: int
+    failed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +80,12 @@ class InfoSnapshot:
     hints_pending_bytes: int = 0
     anti_entropy: tuple[tuple[str, str], ...] = ()
     """The sidecars' counters as one replica holds them (see replication/anti_entropy.py)."""
+    net_input_bytes: int = 0
+    net_output_bytes: int = 0
+    error_replies: int = 0
+    commands: tuple[CommandFigures, ...] = ()
+    keyspace: tuple[int, int] | None = None
+    """db0's keys and keys with an expiry; None: no line (empty, or not read)."""
 
 
 Fields = list[tuple[str, object]]
@@ -100,17 +116,53 @@ def _server(s: InfoSnapshot) -> Fields:
 def _clients(s: InfoSnapshot) -> Fields:
     return [
         ("connected_clients", s.connected_clients),
+        ("cluster_connections", 0),
         ("maxclients", s.maxclients),
+        ("client_recent_max_input_buffer", 0),
+        ("client_recent_max_output_buffer", 0),
         ("blocked_clients", 0),
+        ("tracking_clients", 0),
+        ("clients_in_timeout_table", 0),
+        ("total_blocking_keys", 0),
+        ("total_blocking_keys_on_nokey", 0),
     ]
+
+
+def _memory(s: InfoSnapshot) -> Fields:
+    """What clients read here is the eviction policy (Sidekiq and BullMQ warn unless it is
+    noeviction); the proxy evicts nothing and bounds no memory (CONFIG GET says the same)."""
+    return [("maxmemory", 0), ("maxmemory_human", "0B"), ("maxmemory_policy", "noeviction")]
 
 
 def _stats(s: InfoSnapshot) -> Fields:
     return [
         ("total_connections_received", s.total_connections_received),
         ("total_commands_processed", s.total_commands_processed),
+        ("total_net_input_bytes", s.net_input_bytes),
+        ("total_net_output_bytes", s.net_output_bytes),
         ("rejected_connections", s.rejected_connections),
+        ("total_error_replies", s.error_replies),
     ]
+
+
+def _commandstats(s: InfoSnapshot) -> Fields:
+    """A line per command that was called, refused or failed (as Redis, none for the others)."""
+    return [
+        (
+            f"cmdstat_{c.name}",
+            f"calls={c.calls},usec={c.usec},usec_per_call={c.usec / c.calls if c.calls else 0:.2f}"
+            f",rejected_calls={c.rejected},failed_calls={c.failed}",
+        )
+        for c in s.commands
+        if c.calls or c.rejected or c.failed
+    ]
+
+
+def _keyspace(s: InfoSnapshot) -> Fields:
+    if s.keyspace is None:
+        return []
+    keys, expires = s.keyspace
+    return [("db0", f"keys={keys},expires={expires},avg_ttl=0")]
 
 
 def _replication(s: InfoSnapshot) -> Fields:
@@ -166,24 +218,35 @@ def _anti_entropy(s: InfoSnapshot) -> Fields:
 SECTIONS: dict[str, tuple[str, Callable[[InfoSnapshot], Fields]]] = {
     "server": ("Server", _server),
     "clients": ("Clients", _clients),
+    "memory": ("Memory", _memory),
     "stats": ("Stats", _stats),
     "replication": ("Replication", _replication),
+    "commandstats": ("Commandstats", _commandstats),
     "cluster": ("Cluster", _cluster),
+    "keyspace": ("Keyspace", _keyspace),
     "leaderless": ("Leaderless", _leaderless),
     "anti_entropy": ("AntiEntropy", _anti_entropy),
 }
 
 
-def render_info(snapshot: InfoSnapshot, sections: list[str]) -> bytes:
-    """INFO [section ...]'s text: the sections asked for (any case; none, "default", "all" or
-    "everything" give every one), in our order, unknown names skipped."""
+NOT_DEFAULT = frozenset({"commandstats"})
+"""The sections only "all" and "everything" (or their own names) give."""
+
+
+def chosen_sections(sections: list[str]) -> list[str]:
+    """The sections INFO [section ...] gives, in our order: none named means "default"."""
     wanted = {section.lower() for section in sections} or {"default"}
-    if wanted & {"default", "all", "everything"}:
-        names = list(SECTIONS)
-    else:
-        names = [name for name in SECTIONS if name in wanted]
+    if wanted & {"all", "everything"}:
+        return list(SECTIONS)
+    if "default" in wanted:
+        wanted |= SECTIONS.keys() - NOT_DEFAULT
+    return [name for name in SECTIONS if name in wanted]
+
+
+def render_info(snapshot: InfoSnapshot, sections: list[str]) -> bytes:
+    """INFO [section ...]'s text (see `chosen_sections`)."""
     blocks = []
-    for name in names:
+    for name in chosen_sections(sections):
         heading, fields = SECTIONS[name]
         lines = [f"# {heading}", *(f"{key}:{value}" for key, value in fields(snapshot))]
         blocks.append("".join(line + "\r\n" for line in lines))

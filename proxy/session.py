@@ -15,6 +15,9 @@ Limits, as Redis has them: a protocol error or an over-limit request is answered
 `-ERR Protocol error: ...` and the connection is closed; a client whose unsent replies exceed
 `max_output_bytes` is disconnected; a client with too many requests in flight stops being
 read until it catches up.
+
+Replies the client turned off (CLIENT REPLY OFF or SKIP) still take their place in the order,
+empty. Each command's calls, time to reply, refusals and errors go to INFO commandstats.
 """
 
 from __future__ import annotations
@@ -24,9 +27,14 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from functools import partial
+from time import perf_counter_ns
 from typing import TypeVar, cast
 
+from leaderless.proxy.commands.args import NOAUTH, arity_error
+from leaderless.proxy.commands.spec import CommandSpec
+from leaderless.proxy.commands.table import lookup
 from leaderless.proxy.execute import (
+    RESERVED,
     Answer,
     Pending,
     error_reply,
@@ -35,7 +43,7 @@ from leaderless.proxy.execute import (
     write_values,
 )
 from leaderless.proxy.resp import ErrorReply, Limits, RequestDecoder, encode
-from leaderless.proxy.state import Context, ProxyState
+from leaderless.proxy.state import CommandStats, Context, ProxyState
 from leaderless.replication.coordinator import MAX_BATCH
 from leaderless.replication.scripts import INTERNAL_PREFIX
 
@@ -94,6 +102,9 @@ class ClientSession(asyncio.Protocol, Context):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.peer = f"{peer[0]}:{peer[1]}"
+        local = transport.get_extra_info("sockname")
+        if isinstance(local, tuple):
+            self.local = f"{local[0]}:{local[1]}"
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.clients.pop(self.client_id, None)
@@ -103,6 +114,7 @@ class ClientSession(asyncio.Protocol, Context):
     def data_received(self, data: bytes) -> None:
         self.touch()
         self.bytes_in += len(data)
+        self.state.net_input_bytes += len(data)
         requests, error = self._decoder.feed(data)
         run: list[list[bytes]] = []
         kind: bytes | None = None
@@ -121,6 +133,7 @@ class ClientSession(asyncio.Protocol, Context):
         if run:
             self._run(self._execute_run, run)
         if error is not None and not self._closing:
+            self.state.error_replies += 1
             self._push(encode(ErrorReply(f"ERR {error}"), self.protocol))
             self.close_after_replies()
         self._write_batch()
@@ -141,6 +154,8 @@ class ClientSession(asyncio.Protocol, Context):
         name = _PLAIN.get(len(args))
         if name is None or args[0].lower() != name or not self.authenticated:
             return None
+        if self.replies_off or self.skip_next_reply:
+            return None
         if args[1].startswith(INTERNAL_PREFIX):
             return None
         if self._parked or ((barrier := self._barrier) is not None and not barrier.done()):
@@ -152,9 +167,10 @@ class ClientSession(asyncio.Protocol, Context):
     def _execute_run(self, run: list[list[bytes]]) -> None:
         """Consecutive pipelined GETs, or SETs, as one read or write and one reply slot: the
         per-request work is most of a pipelined request's cost."""
-        self.state.commands_processed += len(run)
         self.commands += len(run)
-        answer = partial(self._answer_run, self._reserve(), self.protocol, len(run))
+        stats = self.state.command("get" if len(run[0]) == 2 else "set")
+        slot = self._reserve()
+        answer = partial(self._answer_run, slot, self.protocol, len(run), stats, perf_counter_ns())
         try:
             if len(run[0]) == 2:
                 read_values(self, [args[1] for args in run], answer)
@@ -164,13 +180,25 @@ class ClientSession(asyncio.Protocol, Context):
             answer(exc)
 
     def _execute(self, args: list[bytes]) -> None:
-        self.state.commands_processed += 1
+        state = self.state
+        started = perf_counter_ns()
+        if self.skip_next_reply:
+            self.skip_reply, self.skip_next_reply = True, False
         pending = execute(self, args)
         self.commands += 1
+        silent = self.skip_reply or self.replies_off or self.skip_next_reply
+        self.skip_reply = False
         if not isinstance(pending, Pending):  # answered at once; HELLO answers in its new protocol
-            self._push(encode(pending, self.protocol))
+            if isinstance(pending, ErrorReply):
+                self._count_error(args, pending, started)
+            else:
+                state.count_calls(state.command(self.last_command), started)
+            if not silent:
+                self._push(encode(pending, self.protocol))
             return
-        answer: Answer = partial(self._answer, self._reserve(), self.protocol)
+        stats = state.command(self.last_command)  # a pending command has passed its lookup
+        slot = self._reserve()
+        answer: Answer = partial(self._answer, slot, self.protocol, stats, started, silent)
         barrier = self._barrier
         if pending.barrier:
             lifted = self._barrier = self._loop.create_future()
@@ -211,15 +239,53 @@ class ClientSession(asyncio.Protocol, Context):
         except Exception as exc:  # a bug must cost one reply, not the connection
             answer(exc)
 
-    def _answer(self, slot: _Slot, protocol: int, outcome: object) -> None:
+    def _count_error(self, args: list[bytes], reply: ErrorReply, started: int) -> None:
+        """Count an error answered at once. A request refused before its command ran (its
+        arity, authentication, a reserved key, the clock) is a rejected call of the command
+        it names; any other error a failed call. An unknown command is only an error reply."""
+        state = self.state
+        spec = lookup(args)
+        if isinstance(spec, CommandSpec) and not (
+            reply is NOAUTH or reply is RESERVED or reply == state.clock_check.refusal()
+        ):
+            state.count_calls(state.command(spec.name), started, failed=True)
+            return
+        state.error_replies += 1
+        if isinstance(spec, CommandSpec):
+            state.command(spec.name).rejected += 1
+            return
+        name = reply.partition("'")[2].rpartition("'")[0]
+        if reply == arity_error(name):
+            state.command(name).rejected += 1
+
+    def _answer(
+        self,
+        slot: _Slot,
+        protocol: int,
+        stats: CommandStats,
+        started: int,
+        silent: bool,
+        outcome: object,
+    ) -> None:
         """A replicated command's reply (or failure) is in: send what is at the head."""
         if isinstance(outcome, BaseException):
             outcome = error_reply(outcome) or self._internal_error(outcome)
-        self._fill(slot, encode(outcome, protocol))
+        self.state.count_calls(stats, started, failed=isinstance(outcome, ErrorReply))
+        self._fill(slot, b"" if silent else encode(outcome, protocol))
 
-    def _answer_run(self, slot: _Slot, protocol: int, count: int, outcome: object) -> None:
+    def _answer_run(
+        self,
+        slot: _Slot,
+        protocol: int,
+        count: int,
+        stats: CommandStats,
+        started: int,
+        outcome: object,
+    ) -> None:
         """`_answer` for a run of requests done as one (`_execute_run`): the error for each, OK
         for each SET, or a value for each GET."""
+        failed = isinstance(outcome, BaseException)
+        self.state.count_calls(stats, started, failed=failed, count=count)
         if isinstance(outcome, BaseException):
             error = error_reply(outcome) or self._internal_error(outcome)
             self._fill(slot, encode(error, protocol) * count)
@@ -269,6 +335,7 @@ class ClientSession(asyncio.Protocol, Context):
             return
         data = b"".join(self._batch)
         self.bytes_out += len(data)
+        self.state.net_output_bytes += len(data)
         transport.write(data)
         self._batch.clear()
         if transport.get_write_buffer_size() > self.state.settings.limits.max_output_bytes:
@@ -299,8 +366,11 @@ class ClientSession(asyncio.Protocol, Context):
             await self._drained
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        """Close now (CLIENT KILL, shutdown): replies still in flight are dropped when ready."""
+        self._closing = True
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
 
 
 def _answer_and_lift(answer: Answer, barrier: asyncio.Future[None], outcome: object) -> None:

@@ -20,6 +20,18 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@dataclass(slots=True)
+class CommandStats:
+    """One command's figures as INFO commandstats gives them. `calls` counts the executions
+    (a refused request is `rejected`, not a call), `usec` the time from the request to its
+    reply, replicas' round trips included; `failed` the calls answered with an error."""
+
+    calls: int = 0
+    usec: int = 0
+    rejected: int = 0
+    failed: int = 0
+
+
 @dataclass
 class ProxyState:
     """The settings, the coordinator, the clients and the visible counters."""
@@ -39,8 +51,38 @@ class ProxyState:
     connections_received: int = 0
     commands_processed: int = 0
     rejected_connections: int = 0
-    command_calls: dict[str, list[int]] = field(default_factory=dict)
-    """Per command name: [calls, failed calls, rejected calls], for INFO commandstats."""
+    net_input_bytes: int = 0
+    net_output_bytes: int = 0
+    error_replies: int = 0
+    command_stats: dict[str, CommandStats] = field(default_factory=dict)
+    """Per command's full name (`config|get`), for INFO commandstats."""
+
+    def command(self, name: str) -> CommandStats:
+        """The figures of the command named, created at its first call."""
+        try:
+            return self.command_stats[name]
+        except KeyError:
+            stats = self.command_stats[name] = CommandStats()
+            return stats
+
+    def count_calls(
+        self, stats: CommandStats, started_ns: int, *, failed: bool = False, count: int = 1
+    ) -> None:
+        """Count `count` calls of a command, started at `started_ns` (perf_counter_ns), whose
+        replies are ready now. Only calls count as commands processed (as in Redis, a refused
+        request does not), and a failed call's reply as an error reply."""
+        stats.calls += count
+        stats.usec += (time.perf_counter_ns() - started_ns) // 1000
+        self.commands_processed += count
+        if failed:
+            stats.failed += count
+            self.error_replies += count
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: the counters INFO's stats and commandstats report start again."""
+        self.connections_received = self.commands_processed = self.rejected_connections = 0
+        self.net_input_bytes = self.net_output_bytes = self.error_replies = 0
+        self.command_stats.clear()
 
     def backend_versions(self) -> list[str]:
         """Each replica's version as last seen ("" while it has not answered)."""
@@ -53,6 +95,8 @@ class Context:
         self.protocol = 2
         self.client_id = 0
         self.peer = ""
+        self.local = ""
+        """The proxy's address this client connected to (CLIENT INFO's `laddr`)."""
         self.name: bytes | None = None
         self.lib_name: bytes | None = None
         self.lib_ver: bytes | None = None
@@ -66,6 +110,12 @@ class Context:
         self.bytes_in = 0
         self.bytes_out = 0
         self.commands = 0
+        self.replies_off = False
+        """CLIENT REPLY OFF: no reply is sent until CLIENT REPLY ON."""
+        self.skip_next_reply = False
+        """CLIENT REPLY SKIP: the next command's reply is not sent."""
+        self.skip_reply = False
+        """This command's reply is not sent (a SKIP came before it), unless it is REPLY ON."""
 
     def touch(self) -> None:
         """Note that the client sent something (the idle-client timeout counts from here)."""

@@ -80,3 +80,81 @@ def parse_long_long(arg: bytes) -> int | None:
         return None
     value = int(arg)
     return value if LLONG_MIN <= value <= LLONG_MAX else None
+
+
+def string_match(pattern: bytes, string: bytes, *, nocase: bool = False) -> bool:
+    """Redis's glob match (stringmatchlen): `*`, `?`, `[...]` with `^` and ranges, `\\`
+    escapes; a `[` left open matches as the set it has so far."""
+    return _match(pattern, 0, string, 0, nocase, [False], 0)
+
+
+def _at(data: bytes, index: int) -> int:
+    """The byte at `index`, or 0 past the end (where C finds the terminating NUL)."""
+    return data[index] if index < len(data) else 0
+
+
+def _fold(byte: int, nocase: bool) -> int:
+    return byte | 0x20 if nocase and 0x41 <= byte <= 0x5A else byte
+
+
+def _match(
+    p: bytes, i: int, s: bytes, j: int, nocase: bool, give_up: list[bool], depth: int
+) -> bool:
+    if depth > 1000:
+        return False
+    while i < len(p) and j < len(s):
+        char = p[i]
+        if char == 0x2A:  # '*'
+            while i + 1 < len(p) and p[i + 1] == 0x2A:
+                i += 1
+            if i + 1 == len(p):
+                return True
+            while j < len(s):
+                if _match(p, i + 1, s, j, nocase, give_up, depth + 1):
+                    return True
+                if give_up[0]:
+                    return False
+                j += 1
+            give_up[0] = True
+            return False
+        if char == 0x3F:  # '?'
+            j += 1
+        elif char == 0x5B:  # '['
+            i += 1
+            negate = _at(p, i) == 0x5E
+            if negate:
+                i += 1
+            found = False
+            target = _fold(s[j], nocase)
+            while True:
+                if _at(p, i) == 0x5C and len(p) - i >= 2:
+                    i += 1
+                    found = found or p[i] == s[j]
+                elif _at(p, i) == 0x5D:
+                    break
+                elif i >= len(p):
+                    i -= 1
+                    break
+                elif len(p) - i >= 3 and p[i + 1] == 0x2D:
+                    low, high = sorted((p[i], p[i + 2]))
+                    low, high = _fold(low, nocase), _fold(high, nocase)
+                    i += 2
+                    found = found or low <= target <= high
+                else:
+                    found = found or _fold(p[i], nocase) == target
+                i += 1
+            if found == negate:
+                return False
+            j += 1
+        else:
+            if char == 0x5C and len(p) - i >= 2:  # '\\'
+                i += 1
+            if _fold(p[i], nocase) != _fold(s[j], nocase):
+                return False
+            j += 1
+        i += 1
+        if j == len(s):
+            while _at(p, i) == 0x2A:
+                i += 1
+            break
+    return i >= len(p) and j == len(s)

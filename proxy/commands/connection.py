@@ -1,11 +1,10 @@
-"""Connection commands: what a client says about itself (AUTH, HELLO, SELECT, CLIENT ...), and
-the answers that need nothing but the proxy (PING, ECHO)."""
+"""Connection commands: what a client says about itself (AUTH, HELLO, SELECT; CLIENT has its
+own module), and the answers that need nothing but the proxy (PING, ECHO)."""
 
 from __future__ import annotations
 
 import hmac
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from leaderless.proxy.commands.args import (
@@ -19,9 +18,9 @@ from leaderless.proxy.commands.args import (
     parse_long_long,
     token,
 )
-from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Local, Session, subcommands
+from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Local, Session
 from leaderless.proxy.commands.strings import OK
-from leaderless.proxy.resp import ErrorReply, SimpleString, Verbatim
+from leaderless.proxy.resp import ErrorReply, SimpleString
 from leaderless.proxy.state import DIALECT_VERSION, Context
 
 PONG = SimpleString("PONG")
@@ -47,6 +46,7 @@ INT_OUT_OF_RANGE = ErrorReply(
 SELECT_NOT_ZERO = ErrorReply("ERR SELECT is not allowed in leaderless: only DB 0 is served")
 """Our own text: databases other than 0 are not served yet."""
 DATABASES = 16
+_NO_AUTH = "noscript loading stale fast no_auth allow_busy"
 
 
 def _parse_ping(args: list[bytes]) -> list[bytes] | ErrorReply:
@@ -72,6 +72,7 @@ def _reset(context: Context, args: list[bytes]) -> object:
     context.db = 0
     context.authenticated = not context.state.settings.listen.auth_required
     context.user = b"default"
+    context.replies_off = context.skip_next_reply = False  # a SKIP before RESET still skips it
     return SimpleString("RESET")
 
 
@@ -202,107 +203,6 @@ def _hello(context: Context, hello: Hello) -> object:
     }
 
 
-# -- CLIENT ------------------------------------------------------------------------------
-
-
-def client_info_line(context: Context) -> bytes:
-    """CLIENT INFO's and CLIENT LIST's line for a client, in Redis 7.2's field order. A proxy
-    has no file descriptor, buffers or memory figures of its own to report: those read 0."""
-    now = time.monotonic()
-    laddr = f"{context.state.settings.listen.host}:{context.state.port}"
-    return (
-        f"id={context.client_id} addr={context.peer} laddr={laddr} fd=0 name=".encode()
-        + (context.name or b"")
-        + (
-            f" age={int(now - context.created_at)} idle={int(now - context.last_active)}"
-            f" flags=N capa= db={context.db} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0"
-            " qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0"
-            f" events=r cmd={context.last_command} user="
-        ).encode()
-        + context.user
-        + f" redir=-1 resp={context.protocol} lib-name=".encode()
-        + (context.lib_name or b"")
-        + b" lib-ver="
-        + (context.lib_ver or b"")
-        + (
-            f" tot-net-in={context.bytes_in} tot-net-out={context.bytes_out}"
-            f" tot-cmds={context.commands}\n"
-        ).encode()
-    )
-
-
-def _client_info(context: Context, args: list[bytes]) -> object:
-    return Verbatim("txt", client_info_line(context))
-
-
-def _client_id(context: Context, args: list[bytes]) -> object:
-    return context.client_id
-
-
-def _client_getname(context: Context, args: list[bytes]) -> object:
-    return context.name
-
-
-def _parse_client_setname(args: list[bytes]) -> bytes | ErrorReply:
-    return args[2] if name_ok(args[2]) else BAD_CLIENT_NAME
-
-
-def _client_setname(context: Context, name: bytes) -> object:
-    context.name = name or None
-    return OK
-
-
-def _parse_client_setinfo(args: list[bytes]) -> tuple[bytes, bytes] | ErrorReply:
-    attribute, value = token(args[2]), args[3]
-    if attribute not in (b"LIB-NAME", b"LIB-VER"):
-        return format_error(b"ERR Unrecognized option '" + c_string(args[2]) + b"'")
-    if not name_ok(value):
-        return format_error(
-            c_string(args[2]).join(
-                (b"ERR ", b" cannot contain spaces, newlines or special characters.")
-            )
-        )
-    return attribute, value
-
-
-def _client_setinfo(context: Context, attribute_value: tuple[bytes, bytes]) -> object:
-    attribute, value = attribute_value
-    if attribute == b"LIB-NAME":
-        context.lib_name = value or None
-    else:
-        context.lib_ver = value or None
-    return OK
-
-
-_NO_AUTH = "noscript loading stale fast no_auth allow_busy"
-
-
-def _sub(
-    name: str,
-    arity: int,
-    summary: str,
-    since: str,
-    meaning: Session,
-    *,
-    parse: Callable[[list[bytes]], object] | None = None,
-    arguments: tuple[Arg, ...] = (),
-    tips: tuple[str, ...] = (),
-    help: tuple[str, ...] = (),
-) -> CommandSpec:
-    """A CLIENT subcommand: they share their flags, categories, group and complexity."""
-    return CommandSpec(
-        name,
-        arity,
-        "noscript loading stale",
-        "@slow @connection",
-        Doc(summary, since, "connection", "O(1)", arguments),
-        meaning,
-        parse=parse,
-        tips=tips,
-        help=help,
-    )
-
-
 SPECS = (
     CommandSpec(
         "ping",
@@ -415,74 +315,5 @@ SPECS = (
         ),
         Session(_hello),
         parse=_parse_hello,
-    ),
-    CommandSpec(
-        "client",
-        -2,
-        "",
-        "@slow",
-        Doc("Commands about client connections.", "2.4.0", "connection", "Depends on subcommand."),
-        None,
-        subcommands=subcommands(
-            _sub(
-                "client|getname",
-                2,
-                "Answers the connection's name.",
-                "2.6.9",
-                Session(_client_getname),
-                help=("GETNAME", "    Answer the name of this connection."),
-            ),
-            _sub(
-                "client|id",
-                2,
-                "Answers the connection's client id.",
-                "5.0.0",
-                Session(_client_id),
-                help=("ID", "    Answer the id of this connection."),
-            ),
-            _sub(
-                "client|info",
-                2,
-                "Describes the connection in one line.",
-                "6.2.0",
-                Session(_client_info),
-                tips=("nondeterministic_output",),
-                help=("INFO", "    Describe this connection in one line."),
-            ),
-            _sub(
-                "client|setinfo",
-                4,
-                "Records the client library's name or version.",
-                "7.2.0",
-                Session(_client_setinfo),
-                parse=_parse_client_setinfo,
-                arguments=(
-                    Arg(
-                        "attr",
-                        "oneof",
-                        arguments=(
-                            Arg("libname", "string", token="LIB-NAME"),
-                            Arg("libver", "string", token="LIB-VER"),
-                        ),
-                    ),
-                ),
-                tips=("request_policy:all_nodes", "response_policy:all_succeeded"),
-                help=(
-                    "SETINFO <option> <value>",
-                    "    Record the client library's LIB-NAME or LIB-VER.",
-                ),
-            ),
-            _sub(
-                "client|setname",
-                3,
-                "Names the connection.",
-                "2.6.9",
-                Session(_client_setname),
-                parse=_parse_client_setname,
-                arguments=(Arg("connection-name", "string"),),
-                tips=("request_policy:all_nodes", "response_policy:all_succeeded"),
-                help=("SETNAME <name>", "    Name this connection <name>."),
-            ),
-        ),
     ),
 )

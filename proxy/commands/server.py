@@ -1,27 +1,71 @@
-"""Server commands: INFO, from a snapshot of the proxy's state and its replicas'."""
+"""Server commands: INFO, from a snapshot of the proxy's state and its replicas', and TIME, the
+proxy's own clock (the one it stamps writes with)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import struct
 import sys
 import time
 
 from leaderless.proxy import info
 from leaderless.proxy.commands.args import c_string
-from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Keyspace
+from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Keyspace, Local
 from leaderless.proxy.resp import Verbatim
 from leaderless.proxy.state import DIALECT_VERSION, Context, ProxyState
-from leaderless.replication.backend import ReplicaUnavailable
+from leaderless.replication.backend import Backend, ReplicaUnavailable
+from leaderless.replication.rounds import QuorumError
 from leaderless.replication.scripts import ANTI_ENTROPY_KEY
+
+_DB0_EXPIRES = re.compile(rb"^db0:keys=\d+,expires=(\d+),", re.MULTILINE)
+
+
+def time_reply(wall_ms: int) -> list[bytes]:
+    """TIME's reply: unix seconds and the microseconds within that second, as strings."""
+    seconds, ms = divmod(wall_ms, 1000)
+    return [b"%d" % seconds, b"%d" % (ms * 1000)]
+
+
+def _time(context: Context, args: list[bytes]) -> object:
+    return time_reply(context.state.wall_ms())
 
 
 async def _info(context: Context, args: list[bytes]) -> object:
-    anti_entropy = await _anti_entropy_counters(context.state)
-    snapshot = _snapshot(context.state, anti_entropy)
     sections = [c_string(arg).decode("utf-8", "surrogateescape") for arg in args[1:]]
+    chosen = info.chosen_sections(sections)
+    state = context.state
+    anti_entropy = await _anti_entropy_counters(state) if "anti_entropy" in chosen else ()
+    keyspace = await _keyspace(state) if "keyspace" in chosen else None
+    snapshot = _snapshot(state, anti_entropy, keyspace)
     return Verbatim("txt", info.render_info(snapshot, sections))
+
+
+async def _keyspace(state: ProxyState) -> tuple[int, int] | None:
+    """db0's keys (DBSIZE's quorum count) and keys with an expiry (the most any replica that
+    answers holds: every replica gives a record's expiry to its key); None when empty, or
+    when no quorum answers."""
+    try:
+        keys = await state.coordinator.dbsize()
+    except QuorumError:
+        return None
+    if not keys:
+        return None
+    up = [backend for backend in state.coordinator.backends if backend.state == "up"]
+    counts = await asyncio.gather(*(_expires(backend, state) for backend in up))
+    return keys, max(counts, default=0)
+
+
+async def _expires(backend: Backend, state: ProxyState) -> int:
+    try:
+        reply = await asyncio.wait_for(
+            backend.execute(b"INFO", b"keyspace"), state.coordinator.timeout_s
+        )
+    except (ReplicaUnavailable, TimeoutError):
+        return 0
+    found = _DB0_EXPIRES.search(bytes(reply)) if isinstance(reply, bytes | bytearray) else None
+    return int(found[1]) if found else 0
 
 
 async def _anti_entropy_counters(state: ProxyState) -> tuple[tuple[str, str], ...]:
@@ -41,7 +85,11 @@ async def _anti_entropy_counters(state: ProxyState) -> tuple[tuple[str, str], ..
     return ()
 
 
-def _snapshot(state: ProxyState, anti_entropy: tuple[tuple[str, str], ...]) -> info.InfoSnapshot:
+def _snapshot(
+    state: ProxyState,
+    anti_entropy: tuple[tuple[str, str], ...],
+    keyspace: tuple[int, int] | None,
+) -> info.InfoSnapshot:
     coordinator = state.coordinator
     stats = coordinator.stats
     hints = coordinator.hints
@@ -89,6 +137,14 @@ def _snapshot(state: ProxyState, anti_entropy: tuple[tuple[str, str], ...]) -> i
         clock_in_bounds=clock_check.in_bounds,
         clock_writes_refused=clock_check.writes_refused,
         anti_entropy=anti_entropy,
+        net_input_bytes=state.net_input_bytes,
+        net_output_bytes=state.net_output_bytes,
+        error_replies=state.error_replies,
+        commands=tuple(
+            info.CommandFigures(name, c.calls, c.usec, c.rejected, c.failed)
+            for name, c in sorted(state.command_stats.items())
+        ),
+        keyspace=keyspace,
     )
 
 
@@ -107,5 +163,14 @@ SPECS = (
         ),
         Keyspace(_info),
         tips=("nondeterministic_output", "request_policy:all_shards", "response_policy:special"),
+    ),
+    CommandSpec(
+        "time",
+        1,
+        "loading stale fast",
+        "@fast",
+        Doc("Answers the proxy's clock: unix seconds and microseconds.", "2.6.0", "server", "O(1)"),
+        Local(_time),
+        tips=("nondeterministic_output",),
     ),
 )

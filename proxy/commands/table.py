@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from leaderless.proxy.commands import connection, expiry, keyspace, server, strings
+from leaderless.proxy.commands import (
+    client,
+    config,
+    connection,
+    expiry,
+    keyspace,
+    server,
+    strings,
+)
 from leaderless.proxy.commands.args import (
     arity_error,
     c_string,
@@ -171,9 +179,12 @@ _COMMAND = CommandSpec(
 
 
 def _with_help(container: CommandSpec) -> CommandSpec:
-    """A container with its HELP subcommand, whose text lists the others."""
+    """A container with its HELP subcommand last, whose text lists the others. A container
+    whose HELP has other facts than the usual ones (CONFIG HELP is only @slow) declares it,
+    without a meaning: the text is filled in here."""
     group = container.doc.group
-    help_spec = CommandSpec(
+    others = {name: sub for name, sub in container.subcommands.items() if name != "help"}
+    help_spec = container.subcommands.get("help") or CommandSpec(
         f"{container.name}|help",
         2,
         "loading stale",
@@ -182,12 +193,11 @@ def _with_help(container: CommandSpec) -> CommandSpec:
         None,
         help=("HELP", "    Print this help."),
     )
-    with_help = replace(container, subcommands={**container.subcommands, "help": help_spec})
-    text = help_reply(with_help)
+    text = help_reply(replace(container, subcommands={**others, "help": help_spec}))
     return replace(
-        with_help,
+        container,
         subcommands={
-            **container.subcommands,
+            **others,
             "help": replace(help_spec, meaning=Local(lambda context, args: text)),
         },
     )
@@ -202,7 +212,14 @@ def _table(*families: tuple[CommandSpec, ...]) -> dict[str, CommandSpec]:
 
 
 COMMAND_TABLE: Mapping[str, CommandSpec] = _table(
-    strings.SPECS, keyspace.SPECS, expiry.SPECS, connection.SPECS, server.SPECS, (_COMMAND,)
+    strings.SPECS,
+    keyspace.SPECS,
+    expiry.SPECS,
+    connection.SPECS,
+    client.SPECS,
+    config.SPECS,
+    server.SPECS,
+    (_COMMAND,),
 )
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from leaderless.proxy.info import InfoSnapshot, NodeStatus, render_info
+from leaderless.proxy.info import (
+    CommandFigures,
+    InfoSnapshot,
+    NodeStatus,
+    chosen_sections,
+    render_info,
+)
 
 SNAPSHOT = InfoSnapshot(
     redis_version="6.2.14",
@@ -47,18 +53,33 @@ def headings(text: bytes) -> list[bytes]:
     return [line for line in text.split(b"\r\n") if line.startswith(b"#")]
 
 
-def test_default_all_and_everything_give_every_section() -> None:
-    expected = [
-        b"# Server",
-        b"# Clients",
-        b"# Stats",
-        b"# Replication",
-        b"# Cluster",
-        b"# Leaderless",
-        b"# AntiEntropy",
-    ]
-    for section in (None, "default", "ALL", "everything"):
-        assert headings(render_info(SNAPSHOT, [] if section is None else [section])) == expected
+DEFAULT = [
+    b"# Server",
+    b"# Clients",
+    b"# Memory",
+    b"# Stats",
+    b"# Replication",
+    b"# Cluster",
+    b"# Keyspace",
+    b"# Leaderless",
+    b"# AntiEntropy",
+]
+
+
+def test_no_section_and_default_give_the_default_sections() -> None:
+    for sections in ([], ["default"], ["DEFAULT", "server"]):
+        assert headings(render_info(SNAPSHOT, sections)) == DEFAULT
+
+
+def test_all_and_everything_add_commandstats() -> None:
+    everything = [*DEFAULT[:5], b"# Commandstats", *DEFAULT[5:]]
+    for sections in (["ALL"], ["everything"], ["default", "commandstats"], ["all", "server"]):
+        assert headings(render_info(SNAPSHOT, sections)) == everything
+
+
+def test_sections_named_come_once_in_our_order() -> None:
+    assert chosen_sections(["KEYSPACE", "server", "keyspace"]) == ["server", "keyspace"]
+    assert chosen_sections(["nosuch"]) == []
 
 
 def test_one_section_in_redis_format() -> None:
@@ -76,8 +97,43 @@ def test_sections_are_separated_by_a_blank_line() -> None:
 
 
 def test_unknown_section_is_empty() -> None:
-    assert render_info(SNAPSHOT, ["keyspace"]) == b""
     assert render_info(SNAPSHOT, ["nonsense"]) == b""
+
+
+def test_keyspace_has_a_db0_line_unless_empty() -> None:
+    assert render_info(SNAPSHOT, ["keyspace"]) == b"# Keyspace\r\n"
+    filled = dataclasses.replace(SNAPSHOT, keyspace=(12, 3))
+    assert render_info(filled, ["keyspace"]) == (
+        b"# Keyspace\r\ndb0:keys=12,expires=3,avg_ttl=0\r\n"
+    )
+
+
+def test_commandstats_lines() -> None:
+    figures = (
+        CommandFigures("config|get", 4, 10, 1, 2),
+        CommandFigures("get", 0, 0, 5, 0),
+        CommandFigures("info", 0, 0, 0, 0),
+    )
+    text = render_info(dataclasses.replace(SNAPSHOT, commands=figures), ["commandstats"])
+    assert text == (
+        b"# Commandstats\r\n"
+        b"cmdstat_config|get:calls=4,usec=10,usec_per_call=2.50,rejected_calls=1,failed_calls=2\r\n"
+        b"cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=5,failed_calls=0\r\n"
+    )
+
+
+def test_clients_and_stats_fields() -> None:
+    snapshot = dataclasses.replace(
+        SNAPSHOT, net_input_bytes=100, net_output_bytes=200, error_replies=7
+    )
+    assert render_info(snapshot, ["clients"]).split(b"\r\n")[1:3] == [
+        b"connected_clients:3",
+        b"cluster_connections:0",
+    ]
+    lines = render_info(snapshot, ["stats"]).split(b"\r\n")
+    assert b"total_net_input_bytes:100" in lines
+    assert b"total_net_output_bytes:200" in lines
+    assert b"total_error_replies:7" in lines
 
 
 def test_server_fields() -> None:
