@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 
 from tests.integration.conftest import Cluster
 from tests.support.compat import (

@@ -35,12 +35,19 @@ DIVERGENT: dict[str, str] = {
     "test_auth": "it sets requirepass with CONFIG SET; the proxy's users are in its settings",
     "test_command_count": "it expects Redis's whole command table; the proxy lists what it serves",
     "test_command_list": "it expects Redis's whole command table; the proxy lists what it serves",
+    "test_client_tracking": "the proxy sends no invalidations, so CLIENT TRACKING ON is refused",
+    "test_config_set": "CONFIG SET is refused: the proxy's settings are in its config file",
+    "test_config_set_multi_params": "CONFIG SET is refused: the proxy's settings are in its "
+    "config file",
+    "test_config_get_multi_params": "it reads the replicas' encoding parameters "
+    "(hash-max-listpack-entries), which the proxy does not report",
 }
 """redis-py tests that pass on the reference but not through the proxy, by design: the reason."""
 
 NOT_SERVED: dict[str, str] = {
     "test_get_set_bit": "GETBIT and SETBIT are bitmap commands",
     "test_command_getkeys": "it asks for the keys of commands the proxy does not serve",
+    "test_client_kill_filter_by_user": "it creates its user with ACL SETUSER",
 }
 """Tests whose names start with a served command but that test commands the proxy does not
 serve."""
