@@ -6,8 +6,9 @@ the key specs; writes while the clock is out of bounds, for `write` specs), then
 then the meaning (spec.py lists the kinds). Local and session commands answer at once; the
 others return a `Pending` the session starts when the commands ahead of it allow: reads and
 blind writes are single rounds on callbacks, read-modify-writes and keyspace work run as
-tasks. A read-modify-write is the one kind that needs a barrier: the commands after it on the
-same connection wait until it has written, or they would reach the replicas first.
+tasks. A read-modify-write, and keyspace work that writes, need a barrier: the commands after
+it on the same connection wait until it has written, or they would reach the replicas first. Every
+request goes to the coordinator of the database the client selected (`Context.coordinator`).
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ def execute(context: Context, args: list[bytes]) -> object:
         work = partial(_read_modify_write, context, meaning, command, spec.keys(args))
         return Pending(partial(_in_task, work), True)
     assert isinstance(meaning, Keyspace), spec.name  # a container's meaning is a subcommand's
-    return Pending(partial(_in_task, partial(meaning.run, context, command)), False)
+    # One that writes is a barrier: what comes after it is stamped after it (a SET after a
+    # FLUSHDB survives it) and reaches the replicas after it.
+    task = partial(_in_task, partial(meaning.run, context, command))
+    return Pending(task, spec.has("write"))
 
 
 def _refusal(context: Context, spec: CommandSpec, args: list[bytes]) -> ErrorReply | None:
@@ -105,7 +109,7 @@ def _read(
     context: Context, meaning: Read, command: object, keys: Sequence[bytes], answer: Answer
 ) -> None:
     done = partial(_answer_read, answer, context, meaning.reply, command)
-    context.state.coordinator.read_then(keys, done)
+    context.coordinator.read_then(keys, done)
 
 
 def _answer_read(
@@ -142,7 +146,7 @@ def _write(context: Context, outcome: Outcome | ErrorReply, answer: Answer) -> N
     if not changes:
         answer(reply)
         return
-    coordinator = context.state.coordinator
+    coordinator = context.coordinator
     coordinator.write_then(_stamped(coordinator, changes), partial(_answer_written, answer, reply))
 
 
@@ -153,7 +157,7 @@ def _answer_written(answer: Answer, reply: object, outcome: object) -> None:
 async def _read_modify_write(
     context: Context, meaning: ReadWrite, command: object, keys: Sequence[bytes]
 ) -> object:
-    coordinator = context.state.coordinator
+    coordinator = context.coordinator
     records = await coordinator.read(keys)
     outcome = meaning.apply(command, records, _now(context))
     if isinstance(outcome, ErrorReply):

@@ -67,6 +67,11 @@ class Context:
         self.bytes_out = 0
         self.commands = 0
 
+    @property
+    def coordinator(self) -> Coordinator:
+        """The coordinator of the database this client selected."""
+        return self.state.coordinator.database(self.db)
+
     def touch(self) -> None:
         """Note that the client sent something (the idle-client timeout counts from here)."""
         self.last_active = time.monotonic()

@@ -9,13 +9,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from leaderless.proxy.commands.args import (
-    INT_MAX,
-    INT_MIN,
-    NOT_AN_INTEGER,
+    DB_OUT_OF_RANGE,
     SYNTAX_ERROR,
     arity_error,
     c_string,
     format_error,
+    parse_int,
     parse_long_long,
     token,
 )
@@ -23,6 +22,7 @@ from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Local, Session
 from leaderless.proxy.commands.strings import OK
 from leaderless.proxy.resp import ErrorReply, SimpleString, Verbatim
 from leaderless.proxy.state import DIALECT_VERSION, Context
+from leaderless.replication.databases import DATABASES
 
 PONG = SimpleString("PONG")
 WRONGPASS = ErrorReply("WRONGPASS invalid username-password pair or user is disabled.")
@@ -40,13 +40,6 @@ BAD_PROTOCOL_VERSION = ErrorReply("ERR Protocol version is not an integer or out
 BAD_CLIENT_NAME = ErrorReply(
     "ERR Client names cannot contain spaces, newlines or special characters."
 )
-DB_OUT_OF_RANGE = ErrorReply("ERR DB index is out of range")
-INT_OUT_OF_RANGE = ErrorReply(
-    f"ERR value is out of range, value must between {INT_MIN} and {INT_MAX}"
-)
-SELECT_NOT_ZERO = ErrorReply("ERR SELECT is not allowed in leaderless: only DB 0 is served")
-"""Our own text: databases other than 0 are not served yet."""
-DATABASES = 16
 
 
 def _parse_ping(args: list[bytes]) -> list[bytes] | ErrorReply:
@@ -76,19 +69,13 @@ def _reset(context: Context, args: list[bytes]) -> object:
 
 
 def _parse_select(args: list[bytes]) -> int | ErrorReply:
-    index = parse_long_long(args[1])
-    if index is None:
-        return NOT_AN_INTEGER
-    if not INT_MIN <= index <= INT_MAX:
-        return INT_OUT_OF_RANGE
-    if not 0 <= index < DATABASES:
-        return DB_OUT_OF_RANGE
-    return index
+    index = parse_int(args[1])
+    if isinstance(index, ErrorReply):
+        return index
+    return index if 0 <= index < DATABASES else DB_OUT_OF_RANGE
 
 
 def _select(context: Context, index: int) -> object:
-    if index != 0:
-        return SELECT_NOT_ZERO
     context.db = index
     return OK
 

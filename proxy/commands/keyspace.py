@@ -39,7 +39,7 @@ def _exists(args: list[bytes], records: Records, now_ms: int) -> int:
 
 
 async def _dbsize(context: Context, args: list[bytes]) -> object:
-    return await context.state.coordinator.dbsize()
+    return await context.coordinator.dbsize()
 
 
 def _parse_flush(args: list[bytes]) -> list[bytes] | ErrorReply:
@@ -48,8 +48,13 @@ def _parse_flush(args: list[bytes]) -> list[bytes] | ErrorReply:
     return args
 
 
-async def _flush(context: Context, args: list[bytes]) -> object:
-    await context.state.coordinator.flush()
+async def _flushdb(context: Context, args: list[bytes]) -> object:
+    await context.coordinator.flush()
+    return OK
+
+
+async def _flushall(context: Context, args: list[bytes]) -> object:
+    await context.state.coordinator.flush_all()
     return OK
 
 
@@ -118,7 +123,7 @@ SPECS = (
             "O(N) where N is the number of keys in the selected database",
             (_FLUSH_MODE,),
         ),
-        Keyspace(_flush),
+        Keyspace(_flushdb),
         parse=_parse_flush,
         tips=_ALL_SHARDS,
     ),
@@ -134,7 +139,7 @@ SPECS = (
             "O(N) where N is the total number of keys in all databases",
             (_FLUSH_MODE,),
         ),
-        Keyspace(_flush),
+        Keyspace(_flushall),
         parse=_parse_flush,
         tips=_ALL_SHARDS,
     ),
