@@ -7,8 +7,9 @@ then the meaning (spec.py lists the kinds). Local and session commands answer at
 others return a `Pending` the session starts when the commands ahead of it allow: reads and
 blind writes are single rounds on callbacks, read-modify-writes and keyspace work run as
 tasks. A read-modify-write, and keyspace work that writes, need a barrier: the commands after
-it on the same connection wait until it has written, or they would reach the replicas first. Every
-request goes to the coordinator of the database the client selected (`Context.coordinator`).
+it on the same connection wait until it has written, or they would reach the replicas first.
+Every request goes to the coordinator of the database the client selected
+(`Context.coordinator`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def execute(context: Context, args: list[bytes]) -> object:
     if isinstance(command, ErrorReply):
         return command
     meaning = spec.meaning
+    if isinstance(meaning, Session) and meaning.ordered:
+        return Pending(partial(_in_turn, meaning.answer, context, command), False)
     if isinstance(meaning, Local | Session):
         return meaning.answer(context, command)
     if isinstance(meaning, Read):
@@ -83,7 +86,7 @@ def execute(context: Context, args: list[bytes]) -> object:
             outcome = meaning.apply(command, [], _now(context))
             return Pending(partial(_write, context, outcome), False)
         work = partial(_read_modify_write, context, meaning, command, spec.keys(args))
-        return Pending(partial(_in_task, work), True)
+        return Pending(partial(_in_database_task, work, context), True)
     assert isinstance(meaning, Keyspace), spec.name  # a container's meaning is a subcommand's
     # One that writes is a barrier: what comes after it is stamped after it (a SET after a
     # FLUSHDB survives it) and reaches the replicas after it.
@@ -154,10 +157,26 @@ def _answer_written(answer: Answer, reply: object, outcome: object) -> None:
     answer(outcome if isinstance(outcome, BaseException) else reply)
 
 
+def _in_turn(
+    change: Callable[[Context, Any], object], context: Context, command: object, answer: Answer
+) -> None:
+    answer(change(context, command))
+
+
+def _in_database_task(
+    work: Callable[[Coordinator], Awaitable[object]], context: Context, answer: Answer
+) -> None:
+    """`_in_task` for work in the client's database as it is when the work starts."""
+    _in_task(partial(work, context.coordinator), answer)
+
+
 async def _read_modify_write(
-    context: Context, meaning: ReadWrite, command: object, keys: Sequence[bytes]
+    context: Context,
+    meaning: ReadWrite,
+    command: object,
+    keys: Sequence[bytes],
+    coordinator: Coordinator,
 ) -> object:
-    coordinator = context.coordinator
     records = await coordinator.read(keys)
     outcome = meaning.apply(command, records, _now(context))
     if isinstance(outcome, ErrorReply):

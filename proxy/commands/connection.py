@@ -350,7 +350,7 @@ SPECS = (
             "O(1)",
             (Arg("index", "integer"),),
         ),
-        Session(_select),
+        Session(_select, ordered=True),
         parse=_parse_select,
     ),
     CommandSpec(

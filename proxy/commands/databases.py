@@ -18,6 +18,7 @@ itself, which changes nothing.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from leaderless.proxy.commands.args import DB_OUT_OF_RANGE, parse_int
@@ -26,6 +27,7 @@ from leaderless.proxy.commands.strings import OK
 from leaderless.proxy.commands.values import visible
 from leaderless.proxy.resp import ErrorReply
 from leaderless.proxy.state import Context
+from leaderless.replication.coordinator import Coordinator
 from leaderless.replication.databases import DATABASES
 from leaderless.replication.record import Record
 
@@ -58,18 +60,24 @@ def _parse_move(args: list[bytes]) -> Move | ErrorReply:
     return db if isinstance(db, ErrorReply) else Move(args[1], db)
 
 
-async def _move(context: Context, move: Move) -> object:
-    if move.db == context.db:
+def _move(context: Context, move: Move) -> Awaitable[object]:
+    target = context.state.coordinator.database(move.db)
+    return _moved(context.coordinator, target, move.key, context.state.wall_ms)
+
+
+async def _moved(
+    source: Coordinator, target: Coordinator, key: bytes, wall_ms: Callable[[], int]
+) -> object:
+    if source is target:
         return SAME_DATABASE
-    source, target = context.coordinator, context.state.coordinator.database(move.db)
-    (held,), (taken,) = await asyncio.gather(source.read([move.key]), target.read([move.key]))
-    now = context.state.wall_ms()
+    (held,), (taken,) = await asyncio.gather(source.read([key]), target.read([key]))
+    now = wall_ms()
     record = visible(held, now)
     if record is None or visible(taken, now) is not None:
         return 0
     copy = Record(target.stamp(), False, record.expires_at_ms, record.value)
-    await target.write([(move.key, copy)])
-    await source.write([(move.key, Record.deletion(source.stamp()))])
+    await target.write([(key, copy)])
+    await source.write([(key, Record.deletion(source.stamp()))])
     return 1
 
 

@@ -8,6 +8,8 @@ read quorum had is deleted too.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from leaderless.proxy.commands.args import SYNTAX_ERROR, token
 from leaderless.proxy.commands.spec import (
     Arg,
@@ -38,8 +40,8 @@ def _exists(args: list[bytes], records: Records, now_ms: int) -> int:
     return sum(1 for record in records if visible(record, now_ms) is not None)
 
 
-async def _dbsize(context: Context, args: list[bytes]) -> object:
-    return await context.coordinator.dbsize()
+def _dbsize(context: Context, args: list[bytes]) -> Awaitable[object]:
+    return context.coordinator.dbsize()
 
 
 def _parse_flush(args: list[bytes]) -> list[bytes] | ErrorReply:
@@ -48,13 +50,16 @@ def _parse_flush(args: list[bytes]) -> list[bytes] | ErrorReply:
     return args
 
 
-async def _flushdb(context: Context, args: list[bytes]) -> object:
-    await context.coordinator.flush()
-    return OK
+def _flushdb(context: Context, args: list[bytes]) -> Awaitable[object]:
+    return _ok_after(context.coordinator.flush())
 
 
-async def _flushall(context: Context, args: list[bytes]) -> object:
-    await context.state.coordinator.flush_all()
+def _flushall(context: Context, args: list[bytes]) -> Awaitable[object]:
+    return _ok_after(context.state.coordinator.flush_all())
+
+
+async def _ok_after(flush: Awaitable[None]) -> object:
+    await flush
     return OK
 
 

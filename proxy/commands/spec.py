@@ -53,6 +53,9 @@ class Local:
 @dataclass(frozen=True, slots=True)
 class Session:
     answer: Callable[[Context, Any], object]
+    ordered: bool = False
+    """Whether the change waits its turn behind the connection's commands in flight, which must
+    not see it (SELECT: a GET parked behind an INCR reads the database it was sent for)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,9 @@ class ReadWrite:
 @dataclass(frozen=True, slots=True)
 class Keyspace:
     run: Callable[[Context, Any], Awaitable[object]]
+    """Called when the command starts, which may be after later requests were read: what it
+    takes from the context (its database's coordinator) it must take then, not after an
+    await."""
 
 
 Meaning = Local | Session | Read | Write | ReadWrite | Keyspace

@@ -71,6 +71,30 @@ CASES = [
         raw(request("FLUSHDB") + request("SET", "k", "v") + request("GET", "k"), 3),
     ),
     case(
+        "a SET right after FLUSHALL in a pipeline survives it",
+        c("SELECT", 9),
+        raw(request("SET", "k", "old") + request("FLUSHALL") + request("SET", "k", "v"), 3),
+        raw(request("GET", "k") + request("DBSIZE") + request("SELECT", 0) + request("DBSIZE"), 4),
+    ),
+    case(
+        "a SELECT in a pipeline waits for the commands before it",
+        c("SELECT", 1),
+        c("SET", "k", "one"),
+        c("SELECT", 0),
+        raw(
+            request("SET", "k", "zero", "NX")
+            + request("GET", "k")
+            + request("DBSIZE")
+            + request("SELECT", 1)
+            + request("GET", "k")
+            + request("MOVE", "k", 2)
+            + request("DBSIZE")
+            + request("SELECT", 2)
+            + request("GET", "k"),
+            9,
+        ),
+    ),
+    case(
         "a pipeline across databases",
         raw(
             request("SELECT", 1)
