@@ -57,6 +57,19 @@ class ReplicaDouble:
         self.asked.append((script.name, db))
         self._answer(deliver, 1)
 
+    def execute(self, *args: bytes, db: int = 0) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        future.set_result(b"# Keyspace\r\ndb0:keys=3,expires=0\r\ndb5:keys=2,expires=0\r\n")
+        return future
+
+    def run_script(
+        self, script: Script, keys: Sequence[bytes], args: Sequence[bytes], db: int = 0
+    ) -> asyncio.Future[object]:
+        self.asked.append((script.name, db))
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        future.set_result(2)
+        return future
+
 
 class HintsDouble:
     def __init__(self) -> None:
@@ -112,5 +125,16 @@ def test_flushall_flushes_every_database_at_once() -> None:
         zero = coordinator(replicas, HintsDouble())
         await zero.flush_all()
         assert replicas[1].asked == [("flush", db) for db in range(16)]
+
+    asyncio.run(run())
+
+
+def test_tombstones_are_purged_in_every_database_holding_keys() -> None:
+    async def run() -> None:
+        replicas = [ReplicaDouble(0), ReplicaDouble(1), ReplicaDouble(2, up=False)]
+        zero = coordinator(replicas, HintsDouble())
+        assert await zero.purge_tombstones(cutoff_ms=1, batch=10) == 8  # 2 per call
+        assert replicas[0].asked == [("purge_tombstones", 0), ("purge_tombstones", 5)]
+        assert replicas[2].asked == []
 
     asyncio.run(run())
