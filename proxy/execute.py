@@ -160,6 +160,7 @@ def _answer_written(answer: Answer, reply: object, outcome: object) -> None:
 def _in_turn(
     change: Callable[[Context, Any], object], context: Context, command: object, answer: Answer
 ) -> None:
+    """An ordered session change, made when the commands ahead of it have started."""
     answer(change(context, command))
 
 

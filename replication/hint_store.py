@@ -13,7 +13,7 @@ only, so the event loop never waits on the disk.
 A row is (id, replica, created_ms, db, key, record): `replica` is the replica's address as
 configured, so hints find their replica again whatever the order of the nodes after a restart;
 `db` the database the write was for; `record` is the encoded record, replayed as it is through
-WRITE_IF_NEWER. A file from before databases were served gets the `db` column, 0 for its rows.
+WRITE_IF_NEWER. A file without the `db` column gets it on opening, 0 for the rows it holds.
 """
 
 from __future__ import annotations
