@@ -346,12 +346,14 @@ class Backend:
             return False
         if (failure := answered.exception()) is not None:
             stream.close()
-            self._mark_down(_describe(failure))
+            databases = setup[-3]  # `SELECT 15`
+            if databases.done() and failure is databases.exception():  # the first to fail
+                self._mark_down(f"it does not serve {DATABASES} databases ({failure})")
+            else:
+                self._mark_down(_describe(failure))
             return False
         replies = answered.result()
         errors = [str(r) for r in replies if isinstance(r, hiredis.ReplyError)]
-        if errors and errors[0] == str(replies[-3]):  # the first to fail is SELECT
-            errors[0] = f"it does not serve {DATABASES} databases ({errors[0]})"
         if errors:
             stream.close()
             self._mark_down(errors[0])

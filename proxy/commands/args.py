@@ -8,6 +8,7 @@ error handler (encode the text with `.encode("utf-8", "surrogateescape")` to get
 from __future__ import annotations
 
 from leaderless.proxy.resp import ErrorReply
+from leaderless.replication.databases import DATABASES
 
 LLONG_MAX = 2**63 - 1
 LLONG_MIN = -(2**63)
@@ -80,6 +81,15 @@ def parse_int(arg: bytes) -> int | ErrorReply:
     if value is None:
         return NOT_AN_INTEGER
     return value if INT_MIN <= value <= INT_MAX else INT_OUT_OF_RANGE
+
+
+def parse_database(arg: bytes, invalid: ErrorReply | None = None) -> int | ErrorReply:
+    """A database index as Redis reads one: an int (`invalid` replaces the error if it is
+    not one), then within 0 to DATABASES - 1."""
+    index = parse_int(arg)
+    if isinstance(index, ErrorReply):
+        return index if invalid is None else invalid
+    return index if 0 <= index < DATABASES else DB_OUT_OF_RANGE
 
 
 def parse_long_long(arg: bytes) -> int | None:

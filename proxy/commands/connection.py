@@ -9,12 +9,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from leaderless.proxy.commands.args import (
-    DB_OUT_OF_RANGE,
     SYNTAX_ERROR,
     arity_error,
     c_string,
     format_error,
-    parse_int,
+    parse_database,
     parse_long_long,
     token,
 )
@@ -22,7 +21,6 @@ from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Local, Session
 from leaderless.proxy.commands.strings import OK
 from leaderless.proxy.resp import ErrorReply, SimpleString, Verbatim
 from leaderless.proxy.state import DIALECT_VERSION, Context
-from leaderless.replication.databases import DATABASES
 
 PONG = SimpleString("PONG")
 WRONGPASS = ErrorReply("WRONGPASS invalid username-password pair or user is disabled.")
@@ -69,10 +67,7 @@ def _reset(context: Context, args: list[bytes]) -> object:
 
 
 def _parse_select(args: list[bytes]) -> int | ErrorReply:
-    index = parse_int(args[1])
-    if isinstance(index, ErrorReply):
-        return index
-    return index if 0 <= index < DATABASES else DB_OUT_OF_RANGE
+    return parse_database(args[1])
 
 
 def _select(context: Context, index: int) -> object:

@@ -21,14 +21,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from leaderless.proxy.commands.args import DB_OUT_OF_RANGE, parse_int
+from leaderless.proxy.commands.args import DB_OUT_OF_RANGE, parse_database
 from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Keyspace, KeySpec, Local, key
 from leaderless.proxy.commands.strings import OK
 from leaderless.proxy.commands.values import visible
 from leaderless.proxy.resp import ErrorReply
 from leaderless.proxy.state import Context
 from leaderless.replication.coordinator import Coordinator
-from leaderless.replication.databases import DATABASES
 from leaderless.replication.record import Record
 
 SAME_DATABASE = ErrorReply("ERR source and destination objects are the same")
@@ -38,15 +37,6 @@ SWAPDB_REFUSED = ErrorReply(
     "copy the keys instead"
 )
 """Our own text (see the module's docstring)."""
-
-
-def parse_database(arg: bytes, invalid: ErrorReply | None = None) -> int | ErrorReply:
-    """A database index as Redis reads one: an int (`invalid` replaces the error if it is
-    not one), then within 0 to DATABASES - 1."""
-    index = parse_int(arg)
-    if isinstance(index, ErrorReply):
-        return index if invalid is None else invalid
-    return index if 0 <= index < DATABASES else DB_OUT_OF_RANGE
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """A replica that missed writes to database 2 gets them back into database 2: by hints, and,
-where no hint was kept, by an anti-entropy round; the same keys in database 0 stay apart.
-A real proxy over real redis-servers (N=3, W=2, R=2), as in test_handoff."""
+where no hint was kept, by an anti-entropy round; the same keys in database 0 stay apart; a
+replica that serves fewer than 16 databases is not used. A real proxy over real redis-servers
+(N=3, W=2, R=2), as in test_handoff."""
 
 from __future__ import annotations
 
@@ -80,3 +81,14 @@ def test_an_anti_entropy_round_refills_database_2(
         values_on(nodes[2], 0, list(two))
         == [b"db0-0", b"db0-1", b"db0-2", b"db0-3", b"db0-4"] + [None] * 25
     )
+
+
+def test_a_replica_serving_fewer_databases_is_kept_down_and_says_why(
+    redis_nodes: StartNodes, proxies: list[ProxyProcess]
+) -> None:
+    nodes = [*redis_nodes(2), *redis_nodes(1, extra_args=["--databases", "4"])]
+    proxies.append(proxy := start_proxy(nodes))
+    reason = f"replica 127.0.0.1:{nodes[2].port} is down: it does not serve 16 databases"
+    assert wait_for(lambda: reason in proxy.output.text())
+    write(proxy, 5, {"k": b"five"})  # the other two make the quorum
+    assert values_on(nodes[0], 5, ["k"]) == [b"five"]
