@@ -8,8 +8,8 @@ others return a `Pending` the session starts when the commands ahead of it allow
 blind writes are single rounds on callbacks, read-modify-writes and keyspace work run as
 tasks. A read-modify-write, and keyspace work that writes, need a barrier: the commands after
 it on the same connection wait until it has written, or they would reach the replicas first.
-Every request goes to the coordinator of the database the client selected
-(`Context.coordinator`).
+Every request goes to the coordinator of the database the client had selected when it was
+read (`Context.coordinator`).
 """
 
 from __future__ import annotations
@@ -73,25 +73,26 @@ def execute(context: Context, args: list[bytes]) -> object:
     if isinstance(command, ErrorReply):
         return command
     meaning = spec.meaning
-    if isinstance(meaning, Session) and meaning.ordered:
-        return Pending(partial(_in_turn, meaning.answer, context, command), False)
     if isinstance(meaning, Local | Session):
         return meaning.answer(context, command)
+    # The database is the one selected when the request is read: it may start later, behind
+    # a read-then-write, after a SELECT or RESET that came after it has changed the context.
+    coordinator = context.coordinator
     if isinstance(meaning, Read):
-        return Pending(partial(_read, context, meaning, command, spec.keys(args)), False)
+        keys = spec.keys(args)
+        return Pending(partial(_read, coordinator, context, meaning, command, keys), False)
     if isinstance(meaning, Write):
-        return Pending(partial(_write, context, meaning.writes(command, _now(context))), False)
+        return Pending(partial(_write, coordinator, meaning.writes(command, _now(context))), False)
     if isinstance(meaning, ReadWrite):
         if not meaning.reads(command):
             outcome = meaning.apply(command, [], _now(context))
-            return Pending(partial(_write, context, outcome), False)
-        work = partial(_read_modify_write, context, meaning, command, spec.keys(args))
-        return Pending(partial(_in_database_task, work, context), True)
+            return Pending(partial(_write, coordinator, outcome), False)
+        work = partial(_read_modify_write, coordinator, context, meaning, command, spec.keys(args))
+        return Pending(partial(_in_task, work), True)
     assert isinstance(meaning, Keyspace), spec.name  # a container's meaning is a subcommand's
     # One that writes is a barrier: what comes after it is stamped after it (a SET after a
     # FLUSHDB survives it) and reaches the replicas after it.
-    task = partial(_in_task, partial(meaning.run, context, command))
-    return Pending(task, spec.has("write"))
+    return Pending(partial(_in_task, meaning.run(context, command)), spec.has("write"))
 
 
 def _refusal(context: Context, spec: CommandSpec, args: list[bytes]) -> ErrorReply | None:
@@ -109,10 +110,15 @@ def _now(context: Context) -> int:
 
 
 def _read(
-    context: Context, meaning: Read, command: object, keys: Sequence[bytes], answer: Answer
+    coordinator: Coordinator,
+    context: Context,
+    meaning: Read,
+    command: object,
+    keys: Sequence[bytes],
+    answer: Answer,
 ) -> None:
     done = partial(_answer_read, answer, context, meaning.reply, command)
-    context.coordinator.read_then(keys, done)
+    coordinator.read_then(keys, done)
 
 
 def _answer_read(
@@ -141,7 +147,7 @@ def _stamped(coordinator: Coordinator, changes: Sequence[Change]) -> list[tuple[
     ]
 
 
-def _write(context: Context, outcome: Outcome | ErrorReply, answer: Answer) -> None:
+def _write(coordinator: Coordinator, outcome: Outcome | ErrorReply, answer: Answer) -> None:
     if isinstance(outcome, ErrorReply):
         answer(outcome)
         return
@@ -149,7 +155,6 @@ def _write(context: Context, outcome: Outcome | ErrorReply, answer: Answer) -> N
     if not changes:
         answer(reply)
         return
-    coordinator = context.coordinator
     coordinator.write_then(_stamped(coordinator, changes), partial(_answer_written, answer, reply))
 
 
@@ -157,26 +162,12 @@ def _answer_written(answer: Answer, reply: object, outcome: object) -> None:
     answer(outcome if isinstance(outcome, BaseException) else reply)
 
 
-def _in_turn(
-    change: Callable[[Context, Any], object], context: Context, command: object, answer: Answer
-) -> None:
-    """An ordered session change, made when the commands ahead of it have started."""
-    answer(change(context, command))
-
-
-def _in_database_task(
-    work: Callable[[Coordinator], Awaitable[object]], context: Context, answer: Answer
-) -> None:
-    """`_in_task` for work in the client's database as it is when the work starts."""
-    _in_task(partial(work, context.coordinator), answer)
-
-
 async def _read_modify_write(
+    coordinator: Coordinator,
     context: Context,
     meaning: ReadWrite,
     command: object,
     keys: Sequence[bytes],
-    coordinator: Coordinator,
 ) -> object:
     records = await coordinator.read(keys)
     outcome = meaning.apply(command, records, _now(context))
@@ -188,10 +179,11 @@ async def _read_modify_write(
     return reply
 
 
-def _in_task(work: Callable[[], Awaitable[object]], answer: Answer) -> None:
-    """Run a command of more than one step as a task: its result or exception is the answer.
-    Single-round commands run on callbacks instead, without a task's cost."""
-    task = asyncio.ensure_future(work())
+def _in_task(work: Callable[[], Awaitable[object]] | Awaitable[object], answer: Answer) -> None:
+    """Run a command of more than one step as a task (`work`, or what calling it gives): its
+    result or exception is the answer. Single-round commands run on callbacks instead,
+    without a task's cost."""
+    task = asyncio.ensure_future(work if isinstance(work, Awaitable) else work())
     task.add_done_callback(partial(pass_outcome, answer))
 
 
@@ -201,14 +193,14 @@ _VALUES = Read(values)
 def read_values(context: Context, keys: Sequence[bytes], answer: Answer) -> None:
     """A run of pipelined GETs read as one (the session's, for GETs it has checked): `answer`
     gets the values, None for nil."""
-    _read(context, _VALUES, keys, keys, answer)
+    _read(context.coordinator, context, _VALUES, keys, keys, answer)
 
 
 def write_values(context: Context, pairs: Sequence[tuple[bytes, bytes]], answer: Answer) -> None:
     """A run of pipelined plain SETs written as one (the session's, for SETs it has checked):
     `answer` gets None or the failure."""
     changes = [Change(key, value) for key, value in pairs]
-    _write(context, (None, changes), answer)
+    _write(context.coordinator, (None, changes), answer)
 
 
 def error_reply(failure: BaseException) -> ErrorReply | None:

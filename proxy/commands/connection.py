@@ -345,7 +345,7 @@ SPECS = (
             "O(1)",
             (Arg("index", "integer"),),
         ),
-        Session(_select, ordered=True),
+        Session(_select),
         parse=_parse_select,
     ),
     CommandSpec(

@@ -53,9 +53,6 @@ class Local:
 @dataclass(frozen=True, slots=True)
 class Session:
     answer: Callable[[Context, Any], object]
-    ordered: bool = False
-    """Whether the change waits its turn behind the connection's commands in flight, which must
-    not see it (SELECT: a GET parked behind an INCR reads the database it was sent for)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +83,9 @@ class ReadWrite:
 @dataclass(frozen=True, slots=True)
 class Keyspace:
     run: Callable[[Context, Any], Awaitable[object]]
-    """Called when the command starts, which may be after later requests were read: what it
-    takes from the context (its database's coordinator) it must take then, not after an
-    await."""
+    """Called when the request is read, in request order; what it takes from the context (its
+    database's coordinator) it takes then. The awaitable it returns runs when the command
+    starts, which may be later, behind a read-then-write."""
 
 
 Meaning = Local | Session | Read | Write | ReadWrite | Keyspace

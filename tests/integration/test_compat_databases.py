@@ -77,7 +77,7 @@ CASES = [
         raw(request("GET", "k") + request("DBSIZE") + request("SELECT", 0) + request("DBSIZE"), 4),
     ),
     case(
-        "a SELECT in a pipeline waits for the commands before it",
+        "a SELECT in a pipeline leaves the commands before it in their database",
         c("SELECT", 1),
         c("SET", "k", "one"),
         c("SELECT", 0),
@@ -92,6 +92,19 @@ CASES = [
             + request("SELECT", 2)
             + request("GET", "k"),
             9,
+        ),
+    ),
+    case(
+        "a RESET in a pipeline leaves the commands before it in their database",
+        c("SELECT", 3),
+        c("SET", "k", "three"),
+        raw(
+            request("SET", "k", "x", "NX")
+            + request("GET", "k")
+            + request("RESET")
+            + request("GET", "k")
+            + request("DBSIZE"),
+            5,
         ),
     ),
     case(
