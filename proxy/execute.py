@@ -87,7 +87,7 @@ def execute(context: Context, args: list[bytes]) -> object:
         if not meaning.reads(command):
             outcome = meaning.apply(command, [], _now(context))
             return Pending(partial(_write, coordinator, outcome), False)
-        work = partial(_read_modify_write, coordinator, context, meaning, command, spec.keys(args))
+        work = _read_modify_write(coordinator, context, meaning, command, spec.keys(args))
         return Pending(partial(_in_task, work), True)
     assert isinstance(meaning, Keyspace), spec.name  # a container's meaning is a subcommand's
     # One that writes is a barrier: what comes after it is stamped after it (a SET after a
@@ -179,11 +179,10 @@ async def _read_modify_write(
     return reply
 
 
-def _in_task(work: Callable[[], Awaitable[object]] | Awaitable[object], answer: Answer) -> None:
-    """Run a command of more than one step as a task (`work`, or what calling it gives): its
-    result or exception is the answer. Single-round commands run on callbacks instead,
-    without a task's cost."""
-    task = asyncio.ensure_future(work if isinstance(work, Awaitable) else work())
+def _in_task(work: Awaitable[object], answer: Answer) -> None:
+    """Run a command of more than one step as a task: its result or exception is the answer.
+    Single-round commands run on callbacks instead, without a task's cost."""
+    task = asyncio.ensure_future(work)
     task.add_done_callback(partial(pass_outcome, answer))
 
 
