@@ -6,8 +6,10 @@ the key specs; writes while the clock is out of bounds, for `write` specs), then
 then the meaning (spec.py lists the kinds). Local and session commands answer at once; the
 others return a `Pending` the session starts when the commands ahead of it allow: reads and
 blind writes are single rounds on callbacks, read-modify-writes and keyspace work run as
-tasks. A read-modify-write is the one kind that needs a barrier: the commands after it on the
-same connection wait until it has written, or they would reach the replicas first.
+tasks. A read-modify-write, and keyspace work that writes, need a barrier: the commands after
+it on the same connection wait until it has written, or they would reach the replicas first.
+Every request goes to the coordinator of the database the client had selected when it was
+read (`Context.coordinator`).
 """
 
 from __future__ import annotations
@@ -73,18 +75,24 @@ def execute(context: Context, args: list[bytes]) -> object:
     meaning = spec.meaning
     if isinstance(meaning, Local | Session):
         return meaning.answer(context, command)
+    # The database is the one selected when the request is read: it may start later, behind
+    # a read-then-write, after a SELECT or RESET that came after it has changed the context.
+    coordinator = context.coordinator
     if isinstance(meaning, Read):
-        return Pending(partial(_read, context, meaning, command, spec.keys(args)), False)
+        keys = spec.keys(args)
+        return Pending(partial(_read, coordinator, context, meaning, command, keys), False)
     if isinstance(meaning, Write):
-        return Pending(partial(_write, context, meaning.writes(command, _now(context))), False)
+        return Pending(partial(_write, coordinator, meaning.writes(command, _now(context))), False)
     if isinstance(meaning, ReadWrite):
         if not meaning.reads(command):
             outcome = meaning.apply(command, [], _now(context))
-            return Pending(partial(_write, context, outcome), False)
-        work = partial(_read_modify_write, context, meaning, command, spec.keys(args))
+            return Pending(partial(_write, coordinator, outcome), False)
+        work = _read_modify_write(coordinator, context, meaning, command, spec.keys(args))
         return Pending(partial(_in_task, work), True)
     assert isinstance(meaning, Keyspace), spec.name  # a container's meaning is a subcommand's
-    return Pending(partial(_in_task, partial(meaning.run, context, command)), False)
+    # One that writes is a barrier: what comes after it is stamped after it (a SET after a
+    # FLUSHDB survives it) and reaches the replicas after it.
+    return Pending(partial(_in_task, meaning.run(context, command)), spec.has("write"))
 
 
 def _refusal(context: Context, spec: CommandSpec, args: list[bytes]) -> ErrorReply | None:
@@ -102,10 +110,15 @@ def _now(context: Context) -> int:
 
 
 def _read(
-    context: Context, meaning: Read, command: object, keys: Sequence[bytes], answer: Answer
+    coordinator: Coordinator,
+    context: Context,
+    meaning: Read,
+    command: object,
+    keys: Sequence[bytes],
+    answer: Answer,
 ) -> None:
     done = partial(_answer_read, answer, context, meaning.reply, command)
-    context.state.coordinator.read_then(keys, done)
+    coordinator.read_then(keys, done)
 
 
 def _answer_read(
@@ -134,7 +147,7 @@ def _stamped(coordinator: Coordinator, changes: Sequence[Change]) -> list[tuple[
     ]
 
 
-def _write(context: Context, outcome: Outcome | ErrorReply, answer: Answer) -> None:
+def _write(coordinator: Coordinator, outcome: Outcome | ErrorReply, answer: Answer) -> None:
     if isinstance(outcome, ErrorReply):
         answer(outcome)
         return
@@ -142,7 +155,6 @@ def _write(context: Context, outcome: Outcome | ErrorReply, answer: Answer) -> N
     if not changes:
         answer(reply)
         return
-    coordinator = context.state.coordinator
     coordinator.write_then(_stamped(coordinator, changes), partial(_answer_written, answer, reply))
 
 
@@ -151,9 +163,12 @@ def _answer_written(answer: Answer, reply: object, outcome: object) -> None:
 
 
 async def _read_modify_write(
-    context: Context, meaning: ReadWrite, command: object, keys: Sequence[bytes]
+    coordinator: Coordinator,
+    context: Context,
+    meaning: ReadWrite,
+    command: object,
+    keys: Sequence[bytes],
 ) -> object:
-    coordinator = context.state.coordinator
     records = await coordinator.read(keys)
     outcome = meaning.apply(command, records, _now(context))
     if isinstance(outcome, ErrorReply):
@@ -164,10 +179,10 @@ async def _read_modify_write(
     return reply
 
 
-def _in_task(work: Callable[[], Awaitable[object]], answer: Answer) -> None:
+def _in_task(work: Awaitable[object], answer: Answer) -> None:
     """Run a command of more than one step as a task: its result or exception is the answer.
     Single-round commands run on callbacks instead, without a task's cost."""
-    task = asyncio.ensure_future(work())
+    task = asyncio.ensure_future(work)
     task.add_done_callback(partial(pass_outcome, answer))
 
 
@@ -177,14 +192,14 @@ _VALUES = Read(values)
 def read_values(context: Context, keys: Sequence[bytes], answer: Answer) -> None:
     """A run of pipelined GETs read as one (the session's, for GETs it has checked): `answer`
     gets the values, None for nil."""
-    _read(context, _VALUES, keys, keys, answer)
+    _read(context.coordinator, context, _VALUES, keys, keys, answer)
 
 
 def write_values(context: Context, pairs: Sequence[tuple[bytes, bytes]], answer: Answer) -> None:
     """A run of pipelined plain SETs written as one (the session's, for SETs it has checked):
     `answer` gets None or the failure."""
     changes = [Change(key, value) for key, value in pairs]
-    _write(context, (None, changes), answer)
+    _write(context.coordinator, (None, changes), answer)
 
 
 def error_reply(failure: BaseException) -> ErrorReply | None:

@@ -117,6 +117,11 @@ class Context:
         self.skip_reply = False
         """This command's reply is not sent (a SKIP came before it), unless it is REPLY ON."""
 
+    @property
+    def coordinator(self) -> Coordinator:
+        """The coordinator of the database this client selected."""
+        return self.state.coordinator.database(self.db)
+
     def touch(self) -> None:
         """Note that the client sent something (the idle-client timeout counts from here)."""
         self.last_active = time.monotonic()

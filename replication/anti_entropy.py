@@ -51,6 +51,12 @@ requests are never queued behind more than one batch on a replica. The sidecar h
 headers at a time, and the names of the keys it found in the ranges that differ (to compare
 each once).
 
+Databases (`databases.py`): a round does steps 1 to 4 in each database that holds keys on
+some replica (INFO keyspace), one after the other; each database has its own records,
+digests, flushes and leases, so it converges on its own. The round has converged if every
+database has. What is about a replica as a whole (its `synced_at` mark, the counters) lives
+in database 0, and a replica is marked only once a complete pass of every database reached it.
+
 A replica with no `synced_at` mark while another has one was emptied (restarted on a fresh
 disk, or replaced) since the last converged round: the round copies everything back to it and
 says so. The proxy uses the same mark (rejoin.py) to leave such a replica out of its read
@@ -73,6 +79,7 @@ from typing import TypeVar, cast
 import hiredis
 from leaderless.config.settings import AntiEntropySettings, Settings
 from leaderless.replication.backend import Backend, ReplicaUnavailable, Reply
+from leaderless.replication.databases import databases_in
 from leaderless.replication.merkle import (
     RANGES,
     SEGMENTS,
@@ -208,6 +215,8 @@ class AntiEntropy:
         self._majority = len(self.backends) // 2 + 1
         self._report = RoundReport()
         self._started = time.monotonic()
+        self._db = 0
+        """The database the round is in: every request about records goes there."""
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Rounds every `interval_s` until `stop` is set; a failed round is logged and retried."""
@@ -248,22 +257,17 @@ class AntiEntropy:
             report.emptied = [b.name for b, mark in zip(up, marks, strict=True) if mark is None]
             for name in report.emptied:
                 log.warning("replica %s has lost its data since the last sync; refilling", name)
-        await self._sync_flushes(up)
-        await self._settle(up, self._wall_ms())
-        todo = differing(await self._segment_digests(up), range(SEGMENTS))
-        report.segments_differing = len(todo)
-        complete = await self._repair_segments(up, todo, finish_leased)
-        for _ in range(RECHECKS):
-            # Writes in flight during the pass make some segments differ for a moment; look
-            # again at just those before calling the round unconverged.
-            still = await self._still_differing(up)
-            if not still:
-                break
-            complete = await self._repair_segments(up, still, finish_leased) and complete
-        else:
-            still = await self._still_differing(up)
+        complete = agreed = True
+        for db in await self._databases(up):
+            self._db = db
+            try:
+                in_db_complete, in_db_agreed = await self._round_in_db(up, finish_leased)
+            finally:
+                self._db = 0
+            complete = in_db_complete and complete
+            agreed = in_db_agreed and agreed
         every_replica = len(up) == len(self.backends)
-        report.converged = every_replica and complete and not still
+        report.converged = every_replica and complete and agreed
         if every_replica and complete:
             # A whole pass reached every replica: each now holds every version that existed
             # when the round started, even if later writes keep the digests moving. That is
@@ -277,6 +281,36 @@ class AntiEntropy:
                 unchanged,
                 lambda b: b.execute(b"HSET", ANTI_ENTROPY_KEY, b"synced_at", started_at),
             )
+
+    async def _databases(self, up: list[Backend]) -> list[int]:
+        """The databases that hold keys on some replica."""
+        keyspaces = await self._each(up, lambda b: b.execute(b"INFO", b"keyspace"))
+        return sorted({db for info in keyspaces for db in databases_in(cast(bytes, info))})
+
+    async def _round_in_db(self, up: list[Backend], finish_leased: bool) -> tuple[bool, bool]:
+        """Steps 1 to 4 in the round's database: whether every segment was covered (none left
+        to another sidecar), and whether the replicas agree at the end."""
+        report = self._report
+        await self._sync_flushes(up)
+        await self._settle(up, self._wall_ms())
+        sizes = await self._each(up, lambda b: b.execute(b"HLEN", DIGESTS_KEY, db=self._db))
+        if all(size in (0, 1) for size in sizes):
+            # No replica holds a range digest (at most the `settled` field): every digest
+            # reads 0 everywhere, as after a FLUSHALL, so the 65,536 need not be read.
+            return True, True
+        todo = differing(await self._segment_digests(up), range(SEGMENTS))
+        report.segments_differing += len(todo)
+        complete = await self._repair_segments(up, todo, finish_leased)
+        for _ in range(RECHECKS):
+            # Writes in flight during the pass make some segments differ for a moment; look
+            # again at just those before calling the round unconverged.
+            still = await self._still_differing(up)
+            if not still:
+                break
+            complete = await self._repair_segments(up, still, finish_leased) and complete
+        else:
+            still = await self._still_differing(up)
+        return complete, not still
 
     async def _repair_segments(
         self, up: list[Backend], todo: list[int], finish_leased: bool
@@ -317,7 +351,7 @@ class AntiEntropy:
         )
         self._advance(progress, len(segments) - len(work.held))
         if work.wanted:
-            sizes = await self._each(up, lambda b: b.execute(b"DBSIZE"))
+            sizes = await self._each(up, lambda b: b.execute(b"DBSIZE", db=self._db))
             order = sorted(range(len(up)), key=lambda i: -cast(int, sizes[i]))
             for source in order:
                 # Look again before each scan, which costs a whole keyspace: ranges that
@@ -353,7 +387,7 @@ class AntiEntropy:
         comparing: set[asyncio.Task[None]] = set()
         try:
             while not scan.done and work.wanted:
-                request = backend.run_script(SCAN_RANGES, [], scan.request())
+                request = backend.run_script(SCAN_RANGES, [], scan.request(), self._db)
                 try:
                     scanned, found = scan.feed(await self._call(backend, request))
                 except ValueError as error:
@@ -382,7 +416,7 @@ class AntiEntropy:
         await self._pace(self._key_limit, len(keys))
         others = [i for i in range(len(up)) if i != source]
         replies = await asyncio.gather(
-            *(self._call(up[i], up[i].run_script(READ_HEADERS, keys, [])) for i in others)
+            *(self._call(up[i], up[i].run_script(READ_HEADERS, keys, [], self._db)) for i in others)
         )
         held: dict[int, Mapping[bytes, bytes]] = {source: found}
         for i, reply in zip(others, replies, strict=True):
@@ -420,13 +454,13 @@ class AntiEntropy:
             self._on_progress(Progress(progress[0], progress[1], seconds, self._report))
 
     async def _sync_flushes(self, up: list[Backend]) -> None:
-        flushes = await self._each(up, lambda b: b.execute(b"GET", FLUSH_KEY))
+        flushes = await self._each(up, lambda b: b.execute(b"GET", FLUSH_KEY, db=self._db))
         known = [flush for flush in flushes if isinstance(flush, bytes)]
         if not known:
             return
         newest = max(known)  # packed timestamps sort as bytes
         behind = [b for b, flush in zip(up, flushes, strict=True) if flush != newest]
-        await self._each(behind, lambda b: b.run_script(FLUSH, [], [newest]))
+        await self._each(behind, lambda b: b.run_script(FLUSH, [], [newest], self._db))
 
     async def _settle(self, up: list[Backend], cutoff_ms: int) -> None:
         async def settle(backend: Backend) -> None:
@@ -434,7 +468,7 @@ class AntiEntropy:
                 reply = await self._call(
                     backend,
                     backend.run_script(
-                        SETTLE_EXPIRIES, [], [b"%d" % cutoff_ms, b"%d" % SETTLE_BATCH]
+                        SETTLE_EXPIRIES, [], [b"%d" % cutoff_ms, b"%d" % SETTLE_BATCH], self._db
                     ),
                 )
                 if not isinstance(reply, list) or reply[0] < SETTLE_BATCH:
@@ -457,7 +491,7 @@ class AntiEntropy:
             marks: set[int] = set()
             for batch in _chunks(fields, DIGEST_BATCH):
                 request = (b"HMGET", DIGESTS_KEY, SETTLED_FIELD, *batch)
-                replies = await self._each(up, partial(_execute, request))
+                replies = await self._each(up, partial(_execute, request, self._db))
                 for held, reply in zip(values, replies, strict=True):
                     reply = cast(list[object], reply)
                     marks.add(parse_digest(reply[0]))
@@ -482,7 +516,8 @@ class AntiEntropy:
     async def _copy(self, up: list[Backend], source: int, repairs: list[KeyRepair]) -> None:
         """Read the winning records from `source`, write them to the replicas lacking them."""
         backend = up[source]
-        values = await self._call(backend, backend.execute(b"MGET", *(r.key for r in repairs)))
+        keys = (r.key for r in repairs)
+        values = await self._call(backend, backend.execute(b"MGET", *keys, db=self._db))
         assert isinstance(values, list)
         writes: dict[int, list[tuple[bytes, bytes]]] = {}
         for repair, record in zip(repairs, values, strict=True):
@@ -498,13 +533,17 @@ class AntiEntropy:
         for chunk in _chunks(items, WRITE_BATCH):
             keys = [key for key, _ in chunk]
             args = [record for _, record in chunk]
-            script = backend.run_script(WRITE_IF_NEWER, keys, write_if_newer_args(keys, args))
+            script = backend.run_script(
+                WRITE_IF_NEWER, keys, write_if_newer_args(keys, args), self._db
+            )
             calls.append(self._call(backend, script))
         return sum(sum(cast(list[int], applied)) for applied in await asyncio.gather(*calls))
 
     async def _take_lease(self, up: list[Backend], segment: int) -> bool:
         args = [segment_field(segment), self.owner.encode(), b"%d" % self.settings.lease_ms]
-        granted = await self._each(up, lambda b: b.run_script(TAKE_LEASE, [], args), lenient=True)
+        granted = await self._each(
+            up, lambda b: b.run_script(TAKE_LEASE, [], args, self._db), lenient=True
+        )
         if sum(1 for reply in granted if reply == 1) >= self._majority:
             return True
         await self._release_lease(up, segment)
@@ -512,7 +551,9 @@ class AntiEntropy:
 
     async def _release_lease(self, up: list[Backend], segment: int) -> None:
         args = [segment_field(segment), self.owner.encode()]
-        await self._each(up, lambda b: b.run_script(RELEASE_LEASE, [], args), lenient=True)
+        await self._each(
+            up, lambda b: b.run_script(RELEASE_LEASE, [], args, self._db), lenient=True
+        )
 
     async def _publish(self, up: list[Backend], report: RoundReport) -> None:
         """Add this round to the counters every replica keeps for INFO (best effort)."""
@@ -589,8 +630,8 @@ def reply_size(reply: Reply) -> int:
     return 5
 
 
-def _execute(request: tuple[bytes, ...], backend: Backend) -> asyncio.Future[Reply]:
-    return backend.execute(*request)
+def _execute(request: tuple[bytes, ...], db: int, backend: Backend) -> asyncio.Future[Reply]:
+    return backend.execute(*request, db=db)
 
 
 def _chunks(items: list[_T], size: int) -> list[list[_T]]:

@@ -16,6 +16,14 @@ it `suspect` (still used, shown in INFO); STALLS_BEFORE_DOWN such checks in a ro
 answers again). Any reply clears it. Every
 (re)connection authenticates if the node URL has credentials and loads the Lua scripts; a
 script the replica lost anyway (SCRIPT FLUSH) is sent whole once and reloaded (NOSCRIPT).
+
+Databases (`databases.py`): every request names the database it is for, and the connection
+switches inline. It remembers the database the replica applies what is sent next to, and
+writes `SELECT n` just before a request for another one, in the same batch, its reply
+discarded; so requests for database 0 cost nothing more, and requests for one database
+keep their order on the connection as before. Every (re)connection starts in database 0 and
+checks that the replica serves all DATABASES, so an inline SELECT cannot fail; if one did,
+the connection is dropped rather than let the requests behind it reach the wrong database.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from typing import Any, NamedTuple, cast
 
 import hiredis
 from leaderless.config.settings import NodeAddress
+from leaderless.replication.databases import DATABASES
 from leaderless.replication.scripts import ALL_SCRIPTS, Script
 
 log = logging.getLogger(__name__)
@@ -58,6 +67,9 @@ def _pack_bulks(args: Sequence[bytes]) -> bytes:
         return b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(first), first, len(second), second)
     return b"".join([b"$%d\r\n%b\r\n" % (len(arg), arg) for arg in args])
 
+
+_SELECT = tuple(pack_command((b"SELECT", b"%d" % db)) for db in range(DATABASES))
+"""The inline switch to each database, packed once."""
 
 _script_prefixes: dict[tuple[str, int, int], tuple[bytes, bytes]] = {}
 
@@ -109,7 +121,9 @@ class _ReplyStream(asyncio.Protocol):
 
     def __init__(self, on_lost: Callable[[_ReplyStream, Exception | None], None]) -> None:
         self.transport: asyncio.Transport | None = None
-        self.pending: deque[tuple[Deliver, bytes | None, bytes]] = deque()
+        self.pending: deque[tuple[Deliver, bytes | None, bytes, int]] = deque()
+        self.db = 0
+        """The database the replica applies what is sent next to (a connection starts in 0)."""
         self._reader = hiredis.Reader()
         self._out: list[bytes] = []
         self.held = False
@@ -123,7 +137,12 @@ class _ReplyStream(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def send(
-        self, deliver: Deliver, head: bytes, tail: bytes = b"", fallback: bytes | None = None
+        self,
+        deliver: Deliver,
+        head: bytes,
+        tail: bytes = b"",
+        fallback: bytes | None = None,
+        db: int = 0,
     ) -> None:
         out = self._out
         if not out:
@@ -131,10 +150,21 @@ class _ReplyStream(asyncio.Protocol):
                 self._loop.call_soon(self._flush)
             if not self.pending:
                 self.last_progress = self._loop.time()
+        if db != self.db:
+            out.append(_SELECT[db])
+            self.pending.append((self._selected, None, b"", db))
+            self.db = db
         out.append(head)
         if tail:
             out.append(tail)
-        self.pending.append((deliver, fallback, tail))
+        self.pending.append((deliver, fallback, tail, db))
+
+    def _selected(self, reply: object) -> None:
+        """An inline SELECT's reply: nothing to hand on, unless it failed (see the module's
+        docstring), when the requests behind it went to the wrong database."""
+        if type(reply) is hiredis.ReplyError and self.transport is not None:
+            log.error("a replica refused SELECT (%s); dropping its connection", reply)
+            self.transport.abort()
 
     def _flush(self) -> None:
         if self._out and self.transport is not None and not self.transport.is_closing():
@@ -151,13 +181,13 @@ class _ReplyStream(asyncio.Protocol):
         self.last_progress = self._loop.time()
         gets, pending = self._reader.gets, self.pending
         while (reply := gets()) is not False:
-            deliver, fallback, tail = pending.popleft()
+            deliver, fallback, tail, db = pending.popleft()
             if (
                 fallback is not None
                 and type(reply) is hiredis.ReplyError
                 and str(reply).startswith("NOSCRIPT")
             ):
-                self.send(deliver, fallback, tail)
+                self.send(deliver, fallback, tail, None, db)
             else:
                 deliver(reply)
 
@@ -171,7 +201,7 @@ class _ReplyStream(asyncio.Protocol):
 
     def fail_pending(self, failure: ReplicaUnavailable) -> None:
         while self.pending:
-            deliver, _, _ = self.pending.popleft()
+            deliver, _, _, _ = self.pending.popleft()
             deliver(failure)
 
 
@@ -229,25 +259,30 @@ class Backend:
         if self._stream is not None and self._stream.transport is not None:
             self._stream.transport.close()
 
-    def call(self, deliver: Deliver, *args: bytes) -> None:
-        """Send one request; `deliver` gets the reply, or ReplicaUnavailable (at once if the
-        replica is down)."""
-        self.send(deliver, pack_command(args))
+    def call(self, deliver: Deliver, *args: bytes, db: int = 0) -> None:
+        """Send one request for database `db`; `deliver` gets the reply, or
+        ReplicaUnavailable (at once if the replica is down)."""
+        self.send(deliver, pack_command(args), db)
 
-    def send(self, deliver: Deliver, request: bytes) -> None:
+    def send(self, deliver: Deliver, request: bytes, db: int = 0) -> None:
         """`call` for a request already packed (`pack_command`), as when it goes to several
         replicas."""
         stream = self._stream
         if stream is None or self.state != "up":
             deliver(self._unavailable())
         else:
-            stream.send(deliver, request)
+            stream.send(deliver, request, b"", None, db)
 
     def call_script(
-        self, deliver: Deliver, script: Script, keys: Sequence[bytes], args: Sequence[bytes]
+        self,
+        deliver: Deliver,
+        script: Script,
+        keys: Sequence[bytes],
+        args: Sequence[bytes],
+        db: int = 0,
     ) -> None:
         """EVALSHA, falling back to EVAL once if the replica lost its script cache."""
-        self.send_script(deliver, pack_script(script, keys, args))
+        self.send_script(deliver, pack_script(script, keys, args), db)
 
     def hold(self) -> None:
         """Keep what is sent from now on until `release`, which writes it at once: the
@@ -259,26 +294,26 @@ class Backend:
         if self._stream is not None:
             self._stream.release()
 
-    def send_script(self, deliver: Deliver, call: ScriptCall) -> None:
+    def send_script(self, deliver: Deliver, call: ScriptCall, db: int = 0) -> None:
         """`call_script` for a call already packed, as when it goes to several replicas."""
         stream = self._stream
         if stream is None or self.state != "up":
             deliver(self._unavailable())
         else:
-            stream.send(deliver, call.evalsha, call.arguments, call.eval)
+            stream.send(deliver, call.evalsha, call.arguments, call.eval, db)
 
-    def execute(self, *args: bytes) -> asyncio.Future[Reply]:
+    def execute(self, *args: bytes, db: int = 0) -> asyncio.Future[Reply]:
         """`call` with a future: it holds the reply, or raises ReplicaUnavailable."""
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self.call(settle(future), *args)
+        self.call(settle(future), *args, db=db)
         return future
 
     def run_script(
-        self, script: Script, keys: Sequence[bytes], args: Sequence[bytes]
+        self, script: Script, keys: Sequence[bytes], args: Sequence[bytes], db: int = 0
     ) -> asyncio.Future[Reply]:
         """`call_script` with a future."""
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self.call_script(settle(future), script, keys, args)
+        self.call_script(settle(future), script, keys, args, db)
         return future
 
     def _unavailable(self) -> ReplicaUnavailable:
@@ -311,7 +346,11 @@ class Backend:
             return False
         if (failure := answered.exception()) is not None:
             stream.close()
-            self._mark_down(_describe(failure))
+            databases = setup[-3]  # `SELECT 15`
+            if databases.done() and failure is databases.exception():  # the first to fail
+                self._mark_down(f"it does not serve {DATABASES} databases ({failure})")
+            else:
+                self._mark_down(_describe(failure))
             return False
         replies = answered.result()
         errors = [str(r) for r in replies if isinstance(r, hiredis.ReplyError)]
@@ -338,6 +377,8 @@ class Backend:
             user = [self.address.username.encode()] if self.address.username else []
             requests.append([b"AUTH", *user, self.address.password.encode()])
         requests.extend([b"SCRIPT", b"LOAD", script.source] for script in ALL_SCRIPTS)
+        requests.append([b"SELECT", b"%d" % (DATABASES - 1)])  # see the module's docstring
+        requests.append([b"SELECT", b"0"])
         requests.append([b"INFO", b"server"])
         return requests
 

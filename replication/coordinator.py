@@ -21,11 +21,18 @@ A replica that failed a write, or had not acknowledged it by the deadline, gets 
 toward W (see `rounds`). Reads count only replicas `rejoin.py` finds IN_SYNC: a replica that
 came back emptied is left out of read quorums until it is refilled (`membership.py`), and one
 just (re)connected is waited for until its check is done.
+
+Databases (`databases.py`): a coordinator serves one; `database(n)` is the coordinator of
+database n, made when first asked for. They all share the replicas' connections (which
+switch databases inline, see `backend.py`), the clock, the hints, the rejoin checks, the
+deadlines and the counters, and differ only in their database and their queue: a tick's
+requests for one database share rounds, and each database's rounds keep their order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable, Sequence
 from enum import Enum
 from functools import partial
@@ -40,6 +47,7 @@ from leaderless.replication.backend import (
     pack_script,
     settle,
 )
+from leaderless.replication.databases import DATABASES, databases_in
 from leaderless.replication.handoff import Handoff
 from leaderless.replication.hints import HintStats
 from leaderless.replication.hlc import HybridClock, Timestamp
@@ -108,8 +116,20 @@ class Coordinator:
         self._deadlines = Deadlines(timeout_s)
         self._queued: list[tuple[_Batch, Sequence[object], Outcome]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.db = 0
+        self._databases: list[Coordinator | None] = [self] + [None] * (DATABASES - 1)
         for backend in self.backends:
             backend.on_up = rejoin.on_up
+
+    def database(self, db: int) -> Coordinator:
+        """The coordinator of database `db` (0 to DATABASES - 1): everything shared but its
+        database and its queue (see the module's docstring)."""
+        coordinator = self._databases[db]
+        if coordinator is None:
+            coordinator = self._databases[db] = copy.copy(self)
+            coordinator.db = db
+            coordinator._queued = []
+        return coordinator
 
     @property
     def hints(self) -> HintStats:
@@ -194,12 +214,12 @@ class Coordinator:
         backend = self.backends[repair.replica]
         sent = 0
         if repair.flush is not None:
-            backend.call_script(deliver, FLUSH, (), (repair.flush.pack(),))
+            backend.call_script(deliver, FLUSH, (), (repair.flush.pack(),), self.db)
             sent += 1
         if repair.record is not None:
             stored = _stored(key, repair.record)
             backend.call_script(
-                deliver, WRITE_IF_NEWER, (key,), write_if_newer_args((key,), (stored,))
+                deliver, WRITE_IF_NEWER, (key,), write_if_newer_args((key,), (stored,)), self.db
             )
             sent += 1
         return sent
@@ -269,15 +289,16 @@ class Coordinator:
         keys = [key for key, _ in records]
         encoded = [_stored(key, record) for key, record in records]
         call = pack_script(WRITE_IF_NEWER, keys, write_if_newer_args(keys, encoded))
+        db = self.db
 
         def missed(replica: int) -> bool:
             hints = list(zip(keys, encoded, strict=True))
-            return self.handoff.add(self.backends[replica].name, hints)
+            return self.handoff.add(self.backends[replica].name, hints, db)
 
         self._round(
             "write",
             self.w,
-            lambda backend, deliver: backend.send_script(deliver, call),
+            lambda backend, deliver: backend.send_script(deliver, call, db),
             done,
             parse=partial(_parse_script_acks, len(records)),
             on_missed=missed,
@@ -293,7 +314,7 @@ class Coordinator:
         for replica, positions in refused.items():
             keys = [records[i][0] for i in positions]
             try:
-                reply = await self.backends[replica].execute(b"MGET", *keys, FLUSH_KEY)
+                reply = await self.backends[replica].execute(b"MGET", *keys, FLUSH_KEY, db=self.db)
                 reads = decode_reads(check_reads(len(keys), reply))
             except (ReplicaUnavailable, BadReply):
                 continue  # gone since it answered: what blocked it is unknown, its ack stands
@@ -309,15 +330,23 @@ class Coordinator:
 
     async def flush(self) -> None:
         """A timestamped FLUSHDB: everything older than it is gone on every replica it reaches."""
+        await completion(self._flush_then)
+
+    async def flush_all(self) -> None:
+        """FLUSHDB in every database, each its own round, all sent at once (before any
+        request that comes after)."""
+        flushes = [completion(self.database(db)._flush_then) for db in range(DATABASES)]
+        await asyncio.gather(*flushes)
+
+    def _flush_then(self, done: Outcome) -> None:
         packed = self.clock.now().pack()
-        await completion(
-            partial(
-                self._round,
-                "write",
-                self.w,
-                lambda backend, deliver: backend.call_script(deliver, FLUSH, (), (packed,)),
-                parse=_parse_int,
-            )
+        db = self.db
+        self._round(
+            "write",
+            self.w,
+            lambda backend, deliver: backend.call_script(deliver, FLUSH, (), (packed,), db),
+            done,
+            parse=_parse_int,
         )
 
     async def dbsize(self) -> int:
@@ -336,20 +365,25 @@ class Coordinator:
         )
 
     async def purge_tombstones(self, cutoff_ms: int, batch: int = 1000) -> int:
-        """Drop tombstones older than the cutoff on every reachable replica."""
+        """Drop tombstones older than the cutoff on every reachable replica, in each database
+        that holds keys there."""
         purged = 0
         for backend in self.backends:
             if backend.state != "up":
                 continue
-            while True:
-                reply = await backend.run_script(
-                    PURGE_TOMBSTONES, [], [b"%d" % cutoff_ms, b"%d" % batch]
-                )
-                if not isinstance(reply, int):
-                    break
-                purged += reply
-                if reply < batch:
-                    break
+            keyspace = await backend.execute(b"INFO", b"keyspace")
+            if not isinstance(keyspace, bytes):
+                continue
+            for db in databases_in(keyspace):
+                while True:
+                    reply = await backend.run_script(
+                        PURGE_TOMBSTONES, [], [b"%d" % cutoff_ms, b"%d" % batch], db
+                    )
+                    if not isinstance(reply, int):
+                        break
+                    purged += reply
+                    if reply < batch:
+                        break
         self.stats.tombstones_purged += purged
         return purged
 
@@ -366,7 +400,7 @@ class Coordinator:
         recovering one once it is found refilled (else it fails)."""
         health = self.rejoin.health[backend.index]
         if health is Health.IN_SYNC:
-            _send_read(backend, request, deliver)
+            _send_read(backend, request, deliver, self.db)
         elif health is Health.CHECKING:
             checked = asyncio.ensure_future(self._read_once_checked(backend, request))
             checked.add_done_callback(partial(_deliver_outcome, deliver))
@@ -380,12 +414,12 @@ class Coordinator:
             raise ReplicaUnavailable(_recovering(backend.name))
         if health is Health.CHECKING:
             raise ReplicaUnavailable(f"{backend.name}: not checked for lost data yet")
-        return await _read_now(backend, request)
+        return await _read_now(backend, request, self.db)
 
     async def _read_once_refilled(self, backend: Backend, request: bytes | Script) -> Reply:
         if await self.rejoin.refilled(backend.index) is not Health.IN_SYNC:
             raise ReplicaUnavailable(_recovering(backend.name))
-        return await _read_now(backend, request)
+        return await _read_now(backend, request, self.db)
 
     def _round(
         self,
@@ -445,17 +479,17 @@ def _recovering(name: str) -> str:
     )
 
 
-async def _read_now(backend: Backend, request: bytes | Script) -> Reply:
+async def _read_now(backend: Backend, request: bytes | Script, db: int) -> Reply:
     future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-    _send_read(backend, request, settle(future))
+    _send_read(backend, request, settle(future), db)
     return await future
 
 
-def _send_read(backend: Backend, request: bytes | Script, deliver: Deliver) -> None:
+def _send_read(backend: Backend, request: bytes | Script, deliver: Deliver, db: int) -> None:
     if isinstance(request, bytes):
-        backend.send(deliver, request)
+        backend.send(deliver, request, db)
     else:
-        backend.call_script(deliver, request, (), ())
+        backend.call_script(deliver, request, (), (), db)
 
 
 T = TypeVar("T")

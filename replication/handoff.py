@@ -8,9 +8,10 @@ queue to a single worker thread in batches, which commits each batch to the stor
 the queue is bounded by the ledger's size limit, which counts queued hints too.
 
 Replay: a background task visits every replica that is up and has hints, oldest first, in
-batches of REPLAY_BATCH sent as one call of WRITE_IF_NEWER, the compare-by-timestamp script
-every write goes through, so a replayed hint never overwrites a newer write and a hint replayed
-twice is harmless. A batch is deleted from the store once the replica acknowledged it; a failure
+batches of REPLAY_BATCH sent as one call of WRITE_IF_NEWER per database among them (a hint
+keeps the database its write was for), the compare-by-timestamp script every write goes
+through, so a replayed hint never overwrites a newer write and a hint replayed twice is
+harmless. A batch is deleted from the store once the replica acknowledged it; a failure
 or timeout stops the replica's replay until the next attempt. The task runs when a replica
 (re)connects (`wake`) and every REPLAY_POLL_S otherwise (a replica that timed out without
 losing its connection answers again unannounced), paced to `replay_keys_per_s` so that a replica
@@ -28,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from leaderless.replication.backend import Backend, ReplicaUnavailable
-from leaderless.replication.hint_store import Hint, HintStore
+from leaderless.replication.backend import Backend, ReplicaUnavailable, Reply
+from leaderless.replication.hint_store import Hint, HintStore, StoredHint
 from leaderless.replication.hints import HINT_OVERHEAD, Admission, HintLedger, hint_size
 from leaderless.replication.pacing import RateLimit
 from leaderless.replication.scripts import WRITE_IF_NEWER, write_if_newer_args
@@ -90,9 +91,9 @@ class Handoff:
     def pending(self, replica: str) -> int:
         return self.ledger.pending(replica).count
 
-    def add(self, replica: str, writes: Sequence[tuple[bytes, bytes]]) -> bool:
-        """Keep these (key, encoded record) writes for `replica`, if the limits allow;
-        return whether they were kept (they are committed in the next batch)."""
+    def add(self, replica: str, writes: Sequence[tuple[bytes, bytes]], db: int = 0) -> bool:
+        """Keep these (key, encoded record) writes to database `db` for `replica`, if the
+        limits allow; return whether they were kept (they are committed in the next batch)."""
         now = self._wall_ms()
         size = sum(hint_size(key, record) for key, record in writes)
         admission = self.ledger.admit(replica, len(writes), size, now)
@@ -108,7 +109,7 @@ class Handoff:
                 )
             return False
         self._refusing.pop(replica, None)
-        self._queue.extend((replica, now, key, record) for key, record in writes)
+        self._queue.extend((replica, now, db, key, record) for key, record in writes)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._commit_queued())
         return True
@@ -143,21 +144,19 @@ class Handoff:
             delay = self._limit.delay(len(rows), time.monotonic())
             if delay > 0:
                 await asyncio.sleep(delay)  # the rate limit, not synchronisation
-            keys = [key for _, _, key, _ in rows]
-            args = [record for _, _, _, record in rows]
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    reply = await backend.run_script(
-                        WRITE_IF_NEWER, keys, write_if_newer_args(keys, args)
+                    replies = await asyncio.gather(
+                        *(_replay_batch(backend, db, batch) for db, batch in _by_db(rows).items())
                     )
             except (ReplicaUnavailable, TimeoutError) as failure:
                 log.info("replaying hints to %s paused: %s", name, failure or "timed out")
                 break
-            if not isinstance(reply, list):
-                log.warning("replaying hints to %s paused: it answered %s", name, reply)
+            if refused := [reply for reply in replies if not isinstance(reply, list)]:
+                log.warning("replaying hints to %s paused: it answered %s", name, refused[0])
                 break
             oldest = await self._in_thread(self._store.remove, name, rows[-1][0])
-            size = sum(hint_size(key, record) for _, _, key, record in rows)
+            size = sum(hint_size(key, record) for _, _, _, key, record in rows)
             self.ledger.replayed(name, len(rows), size, oldest, self._wall_ms())
             replayed += len(rows)
         if replayed:
@@ -169,3 +168,17 @@ class Handoff:
         return await asyncio.get_running_loop().run_in_executor(
             self._thread, lambda: call(*args, **kwargs)
         )
+
+
+def _by_db(rows: Sequence[StoredHint]) -> dict[int, list[StoredHint]]:
+    """A batch's hints by database, each database's in their order."""
+    batches: dict[int, list[StoredHint]] = {}
+    for row in rows:
+        batches.setdefault(row[2], []).append(row)
+    return batches
+
+
+def _replay_batch(backend: Backend, db: int, rows: Sequence[StoredHint]) -> asyncio.Future[Reply]:
+    keys = [key for _, _, _, key, _ in rows]
+    records = [record for _, _, _, _, record in rows]
+    return backend.run_script(WRITE_IF_NEWER, keys, write_if_newer_args(keys, records), db)

@@ -10,9 +10,10 @@ Without a folder the same code runs on an in-memory database: hints then end wit
 This class is synchronous and not thread-safe: `handoff.py` calls it from one worker thread
 only, so the event loop never waits on the disk.
 
-A row is (id, replica, created_ms, key, record): `replica` is the replica's address as
+A row is (id, replica, created_ms, db, key, record): `replica` is the replica's address as
 configured, so hints find their replica again whatever the order of the nodes after a restart;
-`record` is the encoded record, replayed as it is through WRITE_IF_NEWER.
+`db` the database the write was for; `record` is the encoded record, replayed as it is through
+WRITE_IF_NEWER. A file without the `db` column gets it on opening, 0 for the rows it holds.
 """
 
 from __future__ import annotations
@@ -31,15 +32,16 @@ CREATE TABLE IF NOT EXISTS hints (
   replica TEXT NOT NULL,
   created_ms INTEGER NOT NULL,
   key BLOB NOT NULL,
-  record BLOB NOT NULL
+  record BLOB NOT NULL,
+  db INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS hints_by_replica ON hints (replica, id);
 """
 
-Hint = tuple[str, int, bytes, bytes]
-"""(replica, created_ms, key, record), as stored."""
-StoredHint = tuple[int, int, bytes, bytes]
-"""(id, created_ms, key, record), as read back for one replica."""
+Hint = tuple[str, int, int, bytes, bytes]
+"""(replica, created_ms, db, key, record), as stored."""
+StoredHint = tuple[int, int, int, bytes, bytes]
+"""(id, created_ms, db, key, record), as read back for one replica."""
 
 
 class HintStoreLocked(OSError):
@@ -64,6 +66,10 @@ class HintStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(hints)")}
+        if "db" not in columns:
+            with self._db:
+                self._db.execute("ALTER TABLE hints ADD COLUMN db INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self._db.close()
@@ -87,15 +93,19 @@ class HintStore:
         """Store a batch in one transaction (one fsync)."""
         with self._db:
             self._db.executemany(
-                "INSERT INTO hints (replica, created_ms, key, record) VALUES (?, ?, ?, ?)", hints
+                "INSERT INTO hints (replica, created_ms, db, key, record) VALUES (?, ?, ?, ?, ?)",
+                hints,
             )
 
     def oldest(self, replica: str, limit: int) -> list[StoredHint]:
         rows = self._db.execute(
-            "SELECT id, created_ms, key, record FROM hints WHERE replica = ? ORDER BY id LIMIT ?",
+            "SELECT id, created_ms, db, key, record FROM hints WHERE replica = ?"
+            " ORDER BY id LIMIT ?",
             (replica, limit),
         )
-        return [(id_, created, bytes(key), bytes(record)) for id_, created, key, record in rows]
+        return [
+            (id_, created, db, bytes(key), bytes(record)) for id_, created, db, key, record in rows
+        ]
 
     def remove(self, replica: str, up_to_id: int) -> int | None:
         """Delete the replica's hints with ids up to `up_to_id` (replayed); return when its

@@ -8,6 +8,7 @@ error handler (encode the text with `.encode("utf-8", "surrogateescape")` to get
 from __future__ import annotations
 
 from leaderless.proxy.resp import ErrorReply
+from leaderless.replication.databases import DATABASES
 
 LLONG_MAX = 2**63 - 1
 LLONG_MIN = -(2**63)
@@ -17,6 +18,10 @@ INT_MIN = -(2**31)
 SYNTAX_ERROR = ErrorReply("ERR syntax error")
 NOT_AN_INTEGER = ErrorReply("ERR value is not an integer or out of range")
 NOAUTH = ErrorReply("NOAUTH Authentication required.")
+INT_OUT_OF_RANGE = ErrorReply(
+    f"ERR value is out of range, value must between {INT_MIN} and {INT_MAX}"
+)
+DB_OUT_OF_RANGE = ErrorReply("ERR DB index is out of range")
 
 
 def c_string(arg: bytes) -> bytes:
@@ -68,6 +73,23 @@ def arity_error(name: str) -> ErrorReply:
 
 def invalid_expire_error(name: str) -> ErrorReply:
     return ErrorReply(f"ERR invalid expire time in '{name}' command")
+
+
+def parse_int(arg: bytes) -> int | ErrorReply:
+    """Redis's getIntFromObjectOrReply: a string2ll integer within the C int range."""
+    value = parse_long_long(arg)
+    if value is None:
+        return NOT_AN_INTEGER
+    return value if INT_MIN <= value <= INT_MAX else INT_OUT_OF_RANGE
+
+
+def parse_database(arg: bytes, invalid: ErrorReply | None = None) -> int | ErrorReply:
+    """A database index as Redis reads one: an int (`invalid` replaces the error if it is
+    not one), then within 0 to DATABASES - 1."""
+    index = parse_int(arg)
+    if isinstance(index, ErrorReply):
+        return index if invalid is None else invalid
+    return index if 0 <= index < DATABASES else DB_OUT_OF_RANGE
 
 
 def parse_long_long(arg: bytes) -> int | None:

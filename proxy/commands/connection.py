@@ -8,13 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from leaderless.proxy.commands.args import (
-    INT_MAX,
-    INT_MIN,
-    NOT_AN_INTEGER,
     SYNTAX_ERROR,
     arity_error,
     c_string,
     format_error,
+    parse_database,
     parse_long_long,
     token,
 )
@@ -39,13 +37,6 @@ BAD_PROTOCOL_VERSION = ErrorReply("ERR Protocol version is not an integer or out
 BAD_CLIENT_NAME = ErrorReply(
     "ERR Client names cannot contain spaces, newlines or special characters."
 )
-DB_OUT_OF_RANGE = ErrorReply("ERR DB index is out of range")
-INT_OUT_OF_RANGE = ErrorReply(
-    f"ERR value is out of range, value must between {INT_MIN} and {INT_MAX}"
-)
-SELECT_NOT_ZERO = ErrorReply("ERR SELECT is not allowed in leaderless: only DB 0 is served")
-"""Our own text: databases other than 0 are not served yet."""
-DATABASES = 16
 _NO_AUTH = "noscript loading stale fast no_auth allow_busy"
 
 
@@ -77,19 +68,10 @@ def _reset(context: Context, args: list[bytes]) -> object:
 
 
 def _parse_select(args: list[bytes]) -> int | ErrorReply:
-    index = parse_long_long(args[1])
-    if index is None:
-        return NOT_AN_INTEGER
-    if not INT_MIN <= index <= INT_MAX:
-        return INT_OUT_OF_RANGE
-    if not 0 <= index < DATABASES:
-        return DB_OUT_OF_RANGE
-    return index
+    return parse_database(args[1])
 
 
 def _select(context: Context, index: int) -> object:
-    if index != 0:
-        return SELECT_NOT_ZERO
     context.db = index
     return OK
 

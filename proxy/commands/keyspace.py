@@ -8,6 +8,8 @@ read quorum had is deleted too.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from leaderless.proxy.commands.args import SYNTAX_ERROR, token
 from leaderless.proxy.commands.spec import (
     Arg,
@@ -38,8 +40,8 @@ def _exists(args: list[bytes], records: Records, now_ms: int) -> int:
     return sum(1 for record in records if visible(record, now_ms) is not None)
 
 
-async def _dbsize(context: Context, args: list[bytes]) -> object:
-    return await context.state.coordinator.dbsize()
+def _dbsize(context: Context, args: list[bytes]) -> Awaitable[object]:
+    return context.coordinator.dbsize()
 
 
 def _parse_flush(args: list[bytes]) -> list[bytes] | ErrorReply:
@@ -48,8 +50,16 @@ def _parse_flush(args: list[bytes]) -> list[bytes] | ErrorReply:
     return args
 
 
-async def _flush(context: Context, args: list[bytes]) -> object:
-    await context.state.coordinator.flush()
+def _flushdb(context: Context, args: list[bytes]) -> Awaitable[object]:
+    return _ok_after(context.coordinator.flush())
+
+
+def _flushall(context: Context, args: list[bytes]) -> Awaitable[object]:
+    return _ok_after(context.state.coordinator.flush_all())
+
+
+async def _ok_after(flush: Awaitable[None]) -> object:
+    await flush
     return OK
 
 
@@ -118,7 +128,7 @@ SPECS = (
             "O(N) where N is the number of keys in the selected database",
             (_FLUSH_MODE,),
         ),
-        Keyspace(_flush),
+        Keyspace(_flushdb),
         parse=_parse_flush,
         tips=_ALL_SHARDS,
     ),
@@ -134,7 +144,7 @@ SPECS = (
             "O(N) where N is the total number of keys in all databases",
             (_FLUSH_MODE,),
         ),
-        Keyspace(_flush),
+        Keyspace(_flushall),
         parse=_parse_flush,
         tips=_ALL_SHARDS,
     ),

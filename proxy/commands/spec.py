@@ -83,6 +83,9 @@ class ReadWrite:
 @dataclass(frozen=True, slots=True)
 class Keyspace:
     run: Callable[[Context, Any], Awaitable[object]]
+    """Called when the request is read, in request order; what it takes from the context (its
+    database's coordinator) it takes then. The awaitable it returns runs when the command
+    starts, which may be later, behind a read-then-write."""
 
 
 Meaning = Local | Session | Read | Write | ReadWrite | Keyspace

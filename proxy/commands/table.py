@@ -14,6 +14,7 @@ from leaderless.proxy.commands import (
     client,
     config,
     connection,
+    databases,
     expiry,
     keyspace,
     server,
@@ -219,6 +220,7 @@ COMMAND_TABLE: Mapping[str, CommandSpec] = _table(
     client.SPECS,
     config.SPECS,
     server.SPECS,
+    databases.SPECS,
     (_COMMAND,),
 )
 
