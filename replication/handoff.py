@@ -51,8 +51,10 @@ class Handoff:
         wall_ms: Callable[[], int],
         replay_keys_per_s: int,
         timeout_s: float,
+        expired_grace_ms: int,
     ) -> None:
         self.ledger = ledger
+        self._expired_grace_ms = expired_grace_ms
         self._folder = folder
         self._wall_ms = wall_ms
         self._limit = RateLimit(replay_keys_per_s)
@@ -148,7 +150,9 @@ class Handoff:
             try:
                 async with asyncio.timeout(self._timeout_s):
                     reply = await backend.run_script(
-                        WRITE_IF_NEWER, keys, write_if_newer_args(keys, args)
+                        WRITE_IF_NEWER,
+                        keys,
+                        write_if_newer_args(keys, args, self._expired_grace_ms),
                     )
             except (ReplicaUnavailable, TimeoutError) as failure:
                 log.info("replaying hints to %s paused: %s", name, failure or "timed out")

@@ -22,7 +22,7 @@ from leaderless.replication.scripts import (
     write_if_newer_args,
 )
 
-from tests.anti_entropy.support import deletion, now_ms, value, write
+from tests.anti_entropy.support import EXPIRED_GRACE_MS, deletion, now_ms, value, write
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,9 @@ def load(client: redis.Redis, records: dict[bytes, Record]) -> dict[bytes, bytes
     pipe = client.pipeline(transaction=False)
     for key, record in records.items():
         encoded = encode_record(record, range_of(key))
-        pipe.evalsha(WRITE_IF_NEWER.sha, 1, key, *write_if_newer_args([key], [encoded]))
+        pipe.evalsha(
+            WRITE_IF_NEWER.sha, 1, key, *write_if_newer_args([key], [encoded], EXPIRED_GRACE_MS)
+        )
     assert all(applied == [1] for applied in pipe.execute())
     return {key: encode_record(r, range_of(key))[:HEADER_LEN] for key, r in records.items()}
 
