@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 import redis
+from leaderless.config.settings import ReplicationSettings
 from leaderless.replication.local_nodes import LocalRedisNode
 from leaderless.replication.record import Record, decode_record
 from leaderless.replication.scripts import INTERNAL_KEYS
@@ -176,9 +177,10 @@ def test_expiry_is_one_absolute_moment_on_every_replica(cluster: Cluster) -> Non
     assert wait_for(lambda: all(stored(node, b"k") is not None for node in cluster.nodes))
     expiries = {stored(node, b"k").expires_at_ms for node in cluster.nodes}  # type: ignore[union-attr]
     assert len(expiries) == 1
+    grace_ms = ReplicationSettings().expired_grace_s * 1000  # kept that long past its expiry
     for node in cluster.nodes:
         with node.client() as raw:
-            assert 0 < raw.pttl("k") <= 60_000
+            assert grace_ms < raw.pttl("k") <= grace_ms + 60_000
 
 
 def test_replicas_hold_no_stray_keys_and_dbsize_counts_live_keys(cluster: Cluster) -> None:
