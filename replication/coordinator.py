@@ -106,7 +106,8 @@ class Coordinator:
         self.rejoin = rejoin
         self.sloppy_quorum = sloppy_quorum
         self.expired_grace_ms = expired_grace_ms
-        """How long past its expiry a record is kept (scripts.py), as the replicas are told."""
+        """How long past its expiry a replica keeps a record (scripts.py): every write, repair
+        and DBSIZE sends it."""
         self.stats = ReplicationStats()
         self._deadlines = Deadlines(timeout_s)
         self._queued: list[tuple[_Batch, Sequence[object], Outcome]] = []
@@ -371,9 +372,9 @@ class Coordinator:
         await self.handoff.close()
 
     def _read_from(self, request: bytes | ScriptCall, backend: Backend, deliver: Deliver) -> None:
-        """Send a read (a packed command or script call) to a replica if it
-        counts toward reads: one being checked is asked once its check says it is in sync, a
-        recovering one once it is found refilled (else it fails)."""
+        """Send a read (a packed command or script call) to a replica if it counts toward
+        reads: one being checked is asked once its check says it is in sync, a recovering one
+        once it is found refilled (else it fails)."""
         health = self.rejoin.health[backend.index]
         if health is Health.IN_SYNC:
             _send_read(backend, request, deliver)
