@@ -42,7 +42,7 @@ from pathlib import Path
 
 import redis
 from leaderless.config.loader import load_settings
-from leaderless.config.settings import AntiEntropySettings, NodeAddress
+from leaderless.config.settings import AntiEntropySettings, NodeAddress, ReplicationSettings
 from leaderless.proxy.app.local_nodes import LocalRedisNode, find_node_server, start_on_free_port
 from leaderless.replication.anti_entropy import AntiEntropy, RoundReport
 from leaderless.replication.backend import Backend
@@ -63,6 +63,7 @@ LIMITS = {
     "default": AntiEntropySettings(),
 }
 LOAD_BATCH = 200
+EXPIRED_GRACE_MS = ReplicationSettings().expired_grace_s * 1000
 
 
 def wall_ms() -> int:
@@ -87,16 +88,19 @@ def load(client: redis.Redis, indexes: list[int], ts_ms: int) -> None:
         chunk = indexes[start : start + LOAD_BATCH]
         keys = [key_name(i) for i in chunk]
         args = [record(ts_ms, i) for i in chunk]
-        pipe.evalsha(
-            WRITE_IF_NEWER.sha.decode(), len(keys), *keys, *write_if_newer_args(keys, args)
-        )
+        pipe.evalsha(WRITE_IF_NEWER.sha.decode(), len(keys), *keys, *write_args(keys, args))
         if len(pipe) >= 50:
             pipe.execute()
     pipe.execute()
 
 
 ArgsOf = Callable[[Sequence[bytes], Sequence[bytes]], list[bytes]]
-"""A write script's ARGV for keys and their records (what `write_if_newer_args` does now)."""
+"""A write script's ARGV for keys and their records (what `write_args` does now)."""
+
+
+def write_args(keys: Sequence[bytes], records: Sequence[bytes]) -> list[bytes]:
+    """WRITE_IF_NEWER's ARGV with the default expired grace."""
+    return write_if_newer_args(keys, records, EXPIRED_GRACE_MS)
 
 
 def script_cost(
@@ -164,6 +168,7 @@ async def one_round(nodes: list[LocalRedisNode], settings: AntiEntropySettings) 
             backends,
             settings,
             tombstone_grace_ms=864_000_000,
+            expired_grace_ms=EXPIRED_GRACE_MS,
             wall_ms=wall_ms,
         )
         return await sidecar.run_round(finish_leased=True)
@@ -189,6 +194,8 @@ from leaderless.replication.record import Record, encode_record
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.merkle import range_of
 from leaderless.replication.scripts import write_if_newer_args
+from leaderless.config.settings import ReplicationSettings
+grace = ReplicationSettings().expired_grace_s * 1000
 c = redis.Redis(port=port)
 lat = []
 i = 0
@@ -200,7 +207,7 @@ while not stop:
     rec = encode_record(Record(ts, False, 0, b"x"), range_of(key))
     t = time.perf_counter()
     c.get(key)
-    c.evalsha(sha, 1, key, *write_if_newer_args([key], [rec]))
+    c.evalsha(sha, 1, key, *write_if_newer_args([key], [rec], grace))
     lat.append((time.perf_counter() - t) * 1000)
 lat.sort()
 p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
@@ -279,7 +286,7 @@ def run(nodes: list[LocalRedisNode], args: argparse.Namespace, rng: random.Rando
         print(
             json.dumps({"script": f"WRITE_IF_NEWER at {args.baseline_rev}", **before}), flush=True
         )
-    after = script_cost(nodes[0], WRITE_IF_NEWER, write_if_newer_args, args.script_calls)
+    after = script_cost(nodes[0], WRITE_IF_NEWER, write_args, args.script_calls)
     print(json.dumps({"script": "WRITE_IF_NEWER now", **after}), flush=True)
 
     print(f"== loading {args.keys} keys into 3 replicas", flush=True)

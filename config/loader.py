@@ -74,12 +74,21 @@ def load_settings(
 def settings_warnings(settings: Settings) -> list[str]:
     """Lines describing legal but risky choices, for the CLI to print at start-up."""
     rep = settings.replication
+    warnings = []
     if rep.w + rep.r <= rep.n:
-        return [
+        warnings.append(
             f"w + r = {rep.w + rep.r} is not more than n = {rep.n}: reads may miss acknowledged "
             "writes (choose w + r > n for reads that see every acknowledged write)"
-        ]
-    return []
+        )
+    covered_s = settings.hints.window_s + settings.anti_entropy.interval_s
+    if rep.expired_grace_s < covered_s:
+        warnings.append(
+            f"replication.expired_grace_s = {rep.expired_grace_s} is less than hints.window_s + "
+            f"anti_entropy.interval_s = {covered_s}: a replica that missed an overwrite with a "
+            "TTL may bring the older value back after that TTL, unless it is back and repaired "
+            "within the grace"
+        )
+    return warnings
 
 
 def _label(spec: SettingField) -> str:

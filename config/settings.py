@@ -347,6 +347,20 @@ class ReplicationSettings:
             "metavar": "SECONDS",
         },
     )
+    expired_grace_s: int = field(
+        default=11400,
+        metadata={
+            "doc": "Seconds an expired record is kept past its expiry, invisible to clients, so "
+            "that it still beats the older value on a replica that missed it until a hint or a "
+            "sidecar round brings it there. The default is the hint window (3 h) plus 10 "
+            "minutes for a sidecar round to come round and finish. Until then an expired key "
+            "costs what a live key with a TTL costs: its value, its header (20 bytes), "
+            "Redis's overhead for a key and one sorted set entry (about 350 bytes in all for "
+            "a 100 byte value). A replica away for longer must be wiped before it rejoins.",
+            "flag": "--expired-grace-s",
+            "metavar": "SECONDS",
+        },
+    )
 
 
 @dataclass(frozen=True)

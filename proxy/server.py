@@ -149,6 +149,7 @@ async def open_state(settings: Settings, *, wall_ms: Callable[[], int] = wall_ms
         wall_ms=wall_ms,
         replay_keys_per_s=hints.replay_keys_per_s,
         timeout_s=max(timeout_s, REPLAY_TIMEOUT_S),
+        expired_grace_ms=replication.expired_grace_s * 1000,
     )
     await handoff.open([backend.name for backend in backends])
     rejoin = Rejoin(backends, handoff, timeout_s=timeout_s, wall_ms=wall_ms)
@@ -160,6 +161,7 @@ async def open_state(settings: Settings, *, wall_ms: Callable[[], int] = wall_ms
         clock=clock,
         handoff=handoff,
         rejoin=rejoin,
+        expired_grace_ms=replication.expired_grace_s * 1000,
         sloppy_quorum=hints.sloppy_quorum,
     )
     clock_check = ClockCheck(

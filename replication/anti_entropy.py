@@ -200,6 +200,7 @@ class AntiEntropy:
         settings: AntiEntropySettings,
         *,
         tombstone_grace_ms: int,
+        expired_grace_ms: int,
         wall_ms: Callable[[], int],
         owner: str | None = None,
         on_progress: Callable[[Progress], None] | None = None,
@@ -208,6 +209,7 @@ class AntiEntropy:
         self.settings = settings
         self.owner = owner or f"{socket.gethostname()}/{os.getpid()}/{os.urandom(4).hex()}"
         self._grace_ms = tombstone_grace_ms
+        self._expired_grace_ms = expired_grace_ms
         self._wall_ms = wall_ms
         self._on_progress = on_progress
         self._scan_limit = RateLimit(settings.max_scan_keys_per_s)
@@ -468,7 +470,10 @@ class AntiEntropy:
                 reply = await self._call(
                     backend,
                     backend.run_script(
-                        SETTLE_EXPIRIES, [], [b"%d" % cutoff_ms, b"%d" % SETTLE_BATCH], self._db
+                        SETTLE_EXPIRIES,
+                        [],
+                        [b"%d" % cutoff_ms, b"%d" % SETTLE_BATCH, b"%d" % self._expired_grace_ms],
+                        self._db,
                     ),
                 )
                 if not isinstance(reply, list) or reply[0] < SETTLE_BATCH:
@@ -534,7 +539,10 @@ class AntiEntropy:
             keys = [key for key, _ in chunk]
             args = [record for _, record in chunk]
             script = backend.run_script(
-                WRITE_IF_NEWER, keys, write_if_newer_args(keys, args), self._db
+                WRITE_IF_NEWER,
+                keys,
+                write_if_newer_args(keys, args, self._expired_grace_ms),
+                self._db,
             )
             calls.append(self._call(backend, script))
         return sum(sum(cast(list[int], applied)) for applied in await asyncio.gather(*calls))
@@ -658,6 +666,7 @@ async def run_sidecar(
             backends,
             settings.anti_entropy,
             tombstone_grace_ms=replication.tombstone_grace_s * 1000,
+            expired_grace_ms=replication.expired_grace_s * 1000,
             wall_ms=wall_ms,
             on_progress=on_progress,
         )

@@ -43,6 +43,7 @@ from leaderless.replication.backend import (
     Deliver,
     ReplicaUnavailable,
     Reply,
+    ScriptCall,
     pack_command,
     pack_script,
     settle,
@@ -73,7 +74,6 @@ from leaderless.replication.scripts import (
     FLUSH_KEY,
     PURGE_TOMBSTONES,
     WRITE_IF_NEWER,
-    Script,
     write_if_newer_args,
 )
 
@@ -101,6 +101,7 @@ class Coordinator:
         clock: HybridClock,
         handoff: Handoff,
         rejoin: Rejoin,
+        expired_grace_ms: int,
         sloppy_quorum: bool = False,
     ) -> None:
         self.backends = list(backends)
@@ -112,6 +113,9 @@ class Coordinator:
         self.handoff = handoff
         self.rejoin = rejoin
         self.sloppy_quorum = sloppy_quorum
+        self.expired_grace_ms = expired_grace_ms
+        """How long past its expiry a replica keeps a record (scripts.py): every write, repair
+        and DBSIZE sends it."""
         self.stats = ReplicationStats()
         self._deadlines = Deadlines(timeout_s)
         self._queued: list[tuple[_Batch, Sequence[object], Outcome]] = []
@@ -219,7 +223,11 @@ class Coordinator:
         if repair.record is not None:
             stored = _stored(key, repair.record)
             backend.call_script(
-                deliver, WRITE_IF_NEWER, (key,), write_if_newer_args((key,), (stored,)), self.db
+                deliver,
+                WRITE_IF_NEWER,
+                (key,),
+                write_if_newer_args((key,), (stored,), self.expired_grace_ms),
+                self.db,
             )
             sent += 1
         return sent
@@ -288,7 +296,9 @@ class Coordinator:
         """One round of one WRITE_IF_NEWER call per replica for all the records, packed once."""
         keys = [key for key, _ in records]
         encoded = [_stored(key, record) for key, record in records]
-        call = pack_script(WRITE_IF_NEWER, keys, write_if_newer_args(keys, encoded))
+        call = pack_script(
+            WRITE_IF_NEWER, keys, write_if_newer_args(keys, encoded, self.expired_grace_ms)
+        )
         db = self.db
 
         def missed(replica: int) -> bool:
@@ -350,13 +360,15 @@ class Coordinator:
         )
 
     async def dbsize(self) -> int:
-        """The largest count of client-visible keys among R replicas."""
+        """The largest count of client-visible keys among R replicas (expired records still
+        kept are not visible)."""
+        call = pack_script(DBSIZE, (), (b"%d" % self.expired_grace_ms,))
         answers = await completion(
             partial(
                 self._round,
                 "read",
                 self.r,
-                partial(self._read_from, DBSIZE),
+                partial(self._read_from, call),
                 parse=_parse_int,
             )
         )
@@ -394,10 +406,10 @@ class Coordinator:
             await backend.close()
         await self.handoff.close()
 
-    def _read_from(self, request: bytes | Script, backend: Backend, deliver: Deliver) -> None:
-        """Send a read (a packed command, or a script without arguments) to a replica if it
-        counts toward reads: one being checked is asked once its check says it is in sync, a
-        recovering one once it is found refilled (else it fails)."""
+    def _read_from(self, request: bytes | ScriptCall, backend: Backend, deliver: Deliver) -> None:
+        """Send a read (a packed command or script call) to a replica if it counts toward
+        reads: one being checked is asked once its check says it is in sync, a recovering one
+        once it is found refilled (else it fails)."""
         health = self.rejoin.health[backend.index]
         if health is Health.IN_SYNC:
             _send_read(backend, request, deliver, self.db)
@@ -408,7 +420,7 @@ class Coordinator:
             refilled = asyncio.ensure_future(self._read_once_refilled(backend, request))
             refilled.add_done_callback(partial(_deliver_outcome, deliver))
 
-    async def _read_once_checked(self, backend: Backend, request: bytes | Script) -> Reply:
+    async def _read_once_checked(self, backend: Backend, request: bytes | ScriptCall) -> Reply:
         health = await self.rejoin.wait_checked(backend.index)
         if health is Health.RECOVERING:
             raise ReplicaUnavailable(_recovering(backend.name))
@@ -416,7 +428,7 @@ class Coordinator:
             raise ReplicaUnavailable(f"{backend.name}: not checked for lost data yet")
         return await _read_now(backend, request, self.db)
 
-    async def _read_once_refilled(self, backend: Backend, request: bytes | Script) -> Reply:
+    async def _read_once_refilled(self, backend: Backend, request: bytes | ScriptCall) -> Reply:
         if await self.rejoin.refilled(backend.index) is not Health.IN_SYNC:
             raise ReplicaUnavailable(_recovering(backend.name))
         return await _read_now(backend, request, self.db)
@@ -479,17 +491,17 @@ def _recovering(name: str) -> str:
     )
 
 
-async def _read_now(backend: Backend, request: bytes | Script, db: int) -> Reply:
+async def _read_now(backend: Backend, request: bytes | ScriptCall, db: int) -> Reply:
     future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
     _send_read(backend, request, settle(future), db)
     return await future
 
 
-def _send_read(backend: Backend, request: bytes | Script, deliver: Deliver, db: int) -> None:
+def _send_read(backend: Backend, request: bytes | ScriptCall, deliver: Deliver, db: int) -> None:
     if isinstance(request, bytes):
         backend.send(deliver, request, db)
     else:
-        backend.call_script(deliver, request, (), (), db)
+        backend.send_script(deliver, request, db)
 
 
 T = TypeVar("T")

@@ -52,8 +52,10 @@ class Handoff:
         wall_ms: Callable[[], int],
         replay_keys_per_s: int,
         timeout_s: float,
+        expired_grace_ms: int,
     ) -> None:
         self.ledger = ledger
+        self._expired_grace_ms = expired_grace_ms
         self._folder = folder
         self._wall_ms = wall_ms
         self._limit = RateLimit(replay_keys_per_s)
@@ -147,7 +149,10 @@ class Handoff:
             try:
                 async with asyncio.timeout(self._timeout_s):
                     replies = await asyncio.gather(
-                        *(_replay_batch(backend, db, batch) for db, batch in _by_db(rows).items())
+                        *(
+                            self._replay_batch(backend, db, batch)
+                            for db, batch in _by_db(rows).items()
+                        )
                     )
             except (ReplicaUnavailable, TimeoutError) as failure:
                 log.info("replaying hints to %s paused: %s", name, failure or "timed out")
@@ -164,6 +169,14 @@ class Handoff:
                 "replayed %d hints to replica %s (%d pending)", replayed, name, self.pending(name)
             )
 
+    def _replay_batch(
+        self, backend: Backend, db: int, rows: Sequence[StoredHint]
+    ) -> asyncio.Future[Reply]:
+        keys = [key for _, _, _, key, _ in rows]
+        records = [record for _, _, _, _, record in rows]
+        args = write_if_newer_args(keys, records, self._expired_grace_ms)
+        return backend.run_script(WRITE_IF_NEWER, keys, args, db)
+
     async def _in_thread(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return await asyncio.get_running_loop().run_in_executor(
             self._thread, lambda: call(*args, **kwargs)
@@ -176,9 +189,3 @@ def _by_db(rows: Sequence[StoredHint]) -> dict[int, list[StoredHint]]:
     for row in rows:
         batches.setdefault(row[2], []).append(row)
     return batches
-
-
-def _replay_batch(backend: Backend, db: int, rows: Sequence[StoredHint]) -> asyncio.Future[Reply]:
-    keys = [key for _, _, _, key, _ in rows]
-    records = [record for _, _, _, _, record in rows]
-    return backend.run_script(WRITE_IF_NEWER, keys, write_if_newer_args(keys, records), db)

@@ -12,6 +12,10 @@ up identical.
 `resolve` takes the replies of one quorum read and returns the winner (the newest version not
 killed by the newest flush, tombstones and expired records included: they are versions too), the
 newest flush, and for each replica that answered, the `Repair` that brings it up to date. The
+replicas keep an expired record for the expired grace past its expiry (scripts.py), so an
+older value a replica kept because it missed the overwrite loses to it here and is repaired;
+past the grace no replica returns the record, and a repair of it written anyway only deletes
+the older value. The
 coordinator applies those repairs before replying, so the version it returns is held by the
 replicas it read from, and a later quorum read cannot go back in time.
 """

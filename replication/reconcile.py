@@ -9,11 +9,16 @@ dead versions from coming back to life on replicas that have no copy of them:
 
 - a tombstone older than the purge cutoff (now - tombstone grace) is not copied to a replica
   that has no version at all: PURGE_TOMBSTONES is about to drop it everywhere;
-- an expired record is not copied to a replica that has no version at all.
+- an expired record is not copied to a replica that has no version at all: there is nothing
+  there for it to beat, and the replicas holding it keep it only for the expired grace.
 
 A replica holding an older version always gets the winner, dead or not, so that its older
-value cannot come back. Equal timestamps never differ in content (a timestamp names one
-write), and two versions with equal timestamps are never a repair.
+value cannot come back. An expired record is still on the replicas that have it until expiry +
+grace (scripts.py), so it is found and wins here over the older value of a replica that missed
+it; past the grace no replica returns it any more, and a copy of it that arrives anyway (its
+read raced its drop) only deletes what it overwrites. Equal timestamps never differ in
+content (a timestamp names one write), and two versions with equal timestamps are never a
+repair.
 
 This module is pure: the times come in as arguments.
 """

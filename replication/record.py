@@ -17,7 +17,8 @@ The version byte comes first so a later format can be told apart by its first by
 the timestamp follows it so the version of a record can be read (`peek_timestamp`) without
 decoding the rest. A delete is stored as a tombstone record rather than removing the key, so a
 delayed older write cannot bring the value back. An expired record stays a version too: it is
-invisible to clients but still beats older writes.
+invisible to clients but still beats older writes, and the replicas keep it for the expired
+grace past its expiry (scripts.py).
 
 The range is a function of the key, not of the version, so `Record` does not carry it: the
 encoder is given it. It is stored because a replica cannot compute it (Lua has no xxhash):

@@ -16,7 +16,16 @@ write cost every write a fifth more of the replica's time), and its field `settl
 watermark: records that expire at or before it are not counted. Records with an expiry are
 listed in EXPIRING_KEY (member `range .. version .. key`, score = expiry) until
 SETTLE_EXPIRIES takes their leaves out, because Redis deletes expired keys without running any
-script. Tombstones are listed in TOMBSTONES_KEY (member = key, score = write time) for
+script; it moves them to EXPIRED_KEY (member = key, score = expiry).
+
+An expired record is not dropped at its expiry: it stays a version, invisible to clients, for
+the expired grace (the write sets the key's TTL to expiry + grace), so that it still beats the
+older value of a replica that missed it until hints or anti-entropy bring it there. Past the
+grace Redis drops it, and a write or repair of it (a late hint) only deletes what it overwrites,
+as Redis's SET with a PXAT in the past does. So every record with an expiry that a replica
+holds has one entry, in EXPIRING_KEY or EXPIRED_KEY, and those with a score in (now - grace,
+now] are the keys present that clients no longer see, which DBSIZE leaves out. Tombstones are
+listed in TOMBSTONES_KEY (member = key, score = write time) for
 PURGE_TOMBSTONES. The range of a key is xxhash (`merkle.range_of`), which Lua lacks, so every
 record carries its key's range. No index of keys by range is kept (a sorted set entry per key
 cost about as much memory as a 100-byte value): the sidecar lists the keys of the ranges it
@@ -39,6 +48,7 @@ FLUSH_KEY = INTERNAL_PREFIX + b"flush"
 TOMBSTONES_KEY = INTERNAL_PREFIX + b"tombstones"
 DIGESTS_KEY = INTERNAL_PREFIX + b"digests"
 EXPIRING_KEY = INTERNAL_PREFIX + b"expiring"
+EXPIRED_KEY = INTERNAL_PREFIX + b"expired"
 LEASES_KEY = INTERNAL_PREFIX + b"leases"
 ANTI_ENTROPY_KEY = INTERNAL_PREFIX + b"anti_entropy"
 """The sidecars' counters and the replica's `synced_at` marker (see anti_entropy.py)."""
@@ -49,6 +59,7 @@ INTERNAL_KEYS = (
     TOMBSTONES_KEY,
     DIGESTS_KEY,
     EXPIRING_KEY,
+    EXPIRED_KEY,
     LEASES_KEY,
     ANTI_ENTROPY_KEY,
     MEMBERS_KEY,
@@ -73,6 +84,7 @@ end
 _DIGESTS = """
 local DIGESTS = '__leaderless:digests'
 local EXPIRING, TOMBSTONES = '__leaderless:expiring', '__leaderless:tombstones'
+local EXPIRED = '__leaderless:expired'
 local MOD = 281474976710656
 local function leaf(key, version)
   return tonumber(string.sub(redis.sha1hex(key .. version), 1, 12), 16)
@@ -105,12 +117,13 @@ class Script:
 
 # KEYS[i] = a client key, ARGV[i] = its encoded record and ARGV[#KEYS + i] that record's leaf
 # (`merkle.leaf_bytes`: the writer hashes once for every replica, which spares each replica a
-# SHA-1 per write; the stored version's leaf is still computed here). Returns, per key, 1 if
-# applied and 0 if refused: the replica holds a version at least as new or a newer flush, or
-# the incoming or the stored record is of an unknown format. Only the stored record's header is
-# read (GETRANGE), so replacing a large value does not copy it into Lua; each header is
-# unpacked in one call. The proxy sends the writes of one event-loop tick as one call; the
-# sidecar and the hint replay batch too.
+# SHA-1 per write; the stored version's leaf is still computed here), then ARGV[2 * #KEYS + 1]
+# = the expired grace in ms (a record with an expiry is kept until expiry + grace). Returns,
+# per key, 1 if applied and 0 if refused: the replica holds a version at least as new or a
+# newer flush, or the incoming or the stored record is of an unknown format. Only the stored
+# record's header is read (GETRANGE), so replacing a large value does not copy it into Lua;
+# each header is unpacked in one call. The proxy sends the writes of one event-loop tick as one
+# call; the sidecar and the hint replay batch too.
 WRITE_IF_NEWER = Script(
     "write_if_newer",
     (
@@ -120,6 +133,7 @@ local flushed = redis.call('GET', '__leaderless:flush')
 local fp, fl, fn = -1, 0, 0
 if flushed then fp, fl, fn = struct.unpack('>I6I2I2', flushed) end
 local settled = settled_at()
+local grace = tonumber(ARGV[2 * #KEYS + 1])
 local function after(p, l, n, q, m, o)
   return p > q or (p == q and (l > m or (l == m and n > o)))
 end
@@ -139,11 +153,13 @@ local function apply(key, rec, added)
       if oexpires > 0 then
         redis.call('ZREM', EXPIRING, string.sub(old, 19, 20) .. version .. key)
       end
+    else
+      redis.call('ZREM', EXPIRED, key)
     end
     if oflags % 2 == 1 and flags % 2 == 0 then redis.call('ZREM', TOMBSTONES, key) end
   end
   if expires > 0 then
-    redis.call('SET', key, rec, 'PXAT', string.format('%.0f', expires))
+    redis.call('SET', key, rec, 'PXAT', string.format('%.0f', expires + grace))
   else
     redis.call('SET', key, rec)
   end
@@ -153,6 +169,8 @@ local function apply(key, rec, added)
       redis.call('ZADD', EXPIRING, string.format('%.0f', expires),
         string.sub(rec, 19, 20) .. string.sub(rec, 2, 12) .. key)
     end
+  else
+    redis.call('ZADD', EXPIRED, string.format('%.0f', expires), key)
   end
   if flags % 2 == 1 then redis.call('ZADD', TOMBSTONES, string.format('%.0f', p), key) end
   add(range, delta)
@@ -169,10 +187,12 @@ return applied
 )
 
 
-def write_if_newer_args(keys: Sequence[bytes], records: Sequence[bytes]) -> list[bytes]:
-    """WRITE_IF_NEWER's ARGV for these keys and their encoded records: the records, then
-    their leaves."""
-    return [*records, *map(leaf_bytes, keys, records)]
+def write_if_newer_args(
+    keys: Sequence[bytes], records: Sequence[bytes], expired_grace_ms: int
+) -> list[bytes]:
+    """WRITE_IF_NEWER's ARGV for these keys and their encoded records: the records, their
+    leaves, then the expired grace."""
+    return [*records, *map(leaf_bytes, keys, records), b"%d" % expired_grace_ms]
 
 
 # ARGV[1] = the flush's 10-byte timestamp. Deletes every record not newer than the flush and
@@ -192,7 +212,7 @@ local flushed = redis.call('GET', '__leaderless:flush')
 if flushed and not newer(ts, flushed) then return 0 end
 redis.call('SET', '__leaderless:flush', ts)
 local settled = settled_at()
-redis.call('DEL', DIGESTS, EXPIRING, TOMBSTONES)
+redis.call('DEL', DIGESTS, EXPIRING, EXPIRED, TOMBSTONES)
 if settled > 0 then redis.call('HSET', DIGESTS, 'settled', string.format('%.0f', settled)) end
 local survivors, sums = {}, {}
 local cursor = '0'
@@ -217,6 +237,8 @@ repeat
             redis.call('ZADD', EXPIRING, string.format('%.0f', expiry(rec)),
               string.sub(rec, 19, 20) .. string.sub(rec, 2, 12) .. key)
           end
+        else
+          redis.call('ZADD', EXPIRED, string.format('%.0f', expiry(rec)), key)
         end
       end
     end
@@ -228,12 +250,20 @@ return 1
     ).encode(),
 )
 
-# The number of keys a client can see: all keys less tombstones and internal keys. Keys that
-# expired but that Redis has not reclaimed yet count, exactly as Redis's own DBSIZE counts them.
+# ARGV[1] = the expired grace in ms. The number of keys a client can see: all keys less
+# tombstones, internal keys and expired records still kept (expiry in (now - grace, now], by
+# this replica's clock, as Redis expires keys by it). Keys past expiry + grace that Redis has not
+# reclaimed yet count, exactly as Redis's own DBSIZE counts expired keys.
 DBSIZE = Script(
     "dbsize",
     b"""
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local kept = '(' .. string.format('%.0f', now - tonumber(ARGV[1]))
+local upto = string.format('%.0f', now)
 return redis.call('DBSIZE') - redis.call('ZCARD', '__leaderless:tombstones')
+  - redis.call('ZCOUNT', '__leaderless:expiring', kept, upto)
+  - redis.call('ZCOUNT', '__leaderless:expired', kept, upto)
   - redis.call('EXISTS', '"""
     + b"', '".join(INTERNAL_KEYS)
     + b"""')
@@ -264,28 +294,40 @@ return #members
     ).encode(),
 )
 
-# ARGV[1] = cutoff unix ms, ARGV[2] = at most this many. Takes the leaves of records expiring
-# at or before the cutoff out of the digests (whether or not Redis has deleted them yet; a
-# record still there is left for Redis to delete). Once none is left, the watermark `settled`
-# becomes the cutoff. It never moves back. Returns {how many were settled, the watermark}.
+# ARGV[1] = cutoff unix ms, ARGV[2] = at most this many, ARGV[3] = the expired grace in ms.
+# Takes the leaves of records expiring at or before the cutoff out of the digests and moves
+# their entries to EXPIRED_KEY (whether or not Redis has deleted them yet; a record still there
+# is left for Redis to delete at expiry + grace), and drops the entries of EXPIRED_KEY whose
+# records are past expiry + grace. Once no leaf is left to take out, the watermark `settled`
+# becomes the cutoff. It never moves back. Returns {how many entries were settled or dropped,
+# the watermark}: fewer than the batch means none is left.
 SETTLE_EXPIRIES = Script(
     "settle_expiries",
     (
         _DIGESTS
         + """
 local settled = settled_at()
-local cutoff, batch = tonumber(ARGV[1]), tonumber(ARGV[2])
-if cutoff <= settled then return {0, settled} end
-local members = redis.call('ZRANGEBYSCORE', EXPIRING, '-inf', ARGV[1], 'LIMIT', 0, batch)
-for _, member in ipairs(members) do
+local cutoff, batch, grace = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local gone = string.format('%.0f', cutoff - grace)
+local dropped = redis.call('ZRANGEBYSCORE', EXPIRED, '-inf', gone, 'LIMIT', 0, batch)
+if #dropped > 0 then redis.call('ZREM', EXPIRED, unpack(dropped)) end
+if cutoff <= settled then return {#dropped, settled} end
+local members = redis.call('ZRANGEBYSCORE', EXPIRING, '-inf', ARGV[1], 'LIMIT', 0, batch,
+  'WITHSCORES')
+for i = 1, #members, 2 do
+  local member, score = members[i], members[i + 1]
   add(struct.unpack('>I2', member), -leaf(string.sub(member, 14), string.sub(member, 3, 13)))
   redis.call('ZREM', EXPIRING, member)
+  if tonumber(score) > cutoff - grace then
+    redis.call('ZADD', EXPIRED, score, string.sub(member, 14))
+  end
 end
-if #members < batch then
+local settling = #members / 2
+if settling < batch then
   redis.call('HSET', DIGESTS, 'settled', ARGV[1])
   settled = cutoff
 end
-return {#members, settled}
+return {math.max(settling, #dropped), settled}
 """
     ).encode(),
 )

@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 
 import redis
+from leaderless.config.settings import ReplicationSettings
 from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.merkle import Digests, expires_at, parse_digest, range_of, recompute
 from leaderless.replication.record import Record, decode_record, encode_record
 from leaderless.replication.scripts import (
     DIGESTS_KEY,
+    EXPIRED_KEY,
     EXPIRING_KEY,
     INTERNAL_PREFIX,
     SETTLE_EXPIRIES,
@@ -24,6 +26,7 @@ from leaderless.replication.scripts import (
 )
 
 LEADERLESS = Path(sys.executable).with_name("leaderless")
+EXPIRED_GRACE_MS = ReplicationSettings().expired_grace_s * 1000
 
 
 def now_ms() -> int:
@@ -38,10 +41,13 @@ def deletion(ts_ms: int, *, node: int = 1) -> Record:
     return Record.deletion(Timestamp(ts_ms, 0, node))
 
 
-def write(client: redis.Redis, key: bytes, record: Record) -> int:
+def write(
+    client: redis.Redis, key: bytes, record: Record, *, grace_ms: int = EXPIRED_GRACE_MS
+) -> int:
     """Apply a record through the proxy's own script, as a write or a repair would."""
     encoded = encode_record(record, range_of(key))
-    (applied,) = client.evalsha(WRITE_IF_NEWER.sha, 1, key, *write_if_newer_args([key], [encoded]))
+    args = write_if_newer_args([key], [encoded], grace_ms)
+    (applied,) = client.evalsha(WRITE_IF_NEWER.sha, 1, key, *args)
     return int(applied)
 
 
@@ -73,8 +79,8 @@ def stored_digests(client: redis.Redis) -> tuple[Digests, int]:
     return digests, settled
 
 
-def settle(client: redis.Redis, cutoff_ms: int) -> None:
-    while client.evalsha(SETTLE_EXPIRIES.sha, 0, cutoff_ms, 1000)[0] >= 1000:
+def settle(client: redis.Redis, cutoff_ms: int, *, grace_ms: int = EXPIRED_GRACE_MS) -> None:
+    while client.evalsha(SETTLE_EXPIRIES.sha, 0, cutoff_ms, 1000, grace_ms)[0] >= 1000:
         pass
 
 
@@ -95,7 +101,8 @@ def run_once(nodes: list[LocalRedisNode], *extra: str) -> subprocess.CompletedPr
 
 def bookkeeping_is_true(client: redis.Redis) -> bool:
     """The digests are true, and the tombstone and expiry lists hold exactly the records
-    stored that belong there (those PURGE_TOMBSTONES and SETTLE_EXPIRIES will visit)."""
+    stored that belong there (those PURGE_TOMBSTONES and SETTLE_EXPIRIES will visit, and those
+    DBSIZE leaves out once expired)."""
     stored = contents(client)
     _, settled = stored_digests(client)
     tombstones = {
@@ -108,10 +115,14 @@ def bookkeeping_is_true(client: redis.Redis) -> bool:
         for key, raw in stored.items()
         if expires_at(raw) > settled
     }
+    expired = {
+        key: expires_at(raw) for key, raw in stored.items() if 0 < expires_at(raw) <= settled
+    }
     return (
         digests_are_true(client)
         and _scores(client, TOMBSTONES_KEY) == tombstones
         and _scores(client, EXPIRING_KEY) == expiring
+        and _scores(client, EXPIRED_KEY) == expired
     )
 
 

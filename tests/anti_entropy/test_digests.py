@@ -4,7 +4,8 @@ writes newer than the flush surviving it), and so do the tombstone and expiry li
 
 Expiries are driven by a simulated clock: records expire an hour or more in the future by the
 real one (so Redis leaves them alone), and the test deletes each as soon as the simulated time
-passes its expiry, which is exactly what Redis does: a delete no script sees.
+passes its expiry plus the expired grace, which is exactly what Redis does: a delete no script
+sees. The tests of what DBSIZE counts use the real clock, as its script does.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from leaderless.replication.merkle import leaf, range_of
 from leaderless.replication.record import Record, encode_record
 from leaderless.replication.scripts import (
     DBSIZE,
+    EXPIRED_KEY,
+    EXPIRING_KEY,
     FLUSH,
     PURGE_TOMBSTONES,
     WRITE_IF_NEWER,
@@ -25,6 +28,7 @@ from leaderless.replication.scripts import (
 )
 
 from tests.anti_entropy.support import (
+    EXPIRED_GRACE_MS,
     bookkeeping_is_true,
     contents,
     digests_are_true,
@@ -38,6 +42,7 @@ from tests.anti_entropy.support import (
 pytestmark = pytest.mark.integration
 
 BASE = now_ms() + 3_600_000
+SIMULATED_GRACE_MS = 10
 KEYS = [b"a", b"b", b"c", b"d", b"e"]
 
 writes = st.builds(
@@ -76,17 +81,19 @@ def test_digests_match_a_recomputation_after_every_step(
             assert isinstance(key, bytes) and isinstance(ts, int) and isinstance(ttl, int)
             expiry = BASE + clock + ttl if ttl and not tombstone else 0
             data = b"" if tombstone else b"v%d" % ts
-            write(node, key, Record(Timestamp(BASE + ts, 0, 1), bool(tombstone), expiry, data))
+            record = Record(Timestamp(BASE + ts, 0, 1), bool(tombstone), expiry, data)
+            write(node, key, record, grace_ms=SIMULATED_GRACE_MS)
         elif step[0] == "time":
             clock += int(step[1])  # type: ignore[call-overload]
             for key, record in records(node).items():
-                if record.expires_at_ms and record.expires_at_ms <= BASE + clock:
-                    node.delete(key)  # what Redis does when the record expires
+                expiry = record.expires_at_ms
+                if expiry and expiry + SIMULATED_GRACE_MS <= BASE + clock:
+                    node.delete(key)  # what Redis does once the record's grace has passed
         elif step[0] == "purge":
             node.evalsha(PURGE_TOMBSTONES.sha, 0, BASE + int(step[1]), 1000)  # type: ignore[call-overload]
         else:
             node.evalsha(FLUSH.sha, 0, Timestamp(BASE + int(step[1]), 0, 9).pack())  # type: ignore[call-overload]
-        settle(node, BASE + clock)
+        settle(node, BASE + clock, grace_ms=SIMULATED_GRACE_MS)
         assert bookkeeping_is_true(node), step
 
 
@@ -123,11 +130,11 @@ def test_a_flush_keeps_the_newer_writes_and_rebuilds_their_bookkeeping(node: red
     assert node.evalsha(FLUSH.sha, 0, Timestamp(BASE + 20, 0, 9).pack()) == 1
     assert set(records(node)) == {b"deleted", b"ttl", b"kept"}
     assert bookkeeping_is_true(node)
-    assert node.evalsha(DBSIZE.sha, 0) == 2
+    assert node.evalsha(DBSIZE.sha, 0, EXPIRED_GRACE_MS) == 2
     # The rebuilt lists serve as the written ones do: the tombstone is purged, the expiry settled.
     assert node.evalsha(PURGE_TOMBSTONES.sha, 0, BASE + 30, 1000) == 1
-    node.delete(b"ttl")  # what Redis does when it expires
-    settle(node, BASE + 100)
+    node.delete(b"ttl")  # what Redis does once its grace has passed
+    settle(node, BASE + 100 + EXPIRED_GRACE_MS)
     assert set(records(node)) == {b"kept"}
     assert bookkeeping_is_true(node)
     digests, _ = stored_digests(node)
@@ -140,7 +147,8 @@ def test_one_call_applies_each_newer_record_and_says_which(node: redis.Redis) ->
     write(node, b"held", newer)
     keys = [b"new", b"held", b"new"]
     args = [encode_record(r, range_of(k)) for k, r in zip(keys, (older, older, newer), strict=True)]
-    assert node.evalsha(WRITE_IF_NEWER.sha, 3, *keys, *write_if_newer_args(keys, args)) == [1, 0, 1]
+    applied = node.evalsha(WRITE_IF_NEWER.sha, 3, *keys, *_args(keys, args))
+    assert applied == [1, 0, 1]
     assert records(node)[b"new"] == newer
     assert bookkeeping_is_true(node)
 
@@ -148,7 +156,7 @@ def test_one_call_applies_each_newer_record_and_says_which(node: redis.Redis) ->
 def test_a_record_of_an_unknown_format_is_refused(node: redis.Redis) -> None:
     record = encode_record(Record(Timestamp(BASE, 0, 1), False, 0, b"v"), range_of(b"k"))
     unknown = b"\x01" + record[1:]
-    assert node.evalsha(WRITE_IF_NEWER.sha, 1, b"k", *write_if_newer_args([b"k"], [unknown])) == [0]
+    assert node.evalsha(WRITE_IF_NEWER.sha, 1, b"k", *_args([b"k"], [unknown])) == [0]
     assert not node.exists(b"k")
 
 
@@ -161,7 +169,91 @@ def test_a_key_holding_no_record_is_left_alone_and_the_rest_of_the_call_applies(
     node.set(b"foreign-long", b"\x09" + b"x" * 40)
     keys = [b"foreign", b"k", b"foreign-long"]
     args = [encode_record(Record(Timestamp(BASE, 0, 1), False, 0, b"v"), range_of(k)) for k in keys]
-    assert node.evalsha(WRITE_IF_NEWER.sha, 3, *keys, *write_if_newer_args(keys, args)) == [0, 1, 0]
+    applied = node.evalsha(WRITE_IF_NEWER.sha, 3, *keys, *_args(keys, args))
+    assert applied == [0, 1, 0]
     assert node.get(b"foreign") == b"abc"
     node.delete(b"foreign", b"foreign-long")
     assert bookkeeping_is_true(node)  # what was applied was counted; what was refused was not
+
+
+def _args(keys: list[bytes], records: list[bytes]) -> list[bytes]:
+    return write_if_newer_args(keys, records, EXPIRED_GRACE_MS)
+
+
+# Expired records kept for the grace, by the real clock.
+
+
+def _at(ts_ms: int, expires_at_ms: int = 0, tombstone: bool = False) -> Record:
+    return Record(Timestamp(ts_ms, 0, 1), tombstone, expires_at_ms, b"" if tombstone else b"v")
+
+
+def test_an_expired_record_is_kept_for_the_grace_and_still_beats_older_writes(
+    node: redis.Redis,
+) -> None:
+    now = now_ms()
+    write(node, b"k", _at(now - 5000))
+    assert write(node, b"k", _at(now - 4000, expires_at_ms=now - 1000)) == 1
+    assert records(node)[b"k"].expires_at_ms == now - 1000
+    assert EXPIRED_GRACE_MS - 2000 < node.pttl(b"k") <= EXPIRED_GRACE_MS - 1000
+    assert write(node, b"k", _at(now - 4500)) == 0  # the older value stays beaten
+    assert node.evalsha(DBSIZE.sha, 0, EXPIRED_GRACE_MS) == 0
+    assert bookkeeping_is_true(node)
+    settle(node, now)
+    assert node.zrange(EXPIRING_KEY, 0, -1) == []
+    assert node.zrange(EXPIRED_KEY, 0, -1, withscores=True) == [(b"k", now - 1000)]
+    assert node.evalsha(DBSIZE.sha, 0, EXPIRED_GRACE_MS) == 0
+    assert write(node, b"k", _at(now - 4500)) == 0
+    assert bookkeeping_is_true(node)
+    assert write(node, b"k", _at(now - 3000)) == 1  # a newer write replaces it
+    assert node.zcard(EXPIRED_KEY) == 0
+    assert node.evalsha(DBSIZE.sha, 0, EXPIRED_GRACE_MS) == 1
+    assert bookkeeping_is_true(node)
+
+
+def test_a_record_past_its_grace_is_not_kept_and_deletes_the_older_version(
+    node: redis.Redis,
+) -> None:
+    """A hint or a repair arriving after the grace: Redis's SET with a PXAT in the past deletes
+    the key, so the older value is gone and nothing is kept."""
+    now = now_ms()
+    write(node, b"k", _at(now - 5000), grace_ms=1000)
+    assert write(node, b"k", _at(now - 4000, expires_at_ms=now - 2000), grace_ms=1000) == 1
+    assert not node.exists(b"k")
+    assert node.evalsha(DBSIZE.sha, 0, 1000) == 0
+    settle(node, now, grace_ms=1000)
+    assert node.zcard(EXPIRED_KEY) == 0
+    assert bookkeeping_is_true(node)
+
+
+def test_dbsize_leaves_out_the_expired_records_still_kept(node: redis.Redis) -> None:
+    now = now_ms()
+    write(node, b"live", _at(now))
+    write(node, b"ttl", _at(now, expires_at_ms=now + 60_000))
+    write(node, b"deleted", _at(now, tombstone=True))
+    write(node, b"expired", _at(now, expires_at_ms=now - 10))
+    write(node, b"settled", _at(now, expires_at_ms=now - 20))
+    settle(node, now - 15)  # "settled" moves to the expired list, "expired" is still expiring
+    assert node.zcard(EXPIRING_KEY) == 2 and node.zcard(EXPIRED_KEY) == 1
+    assert node.dbsize() == 5 + 4  # the records, the digests, both lists and the tombstones
+    assert node.evalsha(DBSIZE.sha, 0, EXPIRED_GRACE_MS) == 2
+    assert bookkeeping_is_true(node)
+
+
+def test_settling_in_batches_moves_every_entry_then_drops_them_past_the_grace(
+    node: redis.Redis,
+) -> None:
+    now = now_ms()
+    keys = [b"k%04d" % i for i in range(2500)]
+    pipe = node.pipeline(transaction=False)
+    for i, key in enumerate(keys):
+        record = encode_record(_at(now, expires_at_ms=now - 1000 + i % 3), range_of(key))
+        pipe.evalsha(WRITE_IF_NEWER.sha, 1, key, *_args([key], [record]))
+    pipe.execute()
+    settle(node, now)
+    assert node.zcard(EXPIRING_KEY) == 0 and node.zcard(EXPIRED_KEY) == len(keys)
+    assert node.evalsha(DBSIZE.sha, 0, EXPIRED_GRACE_MS) == 0
+    assert bookkeeping_is_true(node)
+    node.delete(*keys)  # what Redis does once their grace has passed
+    settle(node, now + EXPIRED_GRACE_MS)
+    assert node.zcard(EXPIRED_KEY) == 0
+    assert bookkeeping_is_true(node)

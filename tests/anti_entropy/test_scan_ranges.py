@@ -24,7 +24,14 @@ from leaderless.replication.scripts import (
     write_if_newer_args,
 )
 
-from tests.anti_entropy.support import deletion, load_scripts, now_ms, value, write
+from tests.anti_entropy.support import (
+    EXPIRED_GRACE_MS,
+    deletion,
+    load_scripts,
+    now_ms,
+    value,
+    write,
+)
 from tests.support.processes import wait_for
 from tests.support.redis_servers import REDIS_6_2, pinned_server
 
@@ -54,7 +61,9 @@ def load(client: redis.Redis, records: dict[bytes, Record]) -> dict[bytes, bytes
     pipe = client.pipeline(transaction=False)
     for key, record in records.items():
         encoded = encode_record(record, range_of(key))
-        pipe.evalsha(WRITE_IF_NEWER.sha, 1, key, *write_if_newer_args([key], [encoded]))
+        pipe.evalsha(
+            WRITE_IF_NEWER.sha, 1, key, *write_if_newer_args([key], [encoded], EXPIRED_GRACE_MS)
+        )
     assert all(applied == [1] for applied in pipe.execute())
     return {key: encode_record(r, range_of(key))[:HEADER_LEN] for key, r in records.items()}
 

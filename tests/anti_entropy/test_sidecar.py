@@ -24,6 +24,7 @@ from leaderless.replication.scripts import (
 )
 
 from tests.anti_entropy.support import (
+    EXPIRED_GRACE_MS,
     LEADERLESS,
     contents,
     deletion,
@@ -240,7 +241,9 @@ def one_key_newer_among(nodes: list[LocalRedisNode], count: int) -> None:
         for i in range(count):
             key = b"k%d" % i
             encoded = encode_record(value(t, b"v"), range_of(key))
-            pipe.evalsha(WRITE_IF_NEWER.sha, 1, key, *write_if_newer_args([key], [encoded]))
+            pipe.evalsha(
+                WRITE_IF_NEWER.sha, 1, key, *write_if_newer_args([key], [encoded], EXPIRED_GRACE_MS)
+            )
         pipe.execute()
     write(conns[0], b"k0", value(t + 1, b"newer"))
 

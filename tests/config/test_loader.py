@@ -222,6 +222,16 @@ def test_quorums_that_may_miss_writes_are_a_warning_not_an_error() -> None:
     assert settings_warnings(load_settings(None, {})) == []
 
 
+def test_an_expired_grace_shorter_than_hints_and_a_round_is_a_warning() -> None:
+    settings = load_settings(None, {"replication.expired_grace_s": 10860, "hints.window_s": 10800})
+    assert settings_warnings(settings) == []
+    assert settings_warnings(load_settings(None, {"replication.expired_grace_s": 10859})) == [
+        "replication.expired_grace_s = 10859 is less than hints.window_s + "
+        "anti_entropy.interval_s = 10860: a replica that missed an overwrite with a TTL may bring "
+        "the older value back after that TTL, unless it is back and repaired within the grace"
+    ]
+
+
 def test_workers_may_take_the_last_proxy_ids() -> None:
     settings = load_settings(None, {"listen.workers": 3, "replication.proxy_id": 65533})
     assert (settings.listen.workers, settings.replication.proxy_id) == (3, 65533)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from leaderless.config.settings import ReplicationSettings
 from leaderless.proxy.app.local_nodes import LocalRedisNode, server_build
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.merkle import range_of
@@ -187,8 +188,8 @@ def test_the_replicas_run_the_backend_under_test_and_compile_every_script(
 def test_the_write_script_keeps_the_newest_version_with_its_absolute_expiry(
     redis_nodes: StartNodes,
 ) -> None:
-    """WRITE_IF_NEWER on one replica: GETRANGE of the stored header, SET ... PXAT, and a late
-    older write refused, whatever the backend."""
+    """WRITE_IF_NEWER on one replica: GETRANGE of the stored header, SET ... PXAT (the expiry
+    plus the grace), and a late older write refused, whatever the backend."""
     (node,) = redis_nodes(1)
     expires = int(time.time() * 1000) + 60_000
     newer = Record(Timestamp(2_000, 0, 1), False, expires, b"new")
@@ -197,13 +198,19 @@ def test_the_write_script_keeps_the_newest_version_with_its_absolute_expiry(
         assert apply(raw, b"k", newer) == 1
         assert apply(raw, b"k", older) == 0
         assert stored(node, b"k") == newer
-        assert 0 < raw.pttl(b"k") <= 60_000
+        grace_ms = ReplicationSettings().expired_grace_s * 1000  # kept that long past expiry
+        assert grace_ms < raw.pttl(b"k") <= 60_000 + grace_ms
         assert raw.getrange(b"k", 0, 19) == encode_record(newer, range_of(b"k"))[:20]
 
 
 def apply(raw: redis.Redis, key: bytes, record: Record) -> int:
     encoded = encode_record(record, range_of(key))
-    (applied,) = raw.eval(WRITE_IF_NEWER.source, 1, key, *write_if_newer_args([key], [encoded]))
+    (applied,) = raw.eval(
+        WRITE_IF_NEWER.source,
+        1,
+        key,
+        *write_if_newer_args([key], [encoded], ReplicationSettings().expired_grace_s * 1000),
+    )
     return int(applied)
 
 
@@ -229,9 +236,10 @@ def test_expiry_is_one_absolute_moment_on_every_replica(cluster: Cluster) -> Non
     assert wait_for(lambda: all(stored(node, b"k") is not None for node in cluster.nodes))
     expiries = {stored(node, b"k").expires_at_ms for node in cluster.nodes}  # type: ignore[union-attr]
     assert len(expiries) == 1
+    grace_ms = ReplicationSettings().expired_grace_s * 1000  # kept that long past its expiry
     for node in cluster.nodes:
         with node.client() as raw:
-            assert 0 < raw.pttl("k") <= 60_000
+            assert grace_ms < raw.pttl("k") <= grace_ms + 60_000
 
 
 def test_replicas_hold_no_stray_keys_and_dbsize_counts_live_keys(cluster: Cluster) -> None:
