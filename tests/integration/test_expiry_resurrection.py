@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from leaderless.replication.local_nodes import LocalRedisNode
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.replication.record import Record, decode_record
 
 from tests.anti_entropy.support import now_ms, run_once

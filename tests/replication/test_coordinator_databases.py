@@ -80,6 +80,9 @@ class HintsDouble:
         return True
 
 
+GRACE_MS = 60_000
+
+
 class RejoinDouble:
     health = [Health.IN_SYNC] * 3
 
@@ -96,6 +99,7 @@ def coordinator(replicas: list[ReplicaDouble], hints: HintsDouble) -> Coordinato
         clock=HybridClock(node_id=1, wall_ms=lambda: 1_000_000),
         handoff=cast(Handoff, hints),
         rejoin=cast(Rejoin, cast(Any, RejoinDouble())),
+        expired_grace_ms=GRACE_MS,
     )
 
 
