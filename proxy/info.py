@@ -11,8 +11,9 @@ What is reported: Server, Clients, Memory, Stats, Replication and Cluster keep R
 and the fields clients read (redis_version is the Redis version whose replies the proxy gives; each
 replica's own version is in "# Leaderless"; role:master with no replicas, since clients must
 not try to follow a replication topology behind the proxy). Commandstats counts what this
-proxy process served. Keyspace's db0 line has DBSIZE's quorum count and the most keys with an
-expiry any replica holds; like Redis, it has no line for an empty database. Our own figures
+proxy process served. Keyspace's line per database has DBSIZE's quorum count and the most keys with
+an expiry any replica holds (expired records kept for their grace included); like Redis, it
+has no line for an empty database. Our own figures
 sit in "# Leaderless", the clock check's among them (clock_offset_ms reads "unknown" and
 clock_offset_age_ms -1 until a first NTP measurement; see replication/ntp.py).
 """
@@ -84,8 +85,8 @@ class InfoSnapshot:
     net_output_bytes: int = 0
     error_replies: int = 0
     commands: tuple[CommandFigures, ...] = ()
-    keyspace: tuple[int, int] | None = None
-    """db0's keys and keys with an expiry; None: no line (empty, or not read)."""
+    keyspace: tuple[tuple[int, int, int], ...] = ()
+    """Per database holding keys: its number, its keys and its keys with an expiry."""
 
 
 Fields = list[tuple[str, object]]
@@ -159,10 +160,9 @@ def _commandstats(s: InfoSnapshot) -> Fields:
 
 
 def _keyspace(s: InfoSnapshot) -> Fields:
-    if s.keyspace is None:
-        return []
-    keys, expires = s.keyspace
-    return [("db0", f"keys={keys},expires={expires},avg_ttl=0")]
+    return [
+        (f"db{db}", f"keys={keys},expires={expires},avg_ttl=0") for db, keys, expires in s.keyspace
+    ]
 
 
 def _replication(s: InfoSnapshot) -> Fields:

@@ -16,10 +16,11 @@ from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Keyspace, Loca
 from leaderless.proxy.resp import Verbatim
 from leaderless.proxy.state import DIALECT_VERSION, Context, ProxyState
 from leaderless.replication.backend import Backend, ReplicaUnavailable
+from leaderless.replication.databases import DATABASES
 from leaderless.replication.rounds import QuorumError
 from leaderless.replication.scripts import ANTI_ENTROPY_KEY
 
-_DB0_EXPIRES = re.compile(rb"^db0:keys=\d+,expires=(\d+),", re.MULTILINE)
+_EXPIRES = re.compile(rb"^db(\d+):keys=\d+,expires=(\d+),", re.MULTILINE)
 
 
 def time_reply(wall_ms: int) -> list[bytes]:
@@ -37,35 +38,41 @@ async def _info(context: Context, args: list[bytes]) -> object:
     chosen = info.chosen_sections(sections)
     state = context.state
     anti_entropy = await _anti_entropy_counters(state) if "anti_entropy" in chosen else ()
-    keyspace = await _keyspace(state) if "keyspace" in chosen else None
+    keyspace = await _keyspace(state) if "keyspace" in chosen else ()
     snapshot = _snapshot(state, anti_entropy, keyspace)
     return Verbatim("txt", info.render_info(snapshot, sections))
 
 
-async def _keyspace(state: ProxyState) -> tuple[int, int] | None:
-    """db0's keys (DBSIZE's quorum count) and keys with an expiry (the most any replica that
-    answers holds: every replica gives a record's expiry to its key); None when empty, or
-    when no quorum answers."""
-    try:
-        keys = await state.coordinator.dbsize()
-    except QuorumError:
-        return None
-    if not keys:
-        return None
+async def _keyspace(state: ProxyState) -> tuple[tuple[int, int, int], ...]:
+    """Per database that some replica holds keys in: its keys (DBSIZE's quorum count) and
+    keys with an expiry (the most any replica that answers holds: every replica gives a
+    record's expiry to its key). A database that counts no keys, or where no quorum answers,
+    has no line."""
     up = [backend for backend in state.coordinator.backends if backend.state == "up"]
-    counts = await asyncio.gather(*(_expires(backend, state) for backend in up))
-    return keys, max(counts, default=0)
+    expires: dict[int, int] = {}
+    for reply in await asyncio.gather(*(_replica_keyspace(backend, state) for backend in up)):
+        for db, count in _EXPIRES.findall(reply):
+            expires[int(db)] = max(expires.get(int(db), 0), int(count))
+    lines = []
+    for db in sorted(db for db in expires if db < DATABASES):
+        try:
+            keys = await state.coordinator.database(db).dbsize()
+        except QuorumError:
+            continue
+        if keys:
+            lines.append((db, keys, expires[db]))
+    return tuple(lines)
 
 
-async def _expires(backend: Backend, state: ProxyState) -> int:
+async def _replica_keyspace(backend: Backend, state: ProxyState) -> bytes:
+    """A replica's `INFO keyspace`, or nothing if it does not answer in time."""
     try:
         reply = await asyncio.wait_for(
             backend.execute(b"INFO", b"keyspace"), state.coordinator.timeout_s
         )
     except (ReplicaUnavailable, TimeoutError):
-        return 0
-    found = _DB0_EXPIRES.search(bytes(reply)) if isinstance(reply, bytes | bytearray) else None
-    return int(found[1]) if found else 0
+        return b""
+    return bytes(reply) if isinstance(reply, bytes | bytearray) else b""
 
 
 async def _anti_entropy_counters(state: ProxyState) -> tuple[tuple[str, str], ...]:
@@ -88,7 +95,7 @@ async def _anti_entropy_counters(state: ProxyState) -> tuple[tuple[str, str], ..
 def _snapshot(
     state: ProxyState,
     anti_entropy: tuple[tuple[str, str], ...],
-    keyspace: tuple[int, int] | None,
+    keyspace: tuple[tuple[int, int, int], ...],
 ) -> info.InfoSnapshot:
     coordinator = state.coordinator
     stats = coordinator.stats

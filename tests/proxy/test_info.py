@@ -100,11 +100,11 @@ def test_unknown_section_is_empty() -> None:
     assert render_info(SNAPSHOT, ["nonsense"]) == b""
 
 
-def test_keyspace_has_a_db0_line_unless_empty() -> None:
+def test_keyspace_has_a_line_per_database_holding_keys() -> None:
     assert render_info(SNAPSHOT, ["keyspace"]) == b"# Keyspace\r\n"
-    filled = dataclasses.replace(SNAPSHOT, keyspace=(12, 3))
+    filled = dataclasses.replace(SNAPSHOT, keyspace=((0, 12, 3), (2, 5, 0)))
     assert render_info(filled, ["keyspace"]) == (
-        b"# Keyspace\r\ndb0:keys=12,expires=3,avg_ttl=0\r\n"
+        b"# Keyspace\r\ndb0:keys=12,expires=3,avg_ttl=0\r\ndb2:keys=5,expires=0,avg_ttl=0\r\n"
     )
 
 
