@@ -1,9 +1,12 @@
-"""Keyspace commands: DEL and EXISTS over their keys' records, DBSIZE and the flushes over every
-replica's keyspace.
+"""Keyspace commands: DEL, UNLINK, EXISTS, TOUCH and TYPE over their keys' records, DBSIZE and
+the flushes over every replica's keyspace of the selected database (FLUSHALL: of every one).
 
-DEL reads its keys before it writes their tombstones, because its reply counts the keys that
-existed; the tombstones are written whatever the read found, so a value no replica in the
-read quorum had is deleted too.
+DEL and UNLINK read their keys before they write their tombstones, because their reply counts
+the keys that existed; the tombstones are written whatever the read found, so a value no
+replica in the read quorum had is deleted too. UNLINK is DEL: a replica frees a record's
+memory as it overwrites it. TOUCH counts the keys that exist, as EXISTS does: the replicas
+keep no access times the proxy could use, and their own (for eviction) are touched by every
+read and write of the record anyway.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from leaderless.proxy.commands.spec import (
 )
 from leaderless.proxy.commands.strings import OK
 from leaderless.proxy.commands.values import visible
-from leaderless.proxy.resp import ErrorReply
+from leaderless.proxy.resp import ErrorReply, SimpleString
 from leaderless.proxy.state import Context
 
 
@@ -38,6 +41,14 @@ def _delete(args: list[bytes], records: Records, now_ms: int) -> Outcome:
 
 def _exists(args: list[bytes], records: Records, now_ms: int) -> int:
     return sum(1 for record in records if visible(record, now_ms) is not None)
+
+
+def _type(args: list[bytes], records: Records, now_ms: int) -> SimpleString:
+    return STRING if visible(records[0], now_ms) is not None else NONE
+
+
+STRING = SimpleString("string")
+NONE = SimpleString("none")
 
 
 def _dbsize(context: Context, args: list[bytes]) -> Awaitable[object]:
@@ -74,7 +85,58 @@ _FLUSH_MODE = Arg(
 )
 _ALL_SHARDS = ("request_policy:all_shards", "response_policy:all_succeeded")
 
+_MULTI_SHARD_SUM = ("request_policy:multi_shard", "response_policy:agg_sum")
+
 SPECS = (
+    CommandSpec(
+        "unlink",
+        -2,
+        "write fast",
+        "@keyspace @write @fast",
+        Doc(
+            "Removes keys, as DEL does; answers how many of them existed.",
+            "4.0.0",
+            "generic",
+            "O(1) for each key removed regardless of its size. Then the command does O(N) work "
+            "in a different thread in order to reclaim memory, where N is the number of "
+            "allocations the deleted objects where composed of.",
+            (key(multiple=True),),
+        ),
+        ReadWrite(_delete),
+        key_specs=(KeySpec("RM delete", last=-1),),
+        tips=_MULTI_SHARD_SUM,
+    ),
+    CommandSpec(
+        "touch",
+        -2,
+        "readonly fast",
+        "@keyspace @read @fast",
+        Doc(
+            "Answers how many of the keys exist (the proxy keeps no access times).",
+            "3.2.1",
+            "generic",
+            "O(N) where N is the number of keys that will be touched.",
+            (key(multiple=True),),
+        ),
+        Read(_exists),
+        key_specs=(KeySpec("RO", last=-1),),
+        tips=_MULTI_SHARD_SUM,
+    ),
+    CommandSpec(
+        "type",
+        2,
+        "readonly fast",
+        "@keyspace @read @fast",
+        Doc(
+            "Answers the type of a key's value: string, or none.",
+            "1.0.0",
+            "generic",
+            "O(1)",
+            (key(),),
+        ),
+        Read(_type),
+        key_specs=(KeySpec("RO"),),
+    ),
     CommandSpec(
         "del",
         -2,
@@ -89,7 +151,7 @@ SPECS = (
         ),
         ReadWrite(_delete),
         key_specs=(KeySpec("RM delete", last=-1),),
-        tips=("request_policy:multi_shard", "response_policy:agg_sum"),
+        tips=_MULTI_SHARD_SUM,
     ),
     CommandSpec(
         "exists",
@@ -105,7 +167,7 @@ SPECS = (
         ),
         Read(_exists),
         key_specs=(KeySpec("RO", last=-1),),
-        tips=("request_policy:multi_shard", "response_policy:agg_sum"),
+        tips=_MULTI_SHARD_SUM,
     ),
     CommandSpec(
         "dbsize",
