@@ -29,7 +29,7 @@ class NodeStatus:
     address: str  # host:port, never credentials
     state: str  # "up", "suspect" (connected but not answering) or "down"
     health: str = "in_sync"  # or "recovering" (emptied, not counted toward reads), "checking"
-    version: str = ""  # the server's redis_version, "" until it has answered
+    version: str = ""  # the server and its release, `valkey-8.1.8`; "" until it has answered
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,7 +123,7 @@ class Started:
     proxy_id: int
     port: int
     replicas: tuple[str, ...]
-    """Each replica as found, e.g. `127.0.0.1:7000 up (redis 7.2.4)`."""
+    """Each replica as found, e.g. `127.0.0.1:7000 up (valkey 8.1.8)`."""
     hints_pending: int
 
 
@@ -283,7 +283,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _replica_state(backend: Backend) -> str:
-    detail = f"redis {backend.version}" if backend.state == "up" else backend.last_error
+    detail = backend.version if backend.state == "up" else backend.last_error
     return f"{backend.name} {backend.state} ({detail})"
 
 

@@ -358,10 +358,10 @@ class Backend:
             stream.close()
             self._mark_down(errors[0])
             return False
-        self.version = _redis_version(replies[-1])
+        self.version = _server_version(replies[-1])
         self._stream = stream
         if self.state != "up":
-            log.info("replica %s is up (redis %s)", self.name, self.version)
+            log.info("replica %s is up (%s)", self.name, self.version)
         self.state = "up"
         self.last_error = ""
         self._stalls = 0
@@ -484,9 +484,14 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _redis_version(info: Reply) -> str:
+def _server_version(info: Reply) -> str:
+    """The server and its release from `INFO server`: `valkey 8.1.8` (a Valkey also reports
+    the Redis version it is compatible with as redis_version), or `redis 7.0.15`."""
+    fields: dict[str, str] = {}
     if isinstance(info, bytes):
-        for line in info.splitlines():
-            if line.startswith(b"redis_version:"):
-                return line.split(b":", 1)[1].decode()
-    return ""
+        for line in info.decode(errors="replace").splitlines():
+            name, _, value = line.partition(":")
+            fields[name] = value
+    if "valkey_version" in fields:
+        return "valkey " + fields["valkey_version"]
+    return "redis " + fields["redis_version"] if "redis_version" in fields else ""

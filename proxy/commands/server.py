@@ -124,7 +124,9 @@ def _snapshot(
         r=settings.replication.r,
         proxy_id=state.proxy_id,
         nodes=tuple(
-            info.NodeStatus(b.name, b.status, coordinator.health(b.index).value, b.version)
+            info.NodeStatus(
+                b.name, b.status, coordinator.health(b.index).value, b.version.replace(" ", "-")
+            )
             for b in coordinator.backends
         ),
         reads=stats.reads,

@@ -558,7 +558,9 @@ def test_info_reports_redis_fields_and_the_leaderless_section(
     assert default["Cluster"] == {"cluster_enabled": "0"}
     assert default["Replication"]["role"] == "master"
     leaderless = default["Leaderless"]
-    node_version = redis.Redis(port=cluster.nodes[0].port).info("server")["redis_version"]
+    node_version = (
+        "valkey-" + redis.Redis(port=cluster.nodes[0].port).info("server")["valkey_version"]
+    )
     assert (leaderless["n"], leaderless["w"], leaderless["r"]) == ("3", "2", "2")
     nodes = sorted(value for key, value in leaderless.items() if re.fullmatch(r"node\d+", key))
     assert nodes == sorted(

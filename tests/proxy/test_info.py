@@ -33,7 +33,7 @@ SNAPSHOT = InfoSnapshot(
     r=2,
     proxy_id=17,
     nodes=(
-        NodeStatus("127.0.0.1:7001", "up", version="8.1.8"),
+        NodeStatus("127.0.0.1:7001", "up", version="valkey-8.1.8"),
         NodeStatus("127.0.0.1:7002", "down"),
     ),
     reads=5,
@@ -148,7 +148,7 @@ def test_leaderless_section() -> None:
     text = render_info(dataclasses.replace(SNAPSHOT, nodes=SNAPSHOT.nodes[:1]), ["leaderless"])
     assert text == (
         b"# Leaderless\r\nn:3\r\nw:2\r\nr:2\r\nproxy_id:17\r\n"
-        b"node0:address=127.0.0.1:7001,state=up,health=in_sync,version=8.1.8\r\n"
+        b"node0:address=127.0.0.1:7001,state=up,health=in_sync,version=valkey-8.1.8\r\n"
         b"reads:5\r\nwrites:6\r\nread_repairs:1\r\nbackground_repairs:2\r\n"
         b"quorum_failures:3\r\nrestamped_writes:0\r\nhints_stored:0\r\nhints_replayed:0\r\n"
         b"hints_dropped:0\r\nhints_pending:0\r\nhints_pending_bytes:0\r\n"

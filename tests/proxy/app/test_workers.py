@@ -84,7 +84,7 @@ def test_an_ipv6_listen_address_keeps_its_brackets() -> None:
     assert worker_settings(settings, 0, 7, 6390).listen.address == "[::1]:6390"
 
 
-UP = ("127.0.0.1:7001 up (redis 7.2.4)", "127.0.0.1:7002 up (redis 7.2.4)")
+UP = ("127.0.0.1:7001 up (valkey 8.1.8)", "127.0.0.1:7002 up (valkey 8.1.8)")
 
 
 def test_a_single_proxy_prints_its_own_id() -> None:
@@ -92,8 +92,8 @@ def test_a_single_proxy_prints_its_own_id() -> None:
     lines = startup_lines(settings, [Started(10, 42, 6380, UP, 3)])
     assert lines == [
         "leaderless proxy listening on 127.0.0.1:6380 (N=2 W=2 R=2, timeout 1000 ms, proxy id 42)",
-        "  replica 0: 127.0.0.1:7001 up (redis 7.2.4)",
-        "  replica 1: 127.0.0.1:7002 up (redis 7.2.4)",
+        "  replica 0: 127.0.0.1:7001 up (valkey 8.1.8)",
+        "  replica 1: 127.0.0.1:7002 up (valkey 8.1.8)",
         "  hints: kept in memory only (hints.dir unset), 3 pending",
         "  clock: no NTP server configured (replication.ntp_servers), so the clock's offset "
         "is not checked",
@@ -116,8 +116,8 @@ def test_workers_print_one_block_with_every_worker() -> None:
         "leaderless proxy listening on 127.0.0.1:6380 (N=2 W=2 R=2, timeout 1000 ms, 2 workers)",
         "  worker 0: pid 10, proxy id 42",
         "  worker 1: pid 11, proxy id 43",
-        "  replica 0: 127.0.0.1:7001 up (redis 7.2.4)",
-        "  replica 1: worker 0: 127.0.0.1:7002 up (redis 7.2.4); "
+        "  replica 0: 127.0.0.1:7001 up (valkey 8.1.8)",
+        "  replica 1: worker 0: 127.0.0.1:7002 up (valkey 8.1.8); "
         "worker 1: 127.0.0.1:7002 down (connection refused)",
         "  hints: kept in hints, a folder worker-<i> per worker, 4 pending",
     ]
