@@ -43,8 +43,9 @@ unit: dev
 integration: dev
 	$(BIN)/pytest -m integration
 
+# Two workers: every test starts its own servers on free ports, so tests share nothing.
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

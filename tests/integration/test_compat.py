@@ -24,7 +24,7 @@ import redis
 from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.proxy.commands.table import COMMAND_TABLE
 
-from tests.integration.conftest import Cluster
+from tests.integration.conftest import Cluster, start_proxy
 from tests.support.compat import (
     FUTURE_MS,
     FUTURE_S,
@@ -45,6 +45,7 @@ from tests.support.compat import (
     shorten,
     ttl,
 )
+from tests.support.redis_servers import StartNodes
 
 pytestmark = pytest.mark.integration
 
@@ -713,15 +714,21 @@ def test_keys_and_values_are_binary_safe(
 
 
 @pytest.mark.parametrize("size", [1024 * 1024, 20 * 1024 * 1024], ids=["1MB", "20MB"])
-def test_large_values_round_trip(cluster: Cluster, size: int) -> None:
+def test_large_values_round_trip(redis_nodes: StartNodes, size: int) -> None:
+    """With a replica timeout that allows for the transfer: 20 MB to each of three replicas
+    can take longer than the suite's 500 ms on a machine busy with other tests."""
     value = random.Random(size).randbytes(size)
-    with connect(cluster.proxy.port, timeout=LARGE_VALUE_TIMEOUT) as connection:
-        connection.send(request("SET", "big", value))
-        assert connection.read_reply() == b"+OK\r\n"
-        connection.send(request("GET", "big"))
-        assert connection.read_reply() == b"$%d\r\n%s\r\n" % (size, value)
-        connection.send(request("SET", "big", "small", "GET"))
-        assert connection.read_reply() == b"$%d\r\n%s\r\n" % (size, value)
+    proxy = start_proxy(redis_nodes(3), "--timeout-ms", str(int(LARGE_VALUE_TIMEOUT * 1000)))
+    try:
+        with connect(proxy.port, timeout=LARGE_VALUE_TIMEOUT) as connection:
+            connection.send(request("SET", "big", value))
+            assert connection.read_reply() == b"+OK\r\n"
+            connection.send(request("GET", "big"))
+            assert connection.read_reply() == b"$%d\r\n%s\r\n" % (size, value)
+            connection.send(request("SET", "big", "small", "GET"))
+            assert connection.read_reply() == b"$%d\r\n%s\r\n" % (size, value)
+    finally:
+        proxy.stop()
 
 
 # -- protocol errors close only the offending connection ------------------------------------
