@@ -214,9 +214,9 @@ def test_a_version_stamped_an_hour_ahead_is_read_but_never_adopted(
 
 
 def test_expiry_is_judged_by_the_proxys_own_clock(redis_nodes: StartNodes) -> None:
-    """A proxy computes and checks expiry with the clock it stamps with. (The replicas also
-    drop a record at its absolute expiry by their own clocks, so only a proxy ahead of them
-    can be shown judging differently: here one runs a minute ahead of real time.)"""
+    """A proxy computes and checks expiry with the clock it stamps with. (The replicas drop a
+    record at its absolute expiry plus the grace, by their own clocks; a proxy ahead of real
+    time is shown judging differently: here one runs a minute ahead.)"""
     nodes = redis_nodes(3)
     with (
         running_proxies(nodes, [SkewedClock(+60_000), SkewedClock(0)]) as (ahead_proxy, proxy),
