@@ -17,6 +17,12 @@ INT_MIN = -(2**31)
 SYNTAX_ERROR = ErrorReply("ERR syntax error")
 NOT_AN_INTEGER = ErrorReply("ERR value is not an integer or out of range")
 NOAUTH = ErrorReply("NOAUTH Authentication required.")
+OFFSET_OUT_OF_RANGE = ErrorReply("ERR offset is out of range")
+STRING_TOO_LONG = ErrorReply("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+
+PROTO_MAX_BULK_LEN = 512 * 1024 * 1024
+"""Redis's default proto-max-bulk-len, which also bounds the strings APPEND and SETRANGE make
+and the table LCS builds."""
 
 
 def c_string(arg: bytes) -> bytes:

@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from leaderless.proxy.commands import connection, expiry, keyspace, server, strings
+from leaderless.proxy.commands import (
+    connection,
+    expiry,
+    keyspace,
+    lcs,
+    server,
+    string_edits,
+    string_updates,
+    strings,
+)
 from leaderless.proxy.commands.args import (
     arity_error,
     c_string,
@@ -202,7 +211,15 @@ def _table(*families: tuple[CommandSpec, ...]) -> dict[str, CommandSpec]:
 
 
 COMMAND_TABLE: Mapping[str, CommandSpec] = _table(
-    strings.SPECS, keyspace.SPECS, expiry.SPECS, connection.SPECS, server.SPECS, (_COMMAND,)
+    strings.SPECS,
+    string_updates.SPECS,
+    string_edits.SPECS,
+    lcs.SPECS,
+    keyspace.SPECS,
+    expiry.SPECS,
+    connection.SPECS,
+    server.SPECS,
+    (_COMMAND,),
 )
 
 

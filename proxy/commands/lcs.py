@@ -1,0 +1,170 @@
+"""LCS: the longest common subsequence of two keys' values, as Redis 7.2 finds it.
+
+Redis fills the whole dynamic-programming table LCS(i, j) (the answer for the first i bytes
+of one value and the first j of the other) and walks it back from the corner, which decides
+which of several equally long answers it gives and which ranges IDX reports. We walk the
+same path, but keep the table as one bit-parallel row per byte of the first value (Allison
+and Dix): in row i, bit j-1 is clear exactly where LCS(i, j) = LCS(i, j-1) + 1, so a row is
+a few big-integer operations to build and any LCS(i, j) is a count of bits. The table Redis
+would allocate still decides its memory error, so the errors are Redis's too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from leaderless.proxy.commands.args import (
+    NOT_AN_INTEGER,
+    PROTO_MAX_BULK_LEN,
+    SYNTAX_ERROR,
+    parse_long_long,
+    token,
+)
+from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, KeySpec, Read, Records, key
+from leaderless.proxy.commands.values import value_of
+from leaderless.proxy.resp import ErrorReply
+
+BOTH_LEN_AND_IDX = ErrorReply("ERR If you want both the length and indexes, please just use IDX.")
+TABLE_TOO_LARGE = ErrorReply(
+    "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+)
+_CELL_BYTES = 4  # Redis's table holds one uint32_t per cell
+
+
+@dataclass(frozen=True, slots=True)
+class Lcs:
+    length_only: bool = False
+    indexes: bool = False
+    min_match_len: int = 0
+    with_match_len: bool = False
+
+
+def _parse_lcs(args: list[bytes]) -> Lcs | ErrorReply:
+    """Options in any order, each may repeat (the last MINMATCHLEN wins); the first bad one
+    decides the error."""
+    length_only = indexes = with_match_len = False
+    min_match_len = 0
+    j = 3
+    while j < len(args):
+        opt = token(args[j])
+        if opt == b"IDX":
+            indexes = True
+        elif opt == b"LEN":
+            length_only = True
+        elif opt == b"WITHMATCHLEN":
+            with_match_len = True
+        elif opt == b"MINMATCHLEN" and j + 1 < len(args):
+            number = parse_long_long(args[j + 1])
+            if number is None:
+                return NOT_AN_INTEGER
+            min_match_len = number
+            j += 1
+        else:
+            return SYNTAX_ERROR
+        j += 1
+    if indexes and length_only:
+        return BOTH_LEN_AND_IDX
+    return Lcs(length_only, indexes, min_match_len, with_match_len)
+
+
+class Table:
+    """LCS(i, j) for two byte strings, one bit-parallel row per byte of `a`."""
+
+    def __init__(self, a: bytes, b: bytes) -> None:
+        self.a, self.b = a, b
+        full = (1 << len(b)) - 1
+        positions: dict[int, int] = {}
+        for j, byte in enumerate(b):
+            positions[byte] = positions.get(byte, 0) | (1 << j)
+        row = full
+        self.rows = [row]
+        for byte in a:
+            matches = row & positions.get(byte, 0)
+            row = ((row + matches) | (row - matches)) & full
+            self.rows.append(row)
+
+    def length(self, i: int, j: int) -> int:
+        """LCS of the first i bytes of `a` and the first j of `b`."""
+        return j - (self.rows[i] & ((1 << j) - 1)).bit_count()
+
+
+Match = tuple[int, int, int, int]
+"""A run of bytes common to both: its first and last index in `a`, then in `b`."""
+
+
+def walk_back(table: Table) -> tuple[bytes, list[Match]]:
+    """Redis's walk from the table's corner: the common subsequence, and the runs it is made
+    of, last run first. On a tie Redis steps back along `b`."""
+    a, b = table.a, table.b
+    i, j = len(a), len(b)
+    common = bytearray()
+    runs: list[Match] = []
+    run: Match | None = None
+    while i > 0 and j > 0:
+        if a[i - 1] == b[j - 1]:
+            common.append(a[i - 1])
+            run = (i - 1, i - 1, j - 1, j - 1) if run is None else (i - 1, run[1], j - 1, run[3])
+            ends = i == 1 or j == 1
+            i, j = i - 1, j - 1
+        else:
+            if table.length(i - 1, j) > table.length(i, j - 1):
+                i -= 1
+            else:
+                j -= 1
+            ends = True  # a mismatch ends the run in progress, if any
+        if ends and run is not None:
+            runs.append(run)
+            run = None
+    common.reverse()
+    return bytes(common), runs
+
+
+def _lcs(command: Lcs, records: Records, now_ms: int) -> object:
+    a = value_of(records[0], now_ms) or b""
+    b = value_of(records[1], now_ms) or b""
+    if (len(a) + 1) * (len(b) + 1) * _CELL_BYTES > PROTO_MAX_BULK_LEN:
+        return TABLE_TOO_LARGE
+    table = Table(a, b)
+    length = table.length(len(a), len(b))
+    if command.length_only:
+        return length
+    common, runs = walk_back(table)
+    if not command.indexes:
+        return common
+    matches = [
+        [
+            [a_start, a_end],
+            [b_start, b_end],
+            *([a_end - a_start + 1] if command.with_match_len else []),
+        ]
+        for a_start, a_end, b_start, b_end in runs
+        if a_end - a_start + 1 >= command.min_match_len
+    ]
+    return {b"matches": matches, b"len": length}
+
+
+SPECS = (
+    CommandSpec(
+        "lcs",
+        -3,
+        "readonly",
+        "@read @string @slow",
+        Doc(
+            "Finds the longest sequence of bytes two values share, in order.",
+            "7.0.0",
+            "string",
+            "O(N*M) where N and M are the lengths of s1 and s2, respectively",
+            (
+                key("key1"),
+                key("key2"),
+                Arg("len", "pure-token", token="LEN", optional=True),
+                Arg("idx", "pure-token", token="IDX", optional=True),
+                Arg("min-match-len", "integer", token="MINMATCHLEN", optional=True),
+                Arg("withmatchlen", "pure-token", token="WITHMATCHLEN", optional=True),
+            ),
+        ),
+        Read(_lcs),
+        parse=_parse_lcs,
+        key_specs=(KeySpec("RO access", last=1),),
+    ),
+)
