@@ -396,3 +396,39 @@ def test_strings_replies_match_the_reference_byte_for_byte(
     assert not (
         found := mismatches(shared_cluster.proxy.port, shared_reference.port, protocol, CASES)
     ), found
+
+
+@pytest.mark.filterwarnings("ignore:Call to deprecated:DeprecationWarning")
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_py_string_methods(shared_cluster: Cluster, protocol: int) -> None:
+    """Each command through redis-py's method for it, which parses the reply its own way."""
+    client = shared_cluster.client(protocol)
+    client.flushall()
+    assert client.setex("k", 100, "v") is True
+    assert 0 < client.ttl("k") <= 100
+    assert client.psetex("p", 100_000, "v") is True
+    assert 0 < client.pttl("p") <= 100_000
+    assert client.setnx("n", "1") is True
+    assert client.setnx("n", "2") is False
+    assert client.getset("n", "3") == b"1"
+    assert client.getdel("n") == b"3"
+    assert client.getdel("n") is None
+    assert client.getex("k") == b"v"
+    assert client.getex("k", persist=True) == b"v" and client.ttl("k") == -1
+    assert client.getex("k", px=500_000) == b"v" and 0 < client.pttl("k") <= 500_000
+    assert client.getex("k", exat=FUTURE_S) == b"v" and 0 < client.ttl("k") <= 1000
+    assert client.getex("missing", ex=10) is None
+    assert client.append("a", "Hello") == 5
+    assert client.append("a", " World") == 11
+    assert client.strlen("a") == 11
+    assert client.getrange("a", -5, -1) == b"World"
+    assert client.substr("a", 0, 4) == b"Hello"
+    assert client.setrange("a", 13, "!") == 14
+    assert client.get("a") == b"Hello World\x00\x00!"
+    assert client.msetnx({"x": "ohmytext", "y": "mynewtext"}) is True
+    assert client.msetnx({"x": "1", "z": "2"}) is False
+    assert client.lcs("x", "y") == b"mytext"
+    assert client.lcs("x", "y", len=True) == 6
+    idx = client.lcs("x", "y", idx=True, minmatchlen=4, withmatchlen=True)
+    matches = idx[b"matches"] if isinstance(idx, dict) else idx[1]
+    assert matches == [[[4, 7], [5, 8], 4]]
