@@ -67,15 +67,20 @@ def _parse_lcs(args: list[bytes]) -> Lcs | ErrorReply:
     return Lcs(length_only, indexes, min_match_len, with_match_len)
 
 
+def _positions(b: bytes, byte: int) -> int:
+    """Bit j set where b[j] is `byte`: the bytes spelled as binary digits, all in C."""
+    digits = bytearray(b"0" * 256)
+    digits[byte] = ord("1")
+    return int(b.translate(digits)[::-1], 2)
+
+
 class Table:
     """LCS(i, j) for two byte strings, one bit-parallel row per byte of `a`."""
 
     def __init__(self, a: bytes, b: bytes) -> None:
         self.a, self.b = a, b
         full = (1 << len(b)) - 1
-        positions: dict[int, int] = {}
-        for j, byte in enumerate(b):
-            positions[byte] = positions.get(byte, 0) | (1 << j)
+        positions = {byte: _positions(b, byte) for byte in set(a) & set(b)}
         row = full
         self.rows = [row]
         for byte in a:
@@ -87,6 +92,15 @@ class Table:
         """LCS of the first i bytes of `a` and the first j of `b`."""
         return j - (self.rows[i] & ((1 << j) - 1)).bit_count()
 
+    def bits(self, i: int) -> bytes:
+        """Row i as bytes, so that `grows` reads one of its bits without a big-integer shift."""
+        return self.rows[i].to_bytes((len(self.b) + 7) // 8, "little")
+
+
+def grows(bits: bytes, j: int) -> int:
+    """LCS(i, j) - LCS(i, j - 1), from row i's `bits`."""
+    return 1 - ((bits[(j - 1) >> 3] >> ((j - 1) & 7)) & 1)
+
 
 Match = tuple[int, int, int, int]
 """A run of bytes common to both: its first and last index in `a`, then in `b`."""
@@ -94,27 +108,42 @@ Match = tuple[int, int, int, int]
 
 def walk_back(table: Table) -> tuple[bytes, list[Match]]:
     """Redis's walk from the table's corner: the common subsequence, and the runs it is made
-    of, last run first. On a tie Redis steps back along `b`."""
+    of, last run first. On a tie Redis steps back along `b`.
+
+    The walk keeps LCS(i, j) and LCS(i - 1, j) as it goes: a step along `b` updates them from
+    one bit of each row, a step to a new row counts them afresh, so a step costs O(1) and a
+    row O(len(b) / 64). Once nothing is left in common, the walk stops."""
     a, b = table.a, table.b
     i, j = len(a), len(b)
     common = bytearray()
     runs: list[Match] = []
     run: Match | None = None
+    row, here, up, length_here, length_up = -1, b"", b"", 0, 0
     while i > 0 and j > 0:
+        if row != i:
+            here, up = (up if row == i + 1 else table.bits(i)), table.bits(i - 1)
+            length_here, length_up = table.length(i, j), table.length(i - 1, j)
+            row = i
+        if length_here == 0:
+            break  # nothing left in common: the rest of Redis's walk only ends the run
         if a[i - 1] == b[j - 1]:
             common.append(a[i - 1])
             run = (i - 1, i - 1, j - 1, j - 1) if run is None else (i - 1, run[1], j - 1, run[3])
             ends = i == 1 or j == 1
             i, j = i - 1, j - 1
         else:
-            if table.length(i - 1, j) > table.length(i, j - 1):
+            left = length_here - grows(here, j)
+            if length_up > left:
                 i -= 1
             else:
+                length_here, length_up = left, length_up - grows(up, j)
                 j -= 1
             ends = True  # a mismatch ends the run in progress, if any
         if ends and run is not None:
             runs.append(run)
             run = None
+    if run is not None:
+        runs.append(run)
     common.reverse()
     return bytes(common), runs
 
