@@ -112,18 +112,21 @@ def walk_back(table: Table) -> tuple[bytes, list[Match]]:
 
     The walk keeps LCS(i, j) and LCS(i - 1, j) as it goes: a step along `b` updates them from
     one bit of each row, a step to a new row counts them afresh, so a step costs O(1) and a
-    row O(len(b) / 64). Once nothing is left in common, the walk stops."""
+    row O(len(b) / 64). A stretch of `b` where row i neither grows nor matches can only be
+    stepped through, so it is skipped in one go; once nothing is left in common, the walk
+    stops."""
     a, b = table.a, table.b
     i, j = len(a), len(b)
     common = bytearray()
     runs: list[Match] = []
     run: Match | None = None
     row, here, up, length_here, length_up = -1, b"", b"", 0, 0
+    match_at = 0  # in row i: the last index of a[i - 1] in b[:j], once looked for
     while i > 0 and j > 0:
         if row != i:
             here, up = (up if row == i + 1 else table.bits(i)), table.bits(i - 1)
             length_here, length_up = table.length(i, j), table.length(i - 1, j)
-            row = i
+            row, match_at = i, j
         if length_here == 0:
             break  # nothing left in common: the rest of Redis's walk only ends the run
         if a[i - 1] == b[j - 1]:
@@ -138,6 +141,12 @@ def walk_back(table: Table) -> tuple[bytes, list[Match]]:
             else:
                 length_here, length_up = left, length_up - grows(up, j)
                 j -= 1
+                if j > 0 and a[i - 1] != b[j - 1] and not grows(here, j):
+                    if match_at >= j:
+                        match_at = b.rfind(a[i - 1 : i], 0, j)
+                    growth = (~table.rows[i] & ((1 << j) - 1)).bit_length()
+                    j = max(match_at + 1, growth)
+                    length_up = table.length(i - 1, j)
             ends = True  # a mismatch ends the run in progress, if any
         if ends and run is not None:
             runs.append(run)

@@ -93,7 +93,11 @@ def redis_lcs(a: bytes, b: bytes) -> tuple[list[list[int]], bytes, list[Match]]:
 SMALL_ALPHABET = st.binary(max_size=14).map(lambda data: bytes(byte % 3 for byte in data))
 
 
-@given(SMALL_ALPHABET, SMALL_ALPHABET)
+LONGER_WIDER = st.binary(max_size=40).map(lambda data: bytes(byte % 5 for byte in data))
+"""Long stretches of `b` with nothing of `a` in them: the walk skips those."""
+
+
+@given(SMALL_ALPHABET, SMALL_ALPHABET | LONGER_WIDER)
 def test_the_table_and_walk_are_redis_s(a: bytes, b: bytes) -> None:
     table, common, runs = redis_lcs(a, b)
     ours = Table(a, b)
