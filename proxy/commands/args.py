@@ -22,6 +22,12 @@ INT_OUT_OF_RANGE = ErrorReply(
     f"ERR value is out of range, value must between {INT_MIN} and {INT_MAX}"
 )
 DB_OUT_OF_RANGE = ErrorReply("ERR DB index is out of range")
+OFFSET_OUT_OF_RANGE = ErrorReply("ERR offset is out of range")
+STRING_TOO_LONG = ErrorReply("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+
+PROTO_MAX_BULK_LEN = 512 * 1024 * 1024
+"""Redis's default proto-max-bulk-len, which also bounds the strings APPEND and SETRANGE make
+and the table LCS builds."""
 
 
 def c_string(arg: bytes) -> bytes:

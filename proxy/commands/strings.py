@@ -1,8 +1,8 @@
-"""String commands: GET, SET and MGET/MSET, each an operation on one key's last-write-wins
-record (MGET and MSET on each of their keys).
+"""String commands: GET, SET with its older spellings (SETEX, PSETEX, GETSET), and MGET/MSET,
+each an operation on one key's last-write-wins record (MGET and MSET on each of their keys).
 
-Commands that look at the current value (SET NX/XX/IFEQ/GET/KEEPTTL) read a quorum and then
-write with a newer timestamp: two such commands racing through different proxies both
+Commands that look at the current value (SET NX/XX/IFEQ/GET/KEEPTTL, GETSET) read a quorum and
+then write with a newer timestamp: two such commands racing through different proxies both
 succeed and the later timestamp wins, as in other Dynamo-style stores.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 
 from leaderless.proxy.commands.args import (
     LLONG_MAX,
@@ -100,6 +101,8 @@ class Set:
     get: bool = False
     expiry: Expiry | None = None
     keepttl: bool = False
+    name: str = "set"
+    """The command as its errors name it: SETEX and PSETEX are SETs with an expiry."""
 
     @property
     def reads(self) -> bool:
@@ -153,7 +156,7 @@ def _set(command: Set, records: Records, now_ms: int) -> Outcome | ErrorReply:
     if command.expiry is not None:
         when = command.expiry.at_ms(now_ms)
         if when is None:
-            return invalid_expire_error("set")
+            return invalid_expire_error(command.name)
         expires_at = when
     if not command.reads:
         return OK, (Change(command.key, command.value, expires_at),)
@@ -176,15 +179,37 @@ def _set_reads(command: Set) -> bool:
     return command.reads
 
 
+_SET = ReadWrite(_set, reads=_set_reads)
+
+
+def _parse_set_with_expiry(unit: ExpiryUnit, name: str, args: list[bytes]) -> Set | ErrorReply:
+    """SETEX and PSETEX: `key amount value`, SET with EX or PX."""
+    expiry = parse_expiry(unit, args[2], name)
+    if isinstance(expiry, ErrorReply):
+        return expiry
+    return Set(args[1], args[3], expiry=expiry, name=name)
+
+
+def _parse_getset(args: list[bytes]) -> Set:
+    """GETSET is SET ... GET: the old value back, the new one without an expiry."""
+    return Set(args[1], args[2], get=True)
+
+
 # -- MSET --------------------------------------------------------------------------------
 
 
-def _parse_mset(args: list[bytes]) -> list[bytes] | ErrorReply:
-    return arity_error("mset") if len(args) % 2 == 0 else args
+def parse_pairs(args: list[bytes], name: str = "mset") -> list[bytes] | ErrorReply:
+    """MSET's and MSETNX's arguments: key value pairs after the name."""
+    return arity_error(name) if len(args) % 2 == 0 else args
+
+
+def pair_changes(args: list[bytes]) -> list[Change]:
+    """MSET's and MSETNX's writes: each key to its value, without an expiry."""
+    return [Change(k, v) for k, v in zip(args[1::2], args[2::2], strict=True)]
 
 
 def _mset(args: list[bytes], now_ms: int) -> Outcome:
-    return OK, [Change(k, v) for k, v in zip(args[1::2], args[2::2], strict=True)]
+    return OK, pair_changes(args)
 
 
 _EXPIRATION = (
@@ -239,7 +264,7 @@ SPECS = (
                 ),
             ),
         ),
-        ReadWrite(_set, reads=_set_reads),
+        _SET,
         parse=_parse_set,
         key_specs=(
             KeySpec(
@@ -277,8 +302,56 @@ SPECS = (
             (Arg("data", "block", multiple=True, arguments=(key(), Arg("value", "string"))),),
         ),
         Write(_mset),
-        parse=_parse_mset,
+        parse=parse_pairs,
         key_specs=(KeySpec("OW update", last=-1, step=2),),
         tips=("request_policy:multi_shard", "response_policy:all_succeeded"),
+    ),
+    CommandSpec(
+        "setex",
+        4,
+        "write denyoom",
+        "@write @string @slow",
+        Doc(
+            "Stores a value at a key with an expiry in seconds.",
+            "2.0.0",
+            "string",
+            "O(1)",
+            (key(), Arg("seconds", "integer"), Arg("value", "string")),
+        ),
+        _SET,
+        parse=partial(_parse_set_with_expiry, ExpiryUnit.EX, "setex"),
+        key_specs=(KeySpec("OW update"),),
+    ),
+    CommandSpec(
+        "psetex",
+        4,
+        "write denyoom",
+        "@write @string @slow",
+        Doc(
+            "Stores a value at a key with an expiry in milliseconds.",
+            "2.6.0",
+            "string",
+            "O(1)",
+            (key(), Arg("milliseconds", "integer"), Arg("value", "string")),
+        ),
+        _SET,
+        parse=partial(_parse_set_with_expiry, ExpiryUnit.PX, "psetex"),
+        key_specs=(KeySpec("OW update"),),
+    ),
+    CommandSpec(
+        "getset",
+        3,
+        "write denyoom fast",
+        "@write @string @fast",
+        Doc(
+            "Stores a value at a key and answers the value it replaced.",
+            "1.0.0",
+            "string",
+            "O(1)",
+            (key(), Arg("value", "string")),
+        ),
+        _SET,
+        parse=_parse_getset,
+        key_specs=(KeySpec("RW access update"),),
     ),
 )

@@ -18,7 +18,10 @@ from leaderless.proxy.commands import (
     databases,
     expiry,
     keyspace,
+    lcs,
     server,
+    string_edits,
+    string_updates,
     strings,
 )
 from leaderless.proxy.commands.args import (
@@ -215,6 +218,9 @@ def _table(*families: tuple[CommandSpec, ...]) -> dict[str, CommandSpec]:
 
 COMMAND_TABLE: Mapping[str, CommandSpec] = _table(
     strings.SPECS,
+    string_updates.SPECS,
+    string_edits.SPECS,
+    lcs.SPECS,
     keyspace.SPECS,
     expiry.SPECS,
     copies.SPECS,

@@ -96,3 +96,39 @@ def test_set_after_reading(command: Set, current: Record | None, expected: objec
 def test_expiry_is_absolute(expiry: Expiry, expected: int | None) -> None:
     at = expiry.at_ms(NOW)
     assert at == expected or (expected is not None and at is not None and at < expected)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("setex k 10 v", Set(b"k", b"v", expiry=Expiry(ExpiryUnit.EX, 10), name="setex")),
+        ("psetex k 10 v", Set(b"k", b"v", expiry=Expiry(ExpiryUnit.PX, 10), name="psetex")),
+        ("setex k 0 v", ErrorReply("ERR invalid expire time in 'setex' command")),
+        ("psetex k -1 v", ErrorReply("ERR invalid expire time in 'psetex' command")),
+        ("setex k 9223372036854776 v", ErrorReply("ERR invalid expire time in 'setex' command")),
+        ("setex k 1.5 v", ErrorReply("ERR value is not an integer or out of range")),
+        ("getset k v", Set(b"k", b"v", get=True)),
+    ],
+)
+def test_set_variants_parse_as_sets(line: str, expected: object) -> None:
+    name = line.split(" ")[0]
+    spec = COMMAND_TABLE[name]
+    assert spec.parse is not None and spec.meaning is SET.meaning
+    assert spec.parse([word.encode() for word in line.split(" ")]) == expected
+
+
+def test_setex_is_a_blind_write_that_names_itself_when_the_expiry_overflows() -> None:
+    command = Set(b"k", b"v", expiry=Expiry(ExpiryUnit.PX, LLONG_MAX - NOW + 1), name="psetex")
+    assert apply(command, None) == ErrorReply("ERR invalid expire time in 'psetex' command")
+    assert apply(Set(b"k", b"v", expiry=Expiry(ExpiryUnit.EX, 5), name="setex"), None) == (
+        OK,
+        (Change(b"k", b"v", NOW + 5000),),
+    )
+
+
+def test_getset_answers_the_old_value_and_drops_its_expiry() -> None:
+    assert apply(Set(b"k", b"v", get=True), record(b"old", NOW + 50)) == (
+        b"old",
+        (Change(b"k", b"v"),),
+    )
+    assert apply(Set(b"k", b"v", get=True), None) == (None, (Change(b"k", b"v"),))
