@@ -1,10 +1,11 @@
 """Every spec in the command table against the reference Valkey (Redis 7.2), spec by spec:
-what COMMAND INFO says, the arity errors one argument short and one over, and, for each command
-with keys, that a key under the reserved prefix is refused."""
+what COMMAND INFO and COMMAND DOCS say, the arity errors one argument short and one over, and,
+for each command with keys, that a key under the reserved prefix is refused."""
 
 from __future__ import annotations
 
 import pytest
+import redis
 from leaderless.proxy.app.local_nodes import LocalRedisNode
 from leaderless.proxy.commands.spec import CommandSpec
 from leaderless.proxy.commands.table import COMMAND_TABLE
@@ -35,6 +36,37 @@ def test_command_info_matches(
 ) -> None:
     ours = call(shared_cluster.proxy.port, "COMMAND", "INFO", spec.name)
     assert ours == call(shared_reference.port, "COMMAND", "INFO", spec.name)
+
+
+NOT_FACTS = {b"summary", b"history", b"doc_flags", b"deprecated_since", b"replaced_by"}
+"""COMMAND DOCS fields a spec does not carry: the summary is in our own words, and the history
+and deprecation notes are Redis's sentences."""
+
+
+def documented_facts(port: int, name: str) -> object:
+    """COMMAND DOCS of `name` without the fields in NOT_FACTS, nor a container's list of
+    subcommands (ours lists those served)."""
+    connection = redis.Connection(port=port, protocol=3)
+    try:
+        connection.send_command("COMMAND", "DOCS", name)
+        docs = connection.read_response()
+    finally:
+        connection.disconnect()
+    assert isinstance(docs, dict)
+    entry = docs[name.encode()]
+    return {
+        field: value
+        for field, value in entry.items()
+        if field not in NOT_FACTS and field != b"subcommands"
+    }
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
+def test_command_docs_match_but_for_what_is_ours(
+    shared_cluster: Cluster, shared_reference: LocalRedisNode, spec: CommandSpec
+) -> None:
+    ours = documented_facts(shared_cluster.proxy.port, spec.name)
+    assert ours == documented_facts(shared_reference.port, spec.name)
 
 
 def arity_probes(spec: CommandSpec) -> list[int]:
