@@ -146,7 +146,10 @@ SPECS = (
             "Removes keys; answers how many of them existed.",
             "1.0.0",
             "generic",
-            "O(N) where N is the number of keys that will be removed.",
+            "O(N) where N is the number of keys that will be removed. When a key to remove "
+            "holds a value other than a string, the individual complexity for this key is O(M) "
+            "where M is the number of elements in the list, set, sorted set or hash. Removing a "
+            "single key that holds a string value is O(1).",
             (key(multiple=True),),
         ),
         ReadWrite(_delete),

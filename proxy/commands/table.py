@@ -25,8 +25,11 @@ from leaderless.proxy.commands import (
     strings,
 )
 from leaderless.proxy.commands.args import (
+    SYNTAX_ERROR,
     arity_error,
     c_string,
+    string_match,
+    token,
     unknown_command_error,
     unknown_subcommand_error,
 )
@@ -55,7 +58,26 @@ def _command_count(context: Context, args: list[bytes]) -> object:
 
 
 def _command_list(context: Context, args: list[bytes]) -> object:
-    return [spec.name.encode() for spec in COMMAND_TABLE.values()]
+    """Every command and subcommand, or those FILTERBY keeps: none for MODULE (the proxy has no
+    modules), those in an ACL category for ACLCAT, those whose name matches for PATTERN."""
+    every = [leaf for spec in COMMAND_TABLE.values() for leaf in (spec, *spec.subcommands.values())]
+    if len(args) == 2:
+        return [spec.name.encode() for spec in every]
+    if len(args) != 5 or token(args[2]) != b"FILTERBY":
+        return SYNTAX_ERROR
+    kind, wanted = token(args[3]), args[4]
+    if kind == b"MODULE":
+        return []
+    if kind == b"ACLCAT":
+        category = "@" + wanted.decode("utf-8", "replace").lower()
+        return [spec.name.encode() for spec in every if category in spec.acl.lower().split()]
+    if kind == b"PATTERN":
+        return [
+            spec.name.encode()
+            for spec in every
+            if string_match(wanted, spec.name.encode(), nocase=True)
+        ]
+    return SYNTAX_ERROR
 
 
 def _command_info(context: Context, args: list[bytes]) -> object:
@@ -121,6 +143,19 @@ _COMMAND = CommandSpec(
                 "7.0.0",
                 "server",
                 "O(N) where N is the total number of commands",
+                (
+                    Arg(
+                        "filterby",
+                        "oneof",
+                        token="FILTERBY",
+                        optional=True,
+                        arguments=(
+                            Arg("module-name", "string", token="MODULE"),
+                            Arg("category", "string", token="ACLCAT"),
+                            Arg("pattern", "pattern", token="PATTERN"),
+                        ),
+                    ),
+                ),
             ),
             Local(_command_list),
             tips=("nondeterministic_output_order",),

@@ -55,10 +55,73 @@ def documented_facts(port: int, name: str) -> object:
     assert isinstance(docs, dict)
     entry = docs[name.encode()]
     return {
-        field: value
+        field: value if field != b"arguments" else [_argument_facts(arg) for arg in value]
         for field, value in entry.items()
         if field not in NOT_FACTS and field != b"subcommands"
     }
+
+
+def _argument_facts(argument: dict[bytes, object]) -> dict[bytes, object]:
+    """An argument's docs without its own summary and deprecation note (Redis's sentences)."""
+    return {
+        field: value if field != b"arguments" else [_argument_facts(arg) for arg in value]  # type: ignore[attr-defined]
+        for field, value in argument.items()
+        if field not in (b"summary", b"deprecated_since")
+    }
+
+
+@pytest.mark.parametrize(
+    "filter_by",
+    [
+        ["PATTERN", "get*"],
+        ["pattern", "CLIENT*"],
+        ["PATTERN", "*"],
+        ["ACLCAT", "string"],
+        ["aclcat", "Connection"],
+        ["ACLCAT", "keyspace"],
+        ["ACLCAT", "nosuch"],
+        ["MODULE", "x"],
+    ],
+)
+def test_command_list_filters_keep_what_the_reference_keeps_of_the_served_commands(
+    shared_cluster: Cluster, shared_reference: LocalRedisNode, filter_by: list[str]
+) -> None:
+    """COMMAND LIST FILTERBY: the served commands and subcommands the reference's filter keeps
+    (its order is its dict's, so the names are compared as sets)."""
+    served = set(call_list(shared_cluster.proxy.port, "COMMAND", "LIST"))
+    ours = call_list(shared_cluster.proxy.port, "COMMAND", "LIST", "FILTERBY", *filter_by)
+    theirs = call_list(shared_reference.port, "COMMAND", "LIST", "FILTERBY", *filter_by)
+    assert len(ours) == len(set(ours))
+    assert set(ours) == set(theirs) & served
+
+
+def call_list(port: int, *args: str) -> list[bytes]:
+    """A reply that is a list of names, without redis-py's reading of COMMAND replies."""
+    connection = redis.Connection(port=port)
+    try:
+        connection.send_command(*args)
+        reply = connection.read_response()
+    finally:
+        connection.disconnect()
+    assert isinstance(reply, list)
+    return reply
+
+
+@pytest.mark.parametrize(
+    "request_args",
+    [
+        ["COMMAND", "LIST", "x"],
+        ["COMMAND", "LIST", "FILTERBY", "PATTERN"],
+        ["COMMAND", "LIST", "FILTERBY", "bogus", "x"],
+        ["COMMAND", "LIST", "FILTERBY", "PATTERN", "x", "y"],
+        ["COMMAND", "LIST", "filter", "PATTERN", "x"],
+    ],
+)
+def test_command_list_errors_match(
+    shared_cluster: Cluster, shared_reference: LocalRedisNode, request_args: list[str]
+) -> None:
+    ours = call(shared_cluster.proxy.port, *request_args)
+    assert ours == call(shared_reference.port, *request_args)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
