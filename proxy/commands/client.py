@@ -1,11 +1,7 @@
-"""CLIENT and its subcommands: a connection's name, id and description, the list of the
-proxy's clients and closing some of them (LIST, KILL: client_filter.py says which), and the
-per-connection switches (REPLY, TRACKING, NO-EVICT, NO-TOUCH)."""
+"""CLIENT and its subcommands: a connection's name, id and description, and the per-connection
+switches (REPLY, TRACKING, NO-EVICT, NO-TOUCH). LIST and KILL are in client_list.py."""
 
 from __future__ import annotations
-
-import time
-from collections.abc import Callable
 
 from leaderless.proxy.commands.args import (
     NOT_AN_INTEGER,
@@ -15,14 +11,18 @@ from leaderless.proxy.commands.args import (
     parse_long_long,
     token,
 )
-from leaderless.proxy.commands.client_filter import chosen, laddr
+from leaderless.proxy.commands.client_list import (
+    LIST_AND_KILL,
+    client_info_line,
+    client_subcommand,
+    pure_token,
+)
 from leaderless.proxy.commands.connection import BAD_CLIENT_NAME, name_ok
 from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Session, subcommands
 from leaderless.proxy.commands.strings import OK
 from leaderless.proxy.resp import ErrorReply, Verbatim
 from leaderless.proxy.state import Context
 
-NO_SUCH_CLIENT = ErrorReply("ERR No such client")
 NO_REDIRECT_TARGET = ErrorReply("ERR The client ID you want redirect to does not exist")
 NO_TRACKING = ErrorReply(
     "ERR CLIENT TRACKING ON is not supported: the proxy does not send client-side caching "
@@ -31,65 +31,7 @@ NO_TRACKING = ErrorReply(
 """Our own text: tracking would promise invalidations the proxy cannot give."""
 
 
-def client_info_line(context: Context) -> bytes:
-    """CLIENT INFO's and CLIENT LIST's line for a client, in Redis 7.2's field order. A proxy
-    has no file descriptor, buffers or memory figures of its own to report: those read 0."""
-    now = time.monotonic()
-    return (
-        f"id={context.client_id} addr={context.peer} laddr={laddr(context)} fd=0 name=".encode()
-        + (context.name or b"")
-        + (
-            f" age={int(now - context.created_at)} idle={int(now - context.last_active)}"
-            f" flags=N capa= db={context.db} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0"
-            " qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0"
-            f" events=r cmd={context.last_command} user="
-        ).encode()
-        + context.user
-        + f" redir=-1 resp={context.protocol} lib-name=".encode()
-        + (context.lib_name or b"")
-        + b" lib-ver="
-        + (context.lib_ver or b"")
-        + (
-            f" tot-net-in={context.bytes_in} tot-net-out={context.bytes_out}"
-            f" tot-cmds={context.commands}\n"
-        ).encode()
-    )
-
-
 # -- the subcommands ----------------------------------------------------------------------
-
-
-def _client_list(context: Context, args: list[bytes]) -> object:
-    if len(args) == 3:
-        return SYNTAX_ERROR
-    clients = chosen(context, args, skip_me=False)
-    if isinstance(clients, ErrorReply):
-        return clients
-    return Verbatim("txt", b"".join(client_info_line(client) for client in clients))
-
-
-def _kill(context: Context, client: Context) -> None:
-    """Close a client; the one asking gets its reply first."""
-    if client is context:
-        context.close_after_replies()
-    else:
-        client.close()
-
-
-def _client_kill(context: Context, args: list[bytes]) -> object:
-    if len(args) == 3:  # the old form: CLIENT KILL ip:port
-        addr = args[2].decode("utf-8", "surrogateescape")
-        client = next((c for c in context.state.clients.values() if c.peer == addr), None)
-        if client is None:
-            return NO_SUCH_CLIENT
-        _kill(context, client)
-        return OK
-    clients = chosen(context, args, skip_me=True)
-    if isinstance(clients, ErrorReply):
-        return clients
-    for client in clients:
-        _kill(context, client)
-    return len(clients)
 
 
 def _on_off(args: list[bytes]) -> bool | ErrorReply:
@@ -191,89 +133,7 @@ def _client_setinfo(context: Context, attribute_value: tuple[bytes, bytes]) -> o
     return OK
 
 
-_ADMIN = "admin noscript loading stale"
-_ADMIN_ACL = "@admin @slow @dangerous @connection"
-_BY_CLIENTS = "O(N) where N is the number of client connections"
-
-
-def _sub(
-    name: str,
-    arity: int,
-    summary: str,
-    since: str,
-    meaning: Session,
-    *,
-    parse: Callable[[list[bytes]], object] | None = None,
-    arguments: tuple[Arg, ...] = (),
-    tips: tuple[str, ...] = (),
-    help: tuple[str, ...] = (),
-    admin: bool = False,
-    complexity: str = "O(1)",
-) -> CommandSpec:
-    """A CLIENT subcommand: they share their group, and the admin ones their flags."""
-    return CommandSpec(
-        name,
-        arity,
-        _ADMIN if admin else "noscript loading stale",
-        _ADMIN_ACL if admin else "@slow @connection",
-        Doc(summary, since, "connection", complexity, arguments),
-        meaning,
-        parse=parse,
-        tips=tips,
-        help=help,
-    )
-
-
-def _pure(name: str, *, since: str | None = None, display: str | None = None) -> Arg:
-    return Arg(name, "pure-token", token=name.upper(), since=since, display=display)
-
-
-_ON_OFF = Arg("enabled", "oneof", arguments=(_pure("on"), _pure("off")))
-_SKIPME = Arg(
-    "skipme", "oneof", token="SKIPME", optional=True, arguments=(_pure("yes"), _pure("no"))
-)
-_LIST_ARGS = (
-    Arg(
-        "client-type",
-        "oneof",
-        token="TYPE",
-        since="5.0.0",
-        optional=True,
-        arguments=(_pure("normal"), _pure("master"), _pure("replica"), _pure("pubsub")),
-    ),
-    Arg("client-id", "integer", token="ID", since="6.2.0", optional=True, multiple=True),
-    Arg("username", "string", token="USER", since="8.1.0", optional=True),
-    Arg("addr", "string", token="ADDR", since="8.1.0", display="ip:port", optional=True),
-    Arg("laddr", "string", token="LADDR", since="8.1.0", display="ip:port", optional=True),
-    Arg(
-        "skipme", "oneof", token="SKIPME", since="8.1.0", optional=True, arguments=_SKIPME.arguments
-    ),
-    Arg("maxage", "integer", token="MAXAGE", since="8.1.0", optional=True),
-)
-_KILL_FILTERS = (
-    Arg("client-id", "integer", token="ID", since="2.8.12", optional=True, multiple=True),
-    Arg(
-        "client-type",
-        "oneof",
-        token="TYPE",
-        since="2.8.12",
-        optional=True,
-        arguments=(
-            _pure("normal"),
-            _pure("master", since="3.2.0"),
-            _pure("primary", since="8.0.0"),
-            _pure("slave"),
-            _pure("replica", since="5.0.0"),
-            _pure("pubsub"),
-        ),
-    ),
-    Arg("username", "string", token="USER", optional=True),
-    Arg("addr", "string", token="ADDR", display="ip:port", optional=True),
-    Arg("laddr", "string", token="LADDR", since="6.2.0", display="ip:port", optional=True),
-    _SKIPME,
-    Arg("maxage", "integer", token="MAXAGE", since="8.0.0", optional=True),
-)
-
+_ON_OFF = Arg("enabled", "oneof", arguments=(pure_token("on"), pure_token("off")))
 SPECS = (
     CommandSpec(
         "client",
@@ -283,7 +143,7 @@ SPECS = (
         Doc("Commands about client connections.", "2.4.0", "connection", "Depends on subcommand."),
         None,
         subcommands=subcommands(
-            _sub(
+            client_subcommand(
                 "client|getname",
                 2,
                 "Answers the connection's name.",
@@ -291,7 +151,7 @@ SPECS = (
                 Session(_client_getname),
                 help=("GETNAME", "    Answer the name of this connection."),
             ),
-            _sub(
+            client_subcommand(
                 "client|id",
                 2,
                 "Answers the connection's client id.",
@@ -299,7 +159,7 @@ SPECS = (
                 Session(_client_id),
                 help=("ID", "    Answer the id of this connection."),
             ),
-            _sub(
+            client_subcommand(
                 "client|info",
                 2,
                 "Describes the connection in one line.",
@@ -308,51 +168,8 @@ SPECS = (
                 tips=("nondeterministic_output",),
                 help=("INFO", "    Describe this connection in one line."),
             ),
-            _sub(
-                "client|kill",
-                -3,
-                "Closes the proxy's client connections named by address or by filters.",
-                "2.4.0",
-                Session(_client_kill),
-                admin=True,
-                complexity=_BY_CLIENTS,
-                arguments=(
-                    Arg(
-                        "filter",
-                        "oneof",
-                        arguments=(
-                            Arg("old-format", "string", display="ip:port"),
-                            Arg("new-format", "oneof", multiple=True, arguments=_KILL_FILTERS),
-                        ),
-                    ),
-                ),
-                help=(
-                    "KILL <ip:port>",
-                    "    Close the connection from <ip:port>.",
-                    "KILL <filter> <value> [<filter> <value> ...]",
-                    "    Close the connections that match every filter: ID <client-id> ...,",
-                    "    TYPE normal|master|replica|pubsub, USER <username>, ADDR <ip:port>,",
-                    "    LADDR <ip:port>, SKIPME yes|no (yes unless given), MAXAGE <seconds>.",
-                    "    Answers how many were closed.",
-                ),
-            ),
-            _sub(
-                "client|list",
-                -2,
-                "Describes the proxy's client connections, one line each.",
-                "2.4.0",
-                Session(_client_list),
-                admin=True,
-                complexity=_BY_CLIENTS,
-                arguments=_LIST_ARGS,
-                tips=("nondeterministic_output",),
-                help=(
-                    "LIST [<filter> <value> ...]",
-                    "    Describe the connections, or those that match every filter (as KILL",
-                    "    takes them; SKIPME is no unless given), one line each.",
-                ),
-            ),
-            _sub(
+            *LIST_AND_KILL,
+            client_subcommand(
                 "client|no-evict",
                 3,
                 "Accepted for compatibility: the proxy never evicts a client to free memory.",
@@ -363,7 +180,7 @@ SPECS = (
                 arguments=(_ON_OFF,),
                 help=("NO-EVICT (ON|OFF)", "    Accepted; the proxy evicts no client."),
             ),
-            _sub(
+            client_subcommand(
                 "client|no-touch",
                 3,
                 "Accepted for compatibility: the proxy keeps no access times of keys.",
@@ -373,7 +190,7 @@ SPECS = (
                 arguments=(_ON_OFF,),
                 help=("NO-TOUCH (ON|OFF)", "    Accepted; the proxy keeps no key access times."),
             ),
-            _sub(
+            client_subcommand(
                 "client|reply",
                 3,
                 "Turns the connection's replies off, on, or off for the next command only.",
@@ -381,14 +198,18 @@ SPECS = (
                 Session(_client_reply),
                 parse=_parse_client_reply,
                 arguments=(
-                    Arg("action", "oneof", arguments=(_pure("on"), _pure("off"), _pure("skip"))),
+                    Arg(
+                        "action",
+                        "oneof",
+                        arguments=(pure_token("on"), pure_token("off"), pure_token("skip")),
+                    ),
                 ),
                 help=(
                     "REPLY (ON|OFF|SKIP)",
                     "    Send replies, send none, or send none for the next command.",
                 ),
             ),
-            _sub(
+            client_subcommand(
                 "client|setinfo",
                 4,
                 "Records the client library's name or version.",
@@ -411,7 +232,7 @@ SPECS = (
                     "    Record the client library's LIB-NAME or LIB-VER.",
                 ),
             ),
-            _sub(
+            client_subcommand(
                 "client|setname",
                 3,
                 "Names the connection.",
@@ -422,7 +243,7 @@ SPECS = (
                 tips=("request_policy:all_nodes", "response_policy:all_succeeded"),
                 help=("SETNAME <name>", "    Name this connection <name>."),
             ),
-            _sub(
+            client_subcommand(
                 "client|tracking",
                 -3,
                 "Client-side caching: only OFF is accepted, the proxy sends no invalidations.",
@@ -430,7 +251,7 @@ SPECS = (
                 Session(_client_tracking),
                 complexity="O(1). Some options may introduce additional complexity.",
                 arguments=(
-                    Arg("status", "oneof", arguments=(_pure("on"), _pure("off"))),
+                    Arg("status", "oneof", arguments=(pure_token("on"), pure_token("off"))),
                     Arg("client-id", "integer", token="REDIRECT", optional=True),
                     Arg(
                         "prefix",

@@ -8,7 +8,7 @@ from typing import cast
 import pytest
 from leaderless.config.settings import ListenSettings, Settings
 from leaderless.proxy.commands.args import SYNTAX_ERROR
-from leaderless.proxy.commands.client import NO_SUCH_CLIENT, NO_TRACKING, client_info_line
+from leaderless.proxy.commands.client import NO_TRACKING
 from leaderless.proxy.commands.client_filter import (
     BAD_CLIENT_ID,
     BAD_MAXAGE,
@@ -17,6 +17,7 @@ from leaderless.proxy.commands.client_filter import (
     matches,
     parse_filters,
 )
+from leaderless.proxy.commands.client_list import NO_SUCH_CLIENT, client_info_line
 from leaderless.proxy.commands.spec import Session
 from leaderless.proxy.commands.strings import OK
 from leaderless.proxy.commands.table import COMMAND_TABLE
