@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, cast
 
-from leaderless.proxy.commands.args import NOAUTH
+from leaderless.proxy.commands.args import NOAUTH, token
 from leaderless.proxy.commands.spec import (
     Change,
     CommandSpec,
@@ -30,10 +30,19 @@ from leaderless.proxy.commands.spec import (
     ReadWrite,
     Records,
     Session,
+    Transaction,
     Write,
 )
 from leaderless.proxy.commands.strings import values
 from leaderless.proxy.commands.table import lookup
+from leaderless.proxy.commands.transactions import (
+    EXEC_REFUSED,
+    EXEC_WITHOUT_MULTI,
+    EXECABORT,
+    NOT_IN_TRANSACTION,
+    QUEUED,
+    RUN_IN_TRANSACTION,
+)
 from leaderless.proxy.resp import ErrorReply
 from leaderless.proxy.state import Context
 from leaderless.replication.coordinator import Coordinator
@@ -63,18 +72,26 @@ class Pending:
 def execute(context: Context, args: list[bytes]) -> object:
     """A request's reply, or the `Pending` that will produce it."""
     spec = lookup(args)
+    if isinstance(spec, ErrorReply) and token(args[0]) == b"EXEC":
+        return _exec_aborted(context, spec)
+    if context.transaction is not None and (
+        isinstance(spec, ErrorReply) or spec.name not in RUN_IN_TRANSACTION
+    ):
+        return _queue(context, spec, args)
     if isinstance(spec, ErrorReply):
         return spec
     context.last_command = spec.name
     refusal = _refusal(context, spec, args)
     if refusal is not None:
-        return refusal
+        return _exec_aborted(context, refusal) if spec.name == "exec" else refusal
     command: Any = args if spec.parse is None else spec.parse(args)
     if isinstance(command, ErrorReply):
         return command
     meaning = spec.meaning
     if isinstance(meaning, Local | Session):
         return meaning.answer(context, command)
+    if isinstance(meaning, Transaction):
+        return _exec(context)
     # The database is the one selected when the request is read: it may start later, behind
     # a read-then-write, after a SELECT or RESET that came after it has changed the context.
     coordinator = context.coordinator
@@ -93,6 +110,58 @@ def execute(context: Context, args: list[bytes]) -> object:
     # One that writes is a barrier: what comes after it is stamped after it (a SET after a
     # FLUSHDB survives it) and reaches the replicas after it.
     return Pending(partial(_in_task, meaning.run(context, command)), spec.has("write"))
+
+
+def _queue(context: Context, spec: CommandSpec | ErrorReply, args: list[bytes]) -> object:
+    """Queue a request of a transaction, or answer why it cannot be (which aborts EXEC)."""
+    assert context.transaction is not None
+    if isinstance(spec, CommandSpec):
+        context.last_command = spec.name
+        refusal = _refusal(context, spec, args)
+        if refusal is None and spec.has("no_multi"):
+            refusal = NOT_IN_TRANSACTION
+        if refusal is None:
+            context.transaction.append(args)
+            return QUEUED
+        spec = refusal
+    context.transaction_failed = True
+    return spec
+
+
+def _exec_aborted(context: Context, refusal: ErrorReply) -> ErrorReply:
+    """EXEC refused (its arity, authentication): the transaction is dropped, as Redis drops it,
+    and the refusal says so."""
+    context.transaction, context.transaction_failed = None, False
+    return ErrorReply(f"EXECABORT {EXEC_REFUSED}{refusal.removeprefix('ERR ')}")
+
+
+def _exec(context: Context) -> object:
+    queued, failed = context.transaction, context.transaction_failed
+    context.transaction, context.transaction_failed = None, False
+    if queued is None:
+        return EXEC_WITHOUT_MULTI
+    if failed:
+        return EXECABORT
+    return Pending(partial(_start_queued, context, queued), True)
+
+
+def _start_queued(context: Context, queued: list[list[bytes]], answer: Answer) -> None:
+    _in_task(_run_queued(context, queued), answer)
+
+
+async def _run_queued(context: Context, queued: list[list[bytes]]) -> list[object]:
+    """EXEC's replies: each queued request run once the one before it has answered."""
+    replies = []
+    for args in queued:
+        reply = execute(context, args)
+        if isinstance(reply, Pending):
+            done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            reply.start(done.set_result)
+            reply = await done
+        if isinstance(reply, BaseException):
+            reply = error_reply(reply) or ErrorReply(f"ERR internal error: {reply}")
+        replies.append(reply)
+    return replies
 
 
 def _refusal(context: Context, spec: CommandSpec, args: list[bytes]) -> ErrorReply | None:

@@ -154,7 +154,7 @@ class ClientSession(asyncio.Protocol, Context):
         name = _PLAIN.get(len(args))
         if name is None or args[0].lower() != name or not self.authenticated:
             return None
-        if self.replies_off or self.skip_next_reply:
+        if self.replies_off or self.skip_next_reply or self.transaction is not None:
             return None
         if args[1].startswith(INTERNAL_PREFIX):
             return None

@@ -116,6 +116,10 @@ class Context:
         """CLIENT REPLY SKIP: the next command's reply is not sent."""
         self.skip_reply = False
         """This command's reply is not sent (a SKIP came before it), unless it is REPLY ON."""
+        self.transaction: list[list[bytes]] | None = None
+        """The requests queued since MULTI; None outside a transaction."""
+        self.transaction_failed = False
+        """A request could not be queued since MULTI: EXEC will answer EXECABORT."""
 
     @property
     def coordinator(self) -> Coordinator:

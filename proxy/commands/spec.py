@@ -12,6 +12,7 @@ things only we need: the parser that turns arguments into a typed command, and t
 - `Write`: a blind write; the records written follow from the arguments alone.
 - `ReadWrite`: a quorum read, then a pure function gives the reply and the records to write.
 - `Keyspace`: work over every replica's whole keyspace (DBSIZE, FLUSHDB).
+- `Transaction`: EXEC, the requests queued since MULTI run in order.
 
 Everything the executor does around a meaning (arity errors, the NOAUTH, reserved-key and
 clock guards, key extraction, the ordering barrier, fast paths, COMMAND and COMMAND DOCS)
@@ -81,6 +82,12 @@ class ReadWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class Transaction:
+    """EXEC: the requests queued since MULTI, which the executor runs in order, each once the
+    one before it has answered."""
+
+
+@dataclass(frozen=True, slots=True)
 class Keyspace:
     run: Callable[[Context, Any], Awaitable[object]]
     """Called when the request is read, in request order; what it takes from the context (its
@@ -88,7 +95,7 @@ class Keyspace:
     starts, which may be later, behind a read-then-write."""
 
 
-Meaning = Local | Session | Read | Write | ReadWrite | Keyspace
+Meaning = Local | Session | Read | Write | ReadWrite | Keyspace | Transaction
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from leaderless.proxy.commands import (
     string_edits,
     string_updates,
     strings,
+    transactions,
 )
 from leaderless.proxy.commands.args import (
     SYNTAX_ERROR,
@@ -264,6 +265,7 @@ COMMAND_TABLE: Mapping[str, CommandSpec] = _table(
     config.SPECS,
     server.SPECS,
     databases.SPECS,
+    transactions.SPECS,
     (_COMMAND,),
 )
 

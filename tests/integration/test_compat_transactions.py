@@ -1,0 +1,141 @@
+"""MULTI, EXEC and DISCARD against the reference, byte for byte in RESP2 and RESP3: queueing,
+the errors that abort EXEC, runtime errors that do not, and what runs at once inside a
+transaction; then redis-py's transactional pipeline."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from leaderless.proxy.app.local_nodes import LocalRedisNode
+
+from tests.integration.conftest import Cluster
+from tests.support.compat import c, case, mismatches, raw, request, ttl
+
+pytestmark = pytest.mark.integration
+
+CASES = [
+    case(
+        "a transaction runs its commands in order",
+        c("MULTI"),
+        c("SET", "k", "1"),
+        c("GET", "k"),
+        c("SET", "k", "2", "GET"),
+        c("APPEND", "k", "3"),
+        c("EXPIRE", "k", 100),
+        c("MGET", "k", "missing"),
+        c("DEL", "k", "missing"),
+        c("EXEC"),
+        c("EXISTS", "k"),
+    ),
+    case(
+        "pipelined, with plain GETs and SETs inside",
+        raw(
+            request("MULTI")
+            + request("SET", "a", "1")
+            + request("SET", "b", "2")
+            + request("GET", "a")
+            + request("GET", "b")
+            + request("EXEC")
+            + request("GET", "a"),
+            replies=7,
+        ),
+    ),
+    case(
+        "an empty transaction, DISCARD, and errors outside one",
+        c("EXEC"),
+        c("DISCARD"),
+        c("MULTI"),
+        c("EXEC"),
+        c("MULTI"),
+        c("SET", "k", "v"),
+        c("DISCARD"),
+        c("GET", "k"),
+        c("EXEC"),
+        c("multi"),
+        c("exec"),
+        c("EXEC", "extra"),
+        c("MULTI"),
+        c("SET", "k", "v"),
+        c("EXEC", "extra"),
+        c("EXEC"),
+        c("GET", "k"),
+    ),
+    case(
+        "a request that cannot be queued aborts EXEC",
+        c("MULTI"),
+        c("SET", "k", "v"),
+        c("SET", "k"),
+        c("NOSUCH", "x"),
+        c("MULTI"),
+        c("EXEC"),
+        c("GET", "k"),
+        c("MULTI"),
+        c("SET", "k", "v"),
+        c("MULTI"),
+        c("EXEC"),
+        c("GET", "k"),
+    ),
+    case(
+        "a runtime error is one entry and the rest applies",
+        c("SET", "s", "text"),
+        c("MULTI"),
+        c("SET", "k", "v", "NX", "XX"),
+        c("SET", "k", "v"),
+        c("EXPIRE", "k", "abc"),
+        c("SETRANGE", "k", -1, "x"),
+        c("GET", "k"),
+        c("EXEC"),
+        c("GET", "k"),
+    ),
+    case(
+        "SELECT inside a transaction applies to what follows it",
+        c("MULTI"),
+        c("SELECT", 2),
+        c("SET", "k", "two"),
+        c("SELECT", 0),
+        c("SET", "k", "zero"),
+        c("EXEC"),
+        c("GET", "k"),
+        c("SELECT", 2),
+        c("GET", "k"),
+    ),
+    case(
+        "RESET ends a transaction; commands behind EXEC wait for it",
+        c("MULTI"),
+        c("SET", "k", "v"),
+        c("RESET"),
+        c("EXEC"),
+        c("GET", "k"),
+        raw(
+            request("MULTI")
+            + request("SET", "k", "1", "EX", 100)
+            + request("EXEC")
+            + request("SET", "k", "2", "KEEPTTL")
+            + request("GET", "k"),
+            replies=5,
+        ),
+        ttl("k"),
+    ),
+]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_transaction_replies_match_the_reference_byte_for_byte(
+    shared_cluster: Cluster, shared_reference: LocalRedisNode, protocol: int
+) -> None:
+    found = mismatches(shared_cluster.proxy.port, shared_reference.port, protocol, CASES)
+    assert not found, found
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_py_transactional_pipeline(shared_cluster: Cluster, protocol: int) -> None:
+    with shared_cluster.client(protocol) as client:
+        client.flushall()
+        with client.pipeline() as pipe:
+            pipe.set("counter", "1").append("counter", "0").get("counter").expire("counter", 60)
+            assert pipe.execute() == [True, 2, b"10", True]
+        with client.pipeline() as pipe:
+            pipe.set("k", "v").execute_command("SET", "k")
+            with pytest.raises(redis.ResponseError):
+                pipe.execute()
+        assert client.get("k") is None
