@@ -42,9 +42,10 @@ from leaderless.proxy.commands.transactions import (
     NOT_IN_TRANSACTION,
     QUEUED,
     RUN_IN_TRANSACTION,
+    modified,
 )
-from leaderless.proxy.resp import ErrorReply
-from leaderless.proxy.state import Context
+from leaderless.proxy.resp import NULL_ARRAY, ErrorReply
+from leaderless.proxy.state import Context, Watched
 from leaderless.replication.coordinator import Coordinator
 from leaderless.replication.record import Record
 from leaderless.replication.rounds import QuorumError, pass_outcome
@@ -137,20 +138,28 @@ def _exec_aborted(context: Context, refusal: ErrorReply) -> ErrorReply:
 
 def _exec(context: Context) -> object:
     queued, failed = context.transaction, context.transaction_failed
-    context.transaction, context.transaction_failed = None, False
+    watched = context.watched
+    context.transaction, context.transaction_failed, context.watched = None, False, []
     if queued is None:
         return EXEC_WITHOUT_MULTI
     if failed:
         return EXECABORT
-    return Pending(partial(_start_queued, context, queued), True)
+    return Pending(partial(_start_queued, context, queued, watched), True)
 
 
-def _start_queued(context: Context, queued: list[list[bytes]], answer: Answer) -> None:
-    _in_task(_run_queued(context, queued), answer)
+def _start_queued(
+    context: Context, queued: list[list[bytes]], watched: list[Awaitable[Watched]], answer: Answer
+) -> None:
+    _in_task(_run_queued(context, queued, watched), answer)
 
 
-async def _run_queued(context: Context, queued: list[list[bytes]]) -> list[object]:
-    """EXEC's replies: each queued request run once the one before it has answered."""
+async def _run_queued(
+    context: Context, queued: list[list[bytes]], watched: list[Awaitable[Watched]]
+) -> object:
+    """EXEC's replies: each queued request run once the one before it has answered; a null
+    array if a watched key changed."""
+    if watched and await modified(watched, _now(context)):
+        return NULL_ARRAY
     replies = []
     for args in queued:
         reply = execute(context, args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from leaderless.config.settings import Settings
@@ -89,6 +89,10 @@ class ProxyState:
         return [backend.version for backend in self.coordinator.backends]
 
 
+Watched = list[tuple[Coordinator, bytes, object]]
+"""Keys a WATCH read, each with the coordinator of its database and the version it found."""
+
+
 class Context:
     def __init__(self, state: ProxyState) -> None:
         self.state = state
@@ -120,6 +124,8 @@ class Context:
         """The requests queued since MULTI; None outside a transaction."""
         self.transaction_failed = False
         """A request could not be queued since MULTI: EXEC will answer EXECABORT."""
+        self.watched: list[Awaitable[Watched]] = []
+        """What each WATCH since the last EXEC, DISCARD, UNWATCH or RESET read."""
 
     @property
     def coordinator(self) -> Coordinator:

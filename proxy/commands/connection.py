@@ -64,7 +64,7 @@ def _reset(context: Context, args: list[bytes]) -> object:
     context.authenticated = not context.state.settings.listen.auth_required
     context.user = b"default"
     context.replies_off = context.skip_next_reply = False  # a SKIP before RESET still skips it
-    context.transaction, context.transaction_failed = None, False
+    context.transaction, context.transaction_failed, context.watched = None, False, []
     return SimpleString("RESET")
 
 

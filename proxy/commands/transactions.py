@@ -10,14 +10,34 @@ a runtime error in Redis does not roll a transaction back. The commands behind E
 connection wait for it. Across connections and proxies a transaction is not isolated: other
 clients' commands can interleave with its commands, and each write converges by last write
 wins on its own.
+
+WATCH reads its keys at quorum and keeps the version each had (its timestamp, and whether a
+client could see it); EXEC reads them again first and answers nil, running nothing, if any
+version differs, as Redis's EXEC does when a watched key was modified or expired. What this
+cannot see: a write through another proxy that lands after EXEC's read, while the queued
+commands run.
 """
 
 from __future__ import annotations
 
-from leaderless.proxy.commands.spec import CommandSpec, Doc, Session, Transaction
+import asyncio
+from collections.abc import Awaitable, Sequence
+
+from leaderless.proxy.commands.spec import (
+    CommandSpec,
+    Doc,
+    Keyspace,
+    KeySpec,
+    Records,
+    Session,
+    Transaction,
+    key,
+)
 from leaderless.proxy.commands.strings import OK
+from leaderless.proxy.commands.values import visible
 from leaderless.proxy.resp import ErrorReply, SimpleString
-from leaderless.proxy.state import Context
+from leaderless.proxy.state import Context, Watched
+from leaderless.replication.coordinator import Coordinator
 
 QUEUED = SimpleString("QUEUED")
 NOT_IN_TRANSACTION = ErrorReply("ERR Command not allowed inside a transaction")
@@ -39,6 +59,54 @@ def _discard(context: Context, args: list[bytes]) -> object:
     if context.transaction is None:
         return DISCARD_WITHOUT_MULTI
     context.transaction, context.transaction_failed = None, False
+    context.watched = []
+    return OK
+
+
+UNREAD = object()
+"""The version of a key a failed WATCH could not read: it equals no version EXEC reads."""
+
+
+def versions(records: Records, now_ms: int) -> list[object]:
+    """What WATCH compares: each record's timestamp, and whether a client sees it now."""
+    return [
+        None if record is None else (record.ts, visible(record, now_ms) is not None)
+        for record in records
+    ]
+
+
+def _watch(context: Context, args: list[bytes]) -> Awaitable[object]:
+    done: asyncio.Future[Watched] = asyncio.get_running_loop().create_future()
+    context.watched.append(done)
+    return _read_versions(context, context.coordinator, args[1:], done)
+
+
+async def _read_versions(
+    context: Context, coordinator: Coordinator, keys: Sequence[bytes], done: asyncio.Future[Watched]
+) -> object:
+    try:
+        records = await coordinator.read(keys)
+    except BaseException:
+        done.set_result([(coordinator, k, UNREAD) for k in keys])  # EXEC will run nothing
+        raise
+    found = versions(records, context.state.wall_ms())
+    done.set_result([(coordinator, k, v) for k, v in zip(keys, found, strict=True)])
+    return OK
+
+
+async def modified(watched: Sequence[Awaitable[Watched]], now_ms: int) -> bool:
+    """Whether a watched key's version differs now from what its WATCH read."""
+    entries = [entry for done in watched for entry in await done]
+    for coordinator in {entry[0] for entry in entries}:
+        mine = [(k, v) for c, k, v in entries if c is coordinator]
+        records = await coordinator.read([k for k, _ in mine])
+        if versions(records, now_ms) != [v for _, v in mine]:
+            return True
+    return False
+
+
+def _unwatch(context: Context, args: list[bytes]) -> object:
+    context.watched = []
     return OK
 
 
@@ -65,6 +133,29 @@ SPECS = (
             "Depends on commands in the transaction",
         ),
         Transaction(),
+    ),
+    CommandSpec(
+        "watch",
+        -2,
+        "noscript loading stale fast no_multi allow_busy",
+        "@fast @transaction",
+        Doc(
+            "Makes the next EXEC run nothing if one of these keys changes before it.",
+            "2.2.0",
+            "transactions",
+            "O(1) for every key.",
+            (key(multiple=True),),
+        ),
+        Keyspace(_watch),
+        key_specs=(KeySpec("RO", last=-1),),
+    ),
+    CommandSpec(
+        "unwatch",
+        1,
+        "noscript loading stale fast allow_busy",
+        "@fast @transaction",
+        Doc("Forgets the keys watched for the next EXEC.", "2.2.0", "transactions", "O(1)"),
+        Session(_unwatch),
     ),
     CommandSpec(
         "discard",

@@ -100,6 +100,52 @@ CASES = [
         c("GET", "k"),
     ),
     case(
+        "WATCH: a key this client changes, sets, deletes or lets expire aborts EXEC",
+        c("SET", "a", "1"),
+        c("WATCH", "a", "missing"),
+        c("SET", "a", "2"),
+        c("MULTI"),
+        c("GET", "a"),
+        c("EXEC"),
+        c("WATCH", "missing"),
+        c("SET", "missing", "now"),
+        c("MULTI"),
+        c("GET", "missing"),
+        c("EXEC"),
+        c("WATCH", "a"),
+        c("DEL", "a"),
+        c("MULTI"),
+        c("EXEC"),
+        c("SET", "t", "v", "PX", 1),
+        c("WATCH", "t"),
+        c("MULTI"),
+        c("EXEC"),
+    ),
+    case(
+        "WATCH: unchanged keys run the transaction; EXEC, DISCARD and UNWATCH forget them",
+        c("SET", "a", "1"),
+        c("WATCH", "a", "b"),
+        c("GET", "a"),
+        c("MULTI"),
+        c("GET"),
+        c("DISCARD"),
+        c("SET", "a", "2"),
+        c("MULTI"),
+        c("SET", "b", "x"),
+        c("EXEC"),
+        c("WATCH", "a"),
+        c("UNWATCH"),
+        c("SET", "a", "3"),
+        c("MULTI"),
+        c("GET", "a"),
+        c("EXEC"),
+        c("MULTI"),
+        c("WATCH", "a"),
+        c("EXEC"),
+        c("WATCH"),
+        c("UNWATCH", "x"),
+    ),
+    case(
         "RESET ends a transaction; commands behind EXEC wait for it",
         c("MULTI"),
         c("SET", "k", "v"),
@@ -125,6 +171,29 @@ def test_transaction_replies_match_the_reference_byte_for_byte(
 ) -> None:
     found = mismatches(shared_cluster.proxy.port, shared_reference.port, protocol, CASES)
     assert not found, found
+
+
+def test_exec_runs_nothing_when_a_watched_key_changed_through_another_proxy(
+    shared_cluster: Cluster,
+) -> None:
+    """Two clients stand for two proxies: the watch is of the replicas, not of a connection."""
+    with shared_cluster.client() as watcher, shared_cluster.client() as other:
+        watcher.flushall()
+        watcher.set("balance", "10")
+        with watcher.pipeline() as pipe:
+            pipe.watch("balance")
+            other.set("balance", "20")
+            pipe.multi()
+            pipe.set("balance", "0")
+            with pytest.raises(redis.WatchError):
+                pipe.execute()
+        assert watcher.get("balance") == b"20"
+        with watcher.pipeline() as pipe:
+            pipe.watch("balance")
+            pipe.multi()
+            pipe.set("balance", "0")
+            assert pipe.execute() == [True]
+        assert watcher.get("balance") == b"0"
 
 
 @pytest.mark.parametrize("protocol", [2, 3])

@@ -11,10 +11,13 @@ from leaderless.proxy.commands.transactions import (
     EXECABORT,
     NOT_IN_TRANSACTION,
     QUEUED,
+    versions,
 )
 from leaderless.proxy.execute import Pending, execute
 from leaderless.proxy.resp import ErrorReply, SimpleString
 from leaderless.proxy.state import Context
+from leaderless.replication.hlc import Timestamp
+from leaderless.replication.record import Record
 
 from tests.proxy.commands.test_client import proxy_state
 
@@ -64,3 +67,12 @@ def test_discard_and_reset_end_a_transaction_at_once() -> None:
     run(context, "NOSUCH")
     assert run(context, "RESET") == SimpleString("RESET")
     assert (context.transaction, context.transaction_failed) == (None, False)
+
+
+def test_a_watched_version_is_the_timestamp_and_whether_a_client_sees_it() -> None:
+    stamp = Timestamp(1_000, 0, 1)
+    live = Record(stamp, False, 0, b"v")
+    expiring = Record(stamp, False, 2_000, b"v")
+    assert versions([live, None], 1_500) == [(stamp, True), None]
+    assert versions([expiring], 1_500) != versions([expiring], 2_500)
+    assert versions([Record.deletion(stamp)], 1_500) == [(stamp, False)]
