@@ -212,7 +212,8 @@ def test_a_replica_back_empty_does_not_count_toward_reads_until_refilled(
         assert value_on(b, "k") == b"acknowledged"
         a.kill()  # B and C now answer reads together, from the very next read on
         assert client.get("k") == b"acknowledged"
-        assert logged(proxy, f"replica 127.0.0.1:{b.port} is refilled")
+        # the proxy has logged it; its output is read by another thread
+        assert wait_for(lambda: logged(proxy, f"replica 127.0.0.1:{b.port} is refilled"))
 
 
 def test_a_new_cluster_is_never_held_back(

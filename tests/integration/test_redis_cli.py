@@ -152,7 +152,7 @@ CASES: dict[str, list[Run]] = {
     "config": [
         cli("--no-raw", "CONFIG", "GET", "maxmemory"),
         cli("CONFIG", "GET", "databases"),
-        cli("--no-raw", "CONFIG", "GET", "appendonly", "save"),
+        cli("--no-raw", "CONFIG", "GET", "appendonly"),
     ],
 }
 
