@@ -9,7 +9,9 @@ blind writes are single rounds on callbacks, read-modify-writes and keyspace wor
 tasks. A read-modify-write, and keyspace work that writes, need a barrier: the commands after
 it on the same connection wait until it has written, or they would reach the replicas first.
 Every request goes to the coordinator of the database the client had selected when it was
-read (`Context.coordinator`).
+read (`Context.coordinator`). Between MULTI and EXEC a request passes its lookup and guards and
+is queued instead (commands/transactions.py says what holds); EXEC runs the queue through this
+same function, one request after the other.
 """
 
 from __future__ import annotations
