@@ -4,8 +4,11 @@ transaction; then redis-py's transactional pipeline."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis
+import redis.asyncio
 from leaderless.proxy.app.local_nodes import LocalRedisNode
 
 from tests.integration.conftest import Cluster
@@ -208,3 +211,18 @@ def test_redis_py_transactional_pipeline(shared_cluster: Cluster, protocol: int)
             with pytest.raises(redis.ResponseError):
                 pipe.execute()
         assert client.get("k") is None
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_asyncio_transactional_pipeline(shared_cluster: Cluster, protocol: int) -> None:
+    async def transact() -> list[object]:
+        client = redis.asyncio.Redis(port=shared_cluster.proxy.port, protocol=protocol)
+        try:
+            await client.flushall()
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.set("k", "1").append("k", "2").getdel("k").exists("k")
+                return await pipe.execute()
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(transact()) == [True, 2, b"12", 0]
