@@ -117,14 +117,16 @@ async def _copied(
     return 1
 
 
-def _rename_spec(name: str, fast: bool, summary: str, destination: str) -> CommandSpec:
+def _rename_spec(
+    name: str, meaning: ReadWrite, fast: bool, summary: str, destination: str
+) -> CommandSpec:
     return CommandSpec(
         name,
         3,
         "write fast" if fast else "write",
         "@keyspace @write @fast" if fast else "@keyspace @write @slow",
         Doc(summary, "1.0.0", "generic", "O(1)", (key(), key("newkey", index=1))),
-        ReadWrite(_rename if name == "rename" else _renamenx),
+        meaning,
         key_specs=(KeySpec("RW access delete"), KeySpec(destination, begin=2)),
     )
 
@@ -153,7 +155,17 @@ SPECS = (
         key_specs=(KeySpec("RO access"), KeySpec("OW update", begin=2)),
     ),
     _rename_spec(
-        "rename", False, "Renames a key, replacing any value the new name held.", "OW update"
+        "rename",
+        ReadWrite(_rename),
+        False,
+        "Renames a key, replacing any value the new name held.",
+        "OW update",
     ),
-    _rename_spec("renamenx", True, "Renames a key if the new name holds no value.", "OW insert"),
+    _rename_spec(
+        "renamenx",
+        ReadWrite(_renamenx),
+        True,
+        "Renames a key if the new name holds no value.",
+        "OW insert",
+    ),
 )

@@ -183,7 +183,13 @@ def _expire_spec(name: str, summary: str, since: str, when: Arg) -> CommandSpec:
     )
 
 
-def _reading_spec(name: str, summary: str, since: str, reply: Read) -> CommandSpec:
+_COUNTDOWN = ("nondeterministic_output",)
+"""TTL and PTTL count down between two calls."""
+
+
+def _reading_spec(
+    name: str, summary: str, since: str, reply: Read, tips: tuple[str, ...] = ()
+) -> CommandSpec:
     return CommandSpec(
         name,
         2,
@@ -192,13 +198,17 @@ def _reading_spec(name: str, summary: str, since: str, reply: Read) -> CommandSp
         Doc(summary, since, "generic", "O(1)", (key(),)),
         reply,
         key_specs=(KeySpec("RO access"),),
-        tips=("nondeterministic_output",) if name in ("ttl", "pttl") else (),
+        tips=tips,
     )
 
 
 SPECS = (
-    _reading_spec("ttl", "Answers a key's time to live in seconds.", "1.0.0", Read(_ttl)),
-    _reading_spec("pttl", "Answers a key's time to live in milliseconds.", "2.6.0", Read(_pttl)),
+    _reading_spec(
+        "ttl", "Answers a key's time to live in seconds.", "1.0.0", Read(_ttl), _COUNTDOWN
+    ),
+    _reading_spec(
+        "pttl", "Answers a key's time to live in milliseconds.", "2.6.0", Read(_pttl), _COUNTDOWN
+    ),
     _reading_spec(
         "expiretime",
         "Answers when a key expires, in unix seconds.",

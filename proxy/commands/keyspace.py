@@ -43,12 +43,12 @@ def _exists(args: list[bytes], records: Records, now_ms: int) -> int:
     return sum(1 for record in records if visible(record, now_ms) is not None)
 
 
-def _type(args: list[bytes], records: Records, now_ms: int) -> SimpleString:
-    return STRING if visible(records[0], now_ms) is not None else NONE
-
-
 STRING = SimpleString("string")
 NONE = SimpleString("none")
+
+
+def _type(args: list[bytes], records: Records, now_ms: int) -> SimpleString:
+    return STRING if visible(records[0], now_ms) is not None else NONE
 
 
 def _dbsize(context: Context, args: list[bytes]) -> Awaitable[object]:

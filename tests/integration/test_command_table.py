@@ -12,7 +12,7 @@ from leaderless.proxy.commands.table import COMMAND_TABLE
 from leaderless.proxy.execute import RESERVED
 
 from tests.integration.conftest import Cluster
-from tests.integration.test_compat import call
+from tests.support.compat import call
 
 pytestmark = pytest.mark.integration
 
@@ -46,12 +46,7 @@ and deprecation notes are Redis's sentences."""
 def documented_facts(port: int, name: str) -> object:
     """COMMAND DOCS of `name` without the fields in NOT_FACTS, nor a container's list of
     subcommands (ours lists those served)."""
-    connection = redis.Connection(port=port, protocol=3)
-    try:
-        connection.send_command("COMMAND", "DOCS", name)
-        docs = connection.read_response()
-    finally:
-        connection.disconnect()
+    docs = response(port, "COMMAND", "DOCS", name, protocol=3)
     assert isinstance(docs, dict)
     entry = docs[name.encode()]
     return {
@@ -96,15 +91,19 @@ def test_command_list_filters_keep_what_the_reference_keeps_of_the_served_comman
 
 
 def call_list(port: int, *args: str) -> list[bytes]:
-    """A reply that is a list of names, without redis-py's reading of COMMAND replies."""
-    connection = redis.Connection(port=port)
-    try:
-        connection.send_command(*args)
-        reply = connection.read_response()
-    finally:
-        connection.disconnect()
+    reply = response(port, *args)
     assert isinstance(reply, list)
     return reply
+
+
+def response(port: int, *args: str, protocol: int = 2) -> object:
+    """A reply as hiredis reads it, without redis-py's reading of COMMAND replies."""
+    connection = redis.Connection(port=port, protocol=protocol)
+    try:
+        connection.send_command(*args)
+        return connection.read_response()
+    finally:
+        connection.disconnect()
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from leaderless.proxy.app.local_nodes import LocalRedisNode
 
 from tests.integration.conftest import Cluster
-from tests.support.compat import FUTURE_MS, FUTURE_S, c, case, mismatches, pttl, ttl
+from tests.support.compat import FUTURE_MS, FUTURE_S, Case, c, case, mismatches, pttl, ttl
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +18,7 @@ LATER_S = FUTURE_S + 500
 SOONER_S = FUTURE_S - 500
 
 
-def condition_matrix() -> list:
+def condition_matrix() -> list[Case]:
     """Every EXPIRE condition, on a key without an expiry and on one with, towards a later and
     a sooner time."""
     cases = []

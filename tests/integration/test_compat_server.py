@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 
 import pytest
 import redis
@@ -29,6 +28,7 @@ from tests.support.compat import (
     raw,
     request,
 )
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -448,13 +448,6 @@ def lines_of(reply: bytes) -> list[str]:
     return reply.split(b"\r\n", 1)[1].decode().splitlines()[:-1] if reply[:1] == b"$" else []
 
 
-def wait_until(condition: Callable[[], bool], deadline_s: float = 5.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < end, "condition not met in time"
-        time.sleep(0.01)
-
-
 def test_client_list_has_one_line_per_client_in_client_info_form(shared_cluster: Cluster) -> None:
     port = shared_cluster.proxy.port
     with connect(port) as me, connect(port) as other:
@@ -532,7 +525,7 @@ def test_redis_py_client_list_and_kill_filter(shared_cluster: Cluster, protocol:
     assert victim_id in listed and client.client_id() in listed
     assert [entry["id"] for entry in client.client_list(client_id=[victim_id])] == [str(victim_id)]
     assert client.client_kill_filter(_id=victim_id) == 1
-    wait_until(
+    assert wait_for(
         lambda: victim_id not in {int(e["id"]) for e in client.client_list(client_id=[victim_id])}
     )
 
@@ -613,6 +606,8 @@ def test_info_keyspace_counts_from_the_replicas_that_answer(cluster: Cluster) ->
     client.set("c", "3", px=100_000)
     assert client.info("keyspace") == {"db0": {"keys": 3, "expires": 2, "avg_ttl": 0}}
     cluster.nodes[0].stop()
-    wait_until(lambda: client.info("keyspace") == {"db0": {"keys": 3, "expires": 2, "avg_ttl": 0}})
+    assert wait_for(
+        lambda: client.info("keyspace") == {"db0": {"keys": 3, "expires": 2, "avg_ttl": 0}}
+    )
     client.delete("a", "b", "c")
     assert client.info("keyspace") == {}

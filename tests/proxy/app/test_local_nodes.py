@@ -89,13 +89,15 @@ def test_a_configured_binary_is_checked_before_use(tmp_path: Path) -> None:
 def test_started_node_answers_ping_and_stop_reaps_it(tmp_path: Path) -> None:
     node = start_on_free_port(tmp_path / "n", executable=pinned_server(VALKEY_8))
     pid = node.pid
-    assert pid is not None
-    assert node.url == f"redis://127.0.0.1:{node.port}"
-    with node.client() as client:
-        assert client.ping()
-        assert client.config_get("save") == {"save": ""}
-        assert client.config_get("appendonly") == {"appendonly": "no"}
-    node.stop()
+    try:
+        assert pid is not None
+        assert node.url == f"redis://127.0.0.1:{node.port}"
+        with node.client() as client:
+            assert client.ping()
+            assert client.config_get("save") == {"save": ""}
+            assert client.config_get("appendonly") == {"appendonly": "no"}
+    finally:
+        node.stop()
     assert node.pid is None
     assert not is_alive(pid)
 
