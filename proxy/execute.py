@@ -49,6 +49,7 @@ from leaderless.proxy.commands.transactions import (
 from leaderless.proxy.resp import NULL_ARRAY, ErrorReply
 from leaderless.proxy.state import Context, Watched
 from leaderless.replication.coordinator import Coordinator
+from leaderless.replication.counters import forget_counters, remember_counters
 from leaderless.replication.record import Record
 from leaderless.replication.rounds import QuorumError, pass_outcome
 from leaderless.replication.scripts import INTERNAL_PREFIX
@@ -214,17 +215,21 @@ def _answer_read(
         answer(reply(command, cast(Records, outcome), _now(context)))
 
 
-def _stamped(coordinator: Coordinator, changes: Sequence[Change]) -> list[tuple[bytes, Record]]:
-    """The changes as records, each with its own timestamp, in order."""
-    return [
-        (
-            change.key,
-            Record.deletion(coordinator.stamp())
-            if change.value is None
-            else Record(coordinator.stamp(), False, change.expires_at_ms, change.value),
-        )
-        for change in changes
-    ]
+def _stamped(
+    coordinator: Coordinator, changes: Sequence[Change], now_ms: int = 0
+) -> list[tuple[bytes, Record]]:
+    """The changes as records, each with its own timestamp, in order; a counter's change in
+    this process's shard, built on its last contribution that may have landed."""
+    return [(change.key, _record(coordinator, change, now_ms)) for change in changes]
+
+
+def _record(coordinator: Coordinator, change: Change, now_ms: int) -> Record:
+    if change.counter is not None:
+        floor = coordinator.counter_floors.get(change.key)
+        return change.counter.record(coordinator.stamp(), coordinator.counter_shard, now_ms, floor)
+    if change.value is None:
+        return Record.deletion(coordinator.stamp())
+    return Record(coordinator.stamp(), False, change.expires_at_ms, change.value)
 
 
 def _write(coordinator: Coordinator, outcome: Outcome | ErrorReply, answer: Answer) -> None:
@@ -249,13 +254,33 @@ async def _read_modify_write(
     command: object,
     keys: Sequence[bytes],
 ) -> object:
+    if not meaning.one_at_a_time:
+        return await _read_then_write(coordinator, context, meaning, command, keys)
+    async with coordinator.turn(keys[0]):
+        return await _read_then_write(coordinator, context, meaning, command, keys)
+
+
+async def _read_then_write(
+    coordinator: Coordinator,
+    context: Context,
+    meaning: ReadWrite,
+    command: object,
+    keys: Sequence[bytes],
+) -> object:
     records = await coordinator.read(keys)
-    outcome = meaning.apply(command, records, _now(context))
+    now_ms = _now(context)
+    outcome = meaning.apply(command, records, now_ms)
     if isinstance(outcome, ErrorReply):
         return outcome
     reply, changes = outcome
     if changes:
-        await coordinator.write(_stamped(coordinator, changes))
+        stamped = _stamped(coordinator, changes, now_ms)
+        try:
+            await coordinator.write(stamped)
+        except QuorumError:
+            remember_counters(coordinator, stamped)
+            raise
+        forget_counters(coordinator, stamped)
     return reply
 
 

@@ -32,8 +32,11 @@ requests for one database share rounds, and each database's rounds keep their or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import AsyncIterator, Callable, Sequence
+from decimal import Decimal
 from enum import Enum
 from functools import partial
 from typing import Literal, TypeVar, cast
@@ -48,6 +51,7 @@ from leaderless.replication.backend import (
     pack_script,
     settle,
 )
+from leaderless.replication.counters import SHARD_ID_LEN, Epoch
 from leaderless.replication.databases import DATABASES, databases_in
 from leaderless.replication.handoff import Handoff
 from leaderless.replication.hints import HintStats
@@ -116,6 +120,12 @@ class Coordinator:
         self.expired_grace_ms = expired_grace_ms
         """How long past its expiry a replica keeps a record (scripts.py): every write, repair
         and DBSIZE sends it."""
+        self.counter_shard = secrets.token_bytes(SHARD_ID_LEN)
+        """This process's shard of every counter it increments (counters.py): random, so two
+        processes never share one, whatever their proxy ids."""
+        self.counter_floors: dict[bytes, tuple[Epoch, Decimal]] = {}
+        """Per key, the contribution of an increment that failed but may have landed."""
+        self._turns: dict[bytes, asyncio.Future[None]] = {}
         self.stats = ReplicationStats()
         self._deadlines = Deadlines(timeout_s)
         self._queued: list[tuple[_Batch, Sequence[object], Outcome]] = []
@@ -133,6 +143,7 @@ class Coordinator:
             coordinator = self._databases[db] = copy.copy(self)
             coordinator.db = db
             coordinator._queued = []
+            coordinator.counter_floors, coordinator._turns = {}, {}
         return coordinator
 
     @property
@@ -146,6 +157,18 @@ class Coordinator:
 
     def stamp(self) -> Timestamp:
         return self.clock.now()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: bytes) -> AsyncIterator[None]:
+        """Holds `key` for one request at a time: the next waits until this one has written."""
+        while (busy := self._turns.get(key)) is not None:
+            await asyncio.shield(busy)
+        done = self._turns[key] = asyncio.get_running_loop().create_future()
+        try:
+            yield
+        finally:
+            del self._turns[key]
+            done.set_result(None)
 
     async def read(self, keys: Sequence[bytes]) -> list[Record | None]:
         """The newest record of each key (tombstones and expired records included)."""

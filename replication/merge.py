@@ -10,7 +10,8 @@ never replaces it, so replicas that see the same pair of versions in different o
 up identical.
 
 `resolve` takes the replies of one quorum read and returns the winner (the newest version not
-killed by the newest flush, tombstones and expired records included: they are versions too), the
+killed by the newest flush, tombstones and expired records included: they are versions too; where
+a counter is among them, the merge of them all, as counters.py merges), the
 newest flush, and for each replica that answered, the `Repair` that brings it up to date. The
 replicas keep an expired record for the expired grace past its expiry (scripts.py), so an
 older value a replica kept because it missed the overwrite loses to it here and is repaired;
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from leaderless.replication.counters import join_all
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.record import Record
 
@@ -71,7 +73,7 @@ class Resolution(NamedTuple):
         """
         flush = self.flushed_at if _older(read.flushed_at, self.flushed_at) else None
         record = None
-        if self.winner is not None and _older(_ts(read.record), self.winner.ts):
+        if self.winner is not None and _behind(read.record, self.winner):
             record = self.winner
         if flush is None and record is None:
             return None
@@ -89,12 +91,26 @@ def resolve(reads: Sequence[ReplicaRead | None]) -> Resolution:
     answered = [(i, read) for i, read in enumerate(reads) if read is not None]
     flushes = [read.flushed_at for _, read in answered if read.flushed_at is not None]
     flushed_at = max(flushes, default=None)
-    records = [read.record for _, read in answered if read.record is not None]
-    newest = max(records, key=_precedence, default=None)
-    winner = newest if newest is not None and _older(flushed_at, newest.ts) else None
+    records = [
+        read.record
+        for _, read in answered
+        if read.record is not None and _older(flushed_at, read.record.ts)
+    ]
+    if any(record.counter for record in records):
+        winner: Record | None = join_all(records)
+    else:
+        winner = max(records, key=_precedence, default=None)
     unrepaired = Resolution(winner, flushed_at, ())
     repairs = (unrepaired.repair_for(i, read) for i, read in answered)
     return Resolution(winner, flushed_at, tuple(r for r in repairs if r is not None))
+
+
+def _behind(held: Record | None, winner: Record) -> bool:
+    """Whether a replica holding `held` lacks what `winner` has: an older version or, where a
+    counter is involved, any other state (the winner is the merge of every replica's)."""
+    if held is not None and (held.counter or winner.counter):
+        return held != winner
+    return _older(_ts(held), winner.ts)
 
 
 def _ts(record: Record | None) -> Timestamp | None:

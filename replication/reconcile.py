@@ -33,6 +33,7 @@ from leaderless.replication.merkle import expires_at
 _TIMESTAMP = slice(1, 11)
 _FLAGS = 11
 _TOMBSTONE = 0x01
+_COUNTER = 0x02
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,9 @@ def plan(
         held = [replica.get(key) for replica in headers]
         if held[0] and held.count(held[0]) == len(held):
             continue  # the same version everywhere: the common case
+        if any(header and header[_FLAGS] & _COUNTER for header in held):
+            repairs += _counter_repairs(key, held, now_ms, purge_cutoff_ms)
+            continue
         source = max(
             (i for i, header in enumerate(held) if header),
             key=lambda i: held[i][_TIMESTAMP],  # type: ignore[index]
@@ -75,6 +79,24 @@ def plan(
         )
         if targets:
             repairs.append(KeyRepair(key, source, targets))
+    return repairs
+
+
+def _counter_repairs(
+    key: bytes, held: Sequence[bytes | None], now_ms: int, purge_cutoff_ms: int
+) -> list[KeyRepair]:
+    """A counter's replicas merge what they are sent rather than keep the newest, and a header
+    does not show which shards a record holds: each distinct version goes to every replica that
+    holds another, and the merges meet."""
+    repairs = []
+    for version in dict.fromkeys(header for header in held if header):
+        targets = tuple(
+            i
+            for i, header in enumerate(held)
+            if header != version and (header or not _dead(version, now_ms, purge_cutoff_ms))
+        )
+        if targets:
+            repairs.append(KeyRepair(key, held.index(version), targets))
     return repairs
 
 

@@ -8,10 +8,11 @@ The layout is a stable on-disk format (the Lua scripts on the backend read the v
     bytes 1..6    timestamp physical ms, unsigned big-endian 48 bit
     bytes 7..8    timestamp logical counter, unsigned big-endian 16 bit
     bytes 9..10   timestamp node id (the writing proxy), unsigned big-endian 16 bit
-    byte  11      flags: bit 0 = tombstone; other bits must be 0
+    byte  11      flags: bit 0 = tombstone, bit 1 = counter; other bits must be 0
     bytes 12..17  absolute expiry, unix ms, unsigned big-endian 48 bit, 0 = never
     bytes 18..19  the key's anti-entropy range (`merkle.range_of`), unsigned big-endian 16 bit
-    bytes 20..    the value (any bytes, any length; empty for a tombstone)
+    bytes 20..    the value (any bytes, any length; empty for a tombstone), or for a counter
+                  its state (`counters.py`)
 
 The version byte comes first so a later format can be told apart by its first byte alone, and
 the timestamp follows it so the version of a record can be read (`peek_timestamp`) without
@@ -47,6 +48,7 @@ _FLAGS = 1 + TIMESTAMP_LEN
 _EXPIRY = slice(_FLAGS + 1, _FLAGS + 1 + _EXPIRY_LEN)
 _RANGE = slice(_EXPIRY.stop, HEADER_LEN)
 _TOMBSTONE = 0x01
+_COUNTER = 0x02
 
 
 class RecordFormatError(ValueError):
@@ -58,27 +60,37 @@ class _Fields(NamedTuple):
     tombstone: bool
     expires_at_ms: int
     value: bytes
+    counter: bool
 
 
 class Record(_Fields):
     """A version of one key: a value, or a tombstone saying the key was deleted. `expires_at_ms`
-    is the absolute unix ms at which the value stops being visible, 0 = never.
+    is the absolute unix ms at which the value stops being visible, 0 = never. A `counter`
+    record's value is a conflict-free counter's state, which replicas merge instead of
+    replacing (counters.py).
 
     A tuple underneath, as Timestamp is: one is made for every key read or written."""
 
     __slots__ = ()
 
-    def __new__(cls, ts: Timestamp, tombstone: bool, expires_at_ms: int, value: bytes) -> Record:
+    def __new__(
+        cls,
+        ts: Timestamp,
+        tombstone: bool,
+        expires_at_ms: int,
+        value: bytes,
+        counter: bool = False,
+    ) -> Record:
         if not 0 <= expires_at_ms <= MAX_PHYSICAL_MS:
             raise ValueError(f"expires_at_ms out of range: {expires_at_ms}")
-        if tombstone and value:
+        if tombstone and (value or counter):
             raise ValueError("a tombstone carries no value")
-        return _new(cls, (ts, tombstone, expires_at_ms, value))
+        return _new(cls, (ts, tombstone, expires_at_ms, value, counter))
 
     @classmethod
     def deletion(cls, ts: Timestamp) -> Record:
         """The tombstone a delete at `ts` writes."""
-        return cls(ts, tombstone=True, expires_at_ms=0, value=b"")
+        return _new(cls, (ts, True, 0, b"", False))
 
     def is_visible(self, now_ms: int) -> bool:
         """Whether a client reading at `now_ms` sees this record's value."""
@@ -96,7 +108,7 @@ def encode_record(record: Record, range_id: int) -> bytes:
     header = _HEADER.pack(
         FORMAT_VERSION,
         record.ts.pack(),
-        _TOMBSTONE if record.tombstone else 0,
+        (_TOMBSTONE if record.tombstone else 0) | (_COUNTER if record.counter else 0),
         record.expires_at_ms.to_bytes(_EXPIRY_LEN, "big"),
         range_id,
     )
@@ -109,14 +121,14 @@ def decode_record(raw: bytes) -> Record:
     _, physical_high, physical_low, logical, node, flags, expiry_high, expiry_low, _ = (
         _FIELDS.unpack_from(raw)
     )
-    if flags & ~_TOMBSTONE:
+    if flags & ~(_TOMBSTONE | _COUNTER) or flags == _TOMBSTONE | _COUNTER:
         raise RecordFormatError(f"unknown record flags {flags:#04x}")
     tombstone = bool(flags & _TOMBSTONE)
     if tombstone and len(raw) > HEADER_LEN:
         raise RecordFormatError("tombstone record carries a value")
     ts = _new(Timestamp, ((physical_high << 32) | physical_low, logical, node))
     expires_at_ms = (expiry_high << 32) | expiry_low
-    return _new(Record, (ts, tombstone, expires_at_ms, raw[HEADER_LEN:]))
+    return _new(Record, (ts, tombstone, expires_at_ms, raw[HEADER_LEN:], bool(flags & _COUNTER)))
 
 
 def peek_timestamp(raw: bytes) -> Timestamp:

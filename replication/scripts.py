@@ -137,6 +137,62 @@ local grace = tonumber(ARGV[2 * #KEYS + 1])
 local function after(p, l, n, q, m, o)
   return p > q or (p == q and (l > m or (l == m and n > o)))
 end
+local function is_counter(flags) return math.floor(flags / 2) % 2 == 1 end
+local function ts_after(a, b)
+  local ap, al, an = struct.unpack('>I6I2I2', a)
+  local bp, bl, bn = struct.unpack('>I6I2I2', b)
+  return after(ap, al, an, bp, bl, bn)
+end
+local function epoch_after(a, b)
+  if string.sub(a, 1, 10) ~= string.sub(b, 1, 10) then return ts_after(a, b) end
+  return struct.unpack('>I2', a, 11) > struct.unpack('>I2', b, 11)
+end
+local function state(rec)
+  if not is_counter(string.byte(rec, 12)) then return {epoch = string.sub(rec, 2, 11) .. '\0\0'} end
+  local size = struct.unpack('>I4', rec, 43)
+  local shards, at = {}, 47 + size
+  while at <= #rec do
+    local length = struct.unpack('>I4', rec, at + 18)
+    shards[string.sub(rec, at, at + 7)] = string.sub(rec, at + 8, at + 21 + length)
+    at = at + 22 + length
+  end
+  return {epoch = string.sub(rec, 21, 32), expiry_ts = string.sub(rec, 33, 42),
+    base = string.sub(rec, 47, 46 + size), shards = shards}
+end
+local function shard_order(x, y)
+  local xh, xl = struct.unpack('>I4I4', x)
+  local yh, yl = struct.unpack('>I4I4', y)
+  return xh < yh or (xh == yh and xl < yl)
+end
+local function join(old, rec)
+  local a, b = state(old), state(rec)
+  if a.epoch ~= b.epoch then
+    if epoch_after(b.epoch, a.epoch) then return rec end
+    return old
+  end
+  if not a.shards then return rec end
+  if not b.shards then return old end
+  for id, held in pairs(b.shards) do
+    local mine = a.shards[id]
+    if not mine or ts_after(string.sub(held, 1, 10), string.sub(mine, 1, 10)) then
+      a.shards[id] = held
+    end
+  end
+  local expiry_from, expiry_ts = old, a.expiry_ts
+  if ts_after(b.expiry_ts, a.expiry_ts) then expiry_from, expiry_ts = rec, b.expiry_ts end
+  local top = old
+  if ts_after(string.sub(rec, 2, 11), string.sub(old, 2, 11)) then top = rec end
+  local ids = {}
+  for id in pairs(a.shards) do ids[#ids + 1] = id end
+  table.sort(ids, shard_order)
+  local parts = {string.sub(top, 1, 11), string.char(2), string.sub(expiry_from, 13, 18),
+    string.sub(rec, 19, 20), a.epoch, expiry_ts, struct.pack('>I4', #a.base) .. a.base}
+  for _, id in ipairs(ids) do
+    parts[#parts + 1] = id
+    parts[#parts + 1] = a.shards[id]
+  end
+  return table.concat(parts)
+end
 local function apply(key, rec, added)
   if #rec < 20 then return 0 end
   local format, p, l, n, flags, expires, range = struct.unpack('>BI6I2I2BI6I2', rec)
@@ -146,7 +202,15 @@ local function apply(key, rec, added)
   if old ~= '' then
     if #old < 20 or string.byte(old, 1) ~= 2 then return 0 end
     local _, op, ol, on, oflags, oexpires = struct.unpack('>BI6I2I2BI6', old)
-    if not after(p, l, n, op, ol, on) then return 0 end
+    if is_counter(flags) or is_counter(oflags) then
+      local whole = redis.call('GET', key)
+      local joined = join(whole, rec)
+      if joined == whole then return 0 end
+      rec, added = joined, leaf(key, string.sub(joined, 2, 12))
+      _, p, l, n, flags, expires = struct.unpack('>BI6I2I2BI6', rec)
+    elseif not after(p, l, n, op, ol, on) then
+      return 0
+    end
     if oexpires == 0 or oexpires > settled then
       local version = string.sub(old, 2, 12)
       delta = -leaf(key, version)

@@ -27,17 +27,20 @@ from typing import Any
 
 from leaderless.proxy.resp import ErrorReply
 from leaderless.proxy.state import Context
+from leaderless.replication.counters import CounterWrite
 from leaderless.replication.record import Record
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
     """A record a command writes: a value (with its absolute unix-ms expiry, 0 for none) or,
-    with `value` None, a deletion. The executor stamps each with a fresh timestamp."""
+    with `value` None, a deletion. The executor stamps each with a fresh timestamp. A counter's
+    change (`counter`) is written as the counter's state, and `value` is what it shows."""
 
     key: bytes
     value: bytes | None
     expires_at_ms: int = 0
+    counter: CounterWrite | None = None
 
 
 Outcome = tuple[object, Sequence[Change]]
@@ -79,6 +82,9 @@ class ReadWrite:
     reads: Callable[[Any], bool] = _always
     """Whether this instance must read first; if not, `apply` gets no records and the command
     is a single round (SET without NX/XX/GET/KEEPTTL)."""
+    one_at_a_time: bool = False
+    """Whether requests of it on one key run one after the other at this proxy, each reading
+    what the one before wrote (increments: each builds on this proxy's last contribution)."""
 
 
 @dataclass(frozen=True, slots=True)

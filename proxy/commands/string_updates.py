@@ -30,7 +30,7 @@ from leaderless.proxy.commands.strings import (
     parse_expiry,
     parse_pairs,
 )
-from leaderless.proxy.commands.values import value_of, visible
+from leaderless.proxy.commands.values import reexpired, value_of, visible
 from leaderless.proxy.resp import ErrorReply
 
 # -- SETNX, MSETNX -----------------------------------------------------------------------
@@ -102,7 +102,9 @@ def _getex(command: GetEx, records: Records, now_ms: int) -> Outcome | ErrorRepl
         return None, ()
     value = current.value
     if command.persist:
-        return value, () if current.expires_at_ms == 0 else (Change(command.key, value),)
+        if current.expires_at_ms == 0:
+            return value, ()
+        return value, (reexpired(command.key, records[0], current, 0),)
     if command.unit is None:
         return value, ()
     expiry = parse_expiry(command.unit, command.amount, "getex")
@@ -113,7 +115,7 @@ def _getex(command: GetEx, records: Records, now_ms: int) -> Outcome | ErrorRepl
         return invalid_expire_error("getex")
     if when <= now_ms:
         return value, (Change(command.key, None),)
-    return value, (Change(command.key, value, when),)
+    return value, (reexpired(command.key, records[0], current, when),)
 
 
 SPECS = (

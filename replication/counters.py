@@ -1,0 +1,245 @@
+"""Conflict-free counters: INCR and its kin count every increment, whichever proxy takes it.
+
+A key's last-write-wins register cannot count: two proxies that read 5 and both write 6 lose an
+increment. So a counter is a state the replicas merge rather than replace, as Riak's counters
+and Redis Enterprise's active-active counters are. Each proxy process owns a *shard* of every
+counter it increments and writes its shard's absolute contribution, stamped with its clock; a
+replica keeps, per shard, the contribution with the newest stamp. A replayed hint, a repeated
+repair or a write that arrives twice is therefore counted once, and an increment through one
+proxy never overwrites one through another. The value a client sees is the *base* plus the
+contributions of every shard.
+
+Resets follow Baquero et al., "The problem with embedded CRDT counters and a solution" (PaPoC
+2016): a counter lives in an *epoch*, named by the register write it started from (a SET, a DEL,
+or nothing at all), and only counters of the same epoch merge. A later SET or DEL starts a
+newer epoch, which wins over every older one whole, so the increments before it are gone and
+the increments after it count. An increment never starts an epoch of its own: two proxies
+incrementing a new key both build on the epoch they read, so neither's increment is lost. An
+increment of an expired counter starts the epoch after it (the same for every proxy that read
+it), so the expired count stays gone. An expiry is a register of its own (`expiry_ts` says
+which write set it), so that EXPIRE and a concurrent INCR both hold.
+
+The state, after the record header (record.py), is:
+
+    bytes 0..11    epoch: the timestamp of the write it started from, then a 16-bit generation
+    bytes 12..21   expiry_ts: the timestamp of the write that set the record's expiry
+    bytes 22..25   base length, unsigned big-endian 32 bit; then the base
+    then per shard, in order of shard id: the id (8 bytes), its timestamp (10 bytes), the
+                   contribution's length (32 bit) and the contribution (a decimal number)
+
+The replicas merge with the same rule in Lua (scripts.py), byte for byte: `join` here is what
+a quorum read computes from the replicas' records, and what it repairs them with.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Context, Decimal, localcontext
+from typing import NamedTuple, Protocol
+
+from leaderless.replication.hlc import TIMESTAMP_LEN, Timestamp
+from leaderless.replication.record import Record
+
+SHARD_ID_LEN = 8
+_LENGTH = struct.Struct(">I")
+_ZERO_TS = Timestamp(0, 0, 0)
+_EXACT = Context(prec=1_000_000)
+"""Sums of contributions are exact: no number a counter holds has that many digits."""
+
+
+class Epoch(NamedTuple):
+    """Which register write a counter started from; a greater epoch wins whole."""
+
+    ts: Timestamp
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    epoch: Epoch
+    expiry_ts: Timestamp
+    base: bytes
+    """The register's value the counter started from (empty for none: zero)."""
+    shards: Mapping[bytes, tuple[Timestamp, bytes]]
+    """Shard id -> (the stamp of its latest write, its contribution as a decimal string)."""
+
+    def total(self) -> Decimal:
+        with localcontext(_EXACT):
+            return sum(
+                (Decimal(value.decode()) for _, value in self.shards.values()),
+                Decimal(self.base.decode() or "0"),
+            )
+
+    def rendered(self) -> bytes:
+        """The value as GET shows it: an integer as Redis writes one, or the decimal number
+        without trailing zeros, as INCRBYFLOAT writes it."""
+        return _decimal_bytes(self.total())
+
+    def contribution(self, shard: bytes) -> Decimal:
+        held = self.shards.get(shard)
+        return Decimal(0) if held is None else Decimal(held[1].decode())
+
+
+def encode_counter(counter: Counter) -> bytes:
+    parts = [
+        counter.epoch.ts.pack(),
+        counter.epoch.generation.to_bytes(2, "big"),
+        counter.expiry_ts.pack(),
+        _LENGTH.pack(len(counter.base)),
+        counter.base,
+    ]
+    for shard in sorted(counter.shards):
+        ts, value = counter.shards[shard]
+        parts += (shard, ts.pack(), _LENGTH.pack(len(value)), value)
+    return b"".join(parts)
+
+
+def decode_counter(state: bytes) -> Counter:
+    epoch = Epoch(
+        Timestamp.unpack(state[:TIMESTAMP_LEN]),
+        int.from_bytes(state[TIMESTAMP_LEN : TIMESTAMP_LEN + 2], "big"),
+    )
+    at = TIMESTAMP_LEN + 2
+    expiry_ts = Timestamp.unpack(state[at : at + TIMESTAMP_LEN])
+    at += TIMESTAMP_LEN
+    (length,) = _LENGTH.unpack_from(state, at)
+    at += _LENGTH.size
+    base = state[at : at + length]
+    at += length
+    shards = {}
+    while at < len(state):
+        shard = state[at : at + SHARD_ID_LEN]
+        at += SHARD_ID_LEN
+        ts = Timestamp.unpack(state[at : at + TIMESTAMP_LEN])
+        at += TIMESTAMP_LEN
+        (size,) = _LENGTH.unpack_from(state, at)
+        at += _LENGTH.size
+        shards[shard] = (ts, state[at : at + size])
+        at += size
+    return Counter(epoch, expiry_ts, base, shards)
+
+
+def counter_of(record: Record) -> Counter:
+    """A record as a counter: a plain value or tombstone is the start of its own epoch."""
+    if record.counter:
+        return decode_counter(record.value)
+    return Counter(Epoch(record.ts, 0), record.ts, record.value, {})
+
+
+def view(record: Record) -> Record:
+    """What a client sees of a counter: a plain record holding its value."""
+    return Record(record.ts, False, record.expires_at_ms, counter_of(record).rendered())
+
+
+def join(a: Record, b: Record) -> Record:
+    """The merge of two versions of a key of which at least one is a counter: the greater epoch
+    whole, or within one epoch every shard's newest contribution and the newest expiry."""
+    first, second = counter_of(a), counter_of(b)
+    if first.epoch != second.epoch:
+        return a if first.epoch > second.epoch else b
+    if not (a.counter and b.counter):
+        return a if a.counter else b
+    shards = dict(first.shards)
+    for shard, held in second.shards.items():
+        if shard not in shards or shards[shard][0] < held[0]:
+            shards[shard] = held
+    expiry_from, expiry_ts = (a, first.expiry_ts)
+    if second.expiry_ts > first.expiry_ts:
+        expiry_from, expiry_ts = (b, second.expiry_ts)
+    merged = Counter(first.epoch, expiry_ts, first.base, shards)
+    return Record(
+        max(a.ts, b.ts), False, expiry_from.expires_at_ms, encode_counter(merged), counter=True
+    )
+
+
+def join_all(records: Iterable[Record]) -> Record:
+    merged: Record | None = None
+    for record in records:
+        merged = record if merged is None else join(merged, record)
+    assert merged is not None
+    return merged
+
+
+def epoch_after(read: Record | None, now_ms: int) -> tuple[Epoch, bytes, Timestamp]:
+    """Where an increment of a key holding `read` builds: the epoch, the base and the expiry's
+    stamp. A visible value or a tombstone is built on; nothing at all is the first epoch; an
+    expired record is followed by the epoch after it, the same for every proxy that read it."""
+    if read is None:
+        return Epoch(_ZERO_TS, 0), b"", _ZERO_TS
+    if read.tombstone:
+        return Epoch(read.ts, 0), b"", read.ts
+    counter = counter_of(read)
+    if read.is_visible(now_ms):
+        return counter.epoch, counter.base, counter.expiry_ts
+    return Epoch(read.ts, counter.epoch.generation + 1), b"", read.ts
+
+
+@dataclass(frozen=True, slots=True)
+class CounterWrite:
+    """An increment, or a change of a counter's expiry, as a command decides it: the executor
+    stamps it and fills in its own shard (`record`)."""
+
+    read: Record | None
+    """The key's record as the quorum read it (the counter, or the value it starts from)."""
+    delta: Decimal
+    """What this write adds to the value; 0 for an expiry change."""
+    expires_at_ms: int
+    expiry_changed: bool
+
+    def record(
+        self, stamp: Timestamp, shard: bytes, now_ms: int, floor: tuple[Epoch, Decimal] | None
+    ) -> Record:
+        """The record to write at `stamp` for shard `shard`. `floor` is this shard's latest
+        contribution that may have landed without being read back (a write that timed out),
+        which the new contribution builds on, in the same epoch, so that it stays the newest."""
+        epoch, base, expiry_ts = epoch_after(self.read, now_ms)
+        shards: dict[bytes, tuple[Timestamp, bytes]] = {}
+        if self.read is not None and self.read.counter:
+            counter = counter_of(self.read)
+            if counter.epoch == epoch:
+                shards = dict(counter.shards)
+        own = Decimal(shards[shard][1].decode()) if shard in shards else Decimal(0)
+        if floor is not None and floor[0] == epoch:
+            own = floor[1]
+        if self.delta or not shards:
+            with localcontext(_EXACT):
+                shards[shard] = (stamp, _decimal_bytes(own + self.delta))
+        if self.expiry_changed:
+            expiry_ts = stamp
+        state = Counter(epoch, expiry_ts, base, shards)
+        return Record(stamp, False, self.expires_at_ms, encode_counter(state), counter=True)
+
+
+def difference(new: bytes, old: bytes) -> Decimal:
+    """`new` less `old`, both decimal numbers as text (empty for zero), exactly."""
+    with localcontext(_EXACT):
+        return Decimal(new.decode() or "0") - Decimal(old.decode() or "0")
+
+
+def _decimal_bytes(value: Decimal) -> bytes:
+    if value == value.to_integral_value():
+        return b"%d" % int(value)
+    return format(value, "f").rstrip("0").encode()
+
+
+class _Floors(Protocol):
+    counter_shard: bytes
+    counter_floors: dict[bytes, tuple[Epoch, Decimal]]
+
+
+def remember_counters(owner: _Floors, written: Iterable[tuple[bytes, Record]]) -> None:
+    """The counters of a write that failed: their contributions may have landed, so the next
+    increment of each builds on them."""
+    for key, record in written:
+        if record.counter:
+            counter = decode_counter(record.value)
+            owner.counter_floors[key] = (counter.epoch, counter.contribution(owner.counter_shard))
+
+
+def forget_counters(owner: _Floors, written: Iterable[tuple[bytes, Record]]) -> None:
+    """The counters of a write a quorum holds: a quorum read now finds what it wrote."""
+    for key, record in written:
+        if record.counter:
+            owner.counter_floors.pop(key, None)
