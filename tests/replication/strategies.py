@@ -20,6 +20,7 @@ records = st.one_of(
         tombstone=st.just(False),
         expires_at_ms=st.integers(0, MAX_PHYSICAL_MS),
         value=st.binary(max_size=300),
+        counter=st.just(False),
     ),
     st.builds(Record.deletion, timestamps),
 )

@@ -90,7 +90,8 @@ def test_arbitrary_bytes_decode_or_raise_format_error(raw: bytes) -> None:
         (b"\x01" + bytes(HEADER_LEN - 1), "unknown record format version 1"),
         (b"\x03" + bytes(HEADER_LEN - 1), "unknown record format version 3"),
         (b"\x00" + bytes(HEADER_LEN - 1), "unknown record format version 0"),
-        (b"\x02" + bytes(10) + b"\x02" + bytes(8), "unknown record flags 0x02"),
+        (b"\x02" + bytes(10) + b"\x04" + bytes(8), "unknown record flags 0x04"),
+        (b"\x02" + bytes(10) + b"\x03" + bytes(8), "unknown record flags 0x03"),
         (b"\x02" + bytes(10) + b"\x01" + bytes(8) + b"x", "tombstone record carries a value"),
     ],
 )
