@@ -215,18 +215,16 @@ def _answer_read(
         answer(reply(command, cast(Records, outcome), _now(context)))
 
 
-def _stamped(
-    coordinator: Coordinator, changes: Sequence[Change], now_ms: int = 0
-) -> list[tuple[bytes, Record]]:
+def _stamped(coordinator: Coordinator, changes: Sequence[Change]) -> list[tuple[bytes, Record]]:
     """The changes as records, each with its own timestamp, in order; a counter's change in
     this process's shard, built on its last contribution that may have landed."""
-    return [(change.key, _record(coordinator, change, now_ms)) for change in changes]
+    return [(change.key, _record(coordinator, change)) for change in changes]
 
 
-def _record(coordinator: Coordinator, change: Change, now_ms: int) -> Record:
+def _record(coordinator: Coordinator, change: Change) -> Record:
     if change.counter is not None:
         floor = coordinator.counter_floors.get(change.key)
-        return change.counter.record(coordinator.stamp(), coordinator.counter_shard, now_ms, floor)
+        return change.counter.record(coordinator.stamp(), coordinator.counter_shard, floor)
     if change.value is None:
         return Record.deletion(coordinator.stamp())
     return Record(coordinator.stamp(), False, change.expires_at_ms, change.value)
@@ -268,13 +266,12 @@ async def _read_then_write(
     keys: Sequence[bytes],
 ) -> object:
     records = await coordinator.read(keys)
-    now_ms = _now(context)
-    outcome = meaning.apply(command, records, now_ms)
+    outcome = meaning.apply(command, records, _now(context))
     if isinstance(outcome, ErrorReply):
         return outcome
     reply, changes = outcome
     if changes:
-        stamped = _stamped(coordinator, changes, now_ms)
+        stamped = _stamped(coordinator, changes)
         try:
             await coordinator.write(stamped)
         except QuorumError:

@@ -187,14 +187,14 @@ class CounterWrite:
     """What this write adds to the value; 0 for an expiry change."""
     expires_at_ms: int
     expiry_changed: bool
+    now_ms: int
+    """When the command decided: whether `read` had expired by then decides the epoch."""
 
-    def record(
-        self, stamp: Timestamp, shard: bytes, now_ms: int, floor: tuple[Epoch, Decimal] | None
-    ) -> Record:
+    def record(self, stamp: Timestamp, shard: bytes, floor: tuple[Epoch, Decimal] | None) -> Record:
         """The record to write at `stamp` for shard `shard`. `floor` is this shard's latest
         contribution that may have landed without being read back (a write that timed out),
         which the new contribution builds on, in the same epoch, so that it stays the newest."""
-        epoch, base, expiry_ts = epoch_after(self.read, now_ms)
+        epoch, base, expiry_ts = epoch_after(self.read, self.now_ms)
         shards: dict[bytes, tuple[Timestamp, bytes]] = {}
         if self.read is not None and self.read.counter:
             counter = counter_of(self.read)

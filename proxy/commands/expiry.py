@@ -146,14 +146,14 @@ def _expire(command: Expire, records: Records, now_ms: int) -> Outcome | ErrorRe
         return 0, ()
     if when <= now_ms:
         return 1, (Change(command.key, None),)
-    return 1, (reexpired(command.key, records[0], current, min(when, MAX_PHYSICAL_MS)),)
+    return 1, (reexpired(command.key, records[0], current, min(when, MAX_PHYSICAL_MS), now_ms),)
 
 
 def _persist(args: list[bytes], records: Records, now_ms: int) -> Outcome:
     current = visible(records[0], now_ms)
     if current is None or current.expires_at_ms == 0:
         return 0, ()
-    return 1, (reexpired(args[1], records[0], current, 0),)
+    return 1, (reexpired(args[1], records[0], current, 0, now_ms),)
 
 
 _CONDITION = Arg(

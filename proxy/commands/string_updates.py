@@ -104,7 +104,7 @@ def _getex(command: GetEx, records: Records, now_ms: int) -> Outcome | ErrorRepl
     if command.persist:
         if current.expires_at_ms == 0:
             return value, ()
-        return value, (reexpired(command.key, records[0], current, 0),)
+        return value, (reexpired(command.key, records[0], current, 0, now_ms),)
     if command.unit is None:
         return value, ()
     expiry = parse_expiry(command.unit, command.amount, "getex")
@@ -115,7 +115,7 @@ def _getex(command: GetEx, records: Records, now_ms: int) -> Outcome | ErrorRepl
         return invalid_expire_error("getex")
     if when <= now_ms:
         return value, (Change(command.key, None),)
-    return value, (reexpired(command.key, records[0], current, when),)
+    return value, (reexpired(command.key, records[0], current, when, now_ms),)
 
 
 SPECS = (

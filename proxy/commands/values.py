@@ -32,11 +32,13 @@ def stored_expiry(when_ms: int) -> int | None:
     return min(when_ms, MAX_PHYSICAL_MS)
 
 
-def reexpired(key: bytes, read: Record | None, shown: Record, expires_at_ms: int) -> Change:
+def reexpired(
+    key: bytes, read: Record | None, shown: Record, expires_at_ms: int, now_ms: int
+) -> Change:
     """The change that gives `key` (read as `read`, seen as `shown`) a new expiry, 0 for none:
     a counter keeps its state, so increments racing with it still count; any other value is
     written again."""
     if read is not None and read.counter:
-        counter = CounterWrite(read, Decimal(0), expires_at_ms, expiry_changed=True)
+        counter = CounterWrite(read, Decimal(0), expires_at_ms, True, now_ms)
         return Change(key, shown.value, expires_at_ms, counter)
     return Change(key, shown.value, expires_at_ms)

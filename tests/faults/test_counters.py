@@ -56,9 +56,7 @@ class Increments:
 
 def _increment(port: int, seed: int, stop: threading.Event, increments: Increments) -> None:
     rng = random.Random(seed)
-    client = redis.Redis(
-        host="127.0.0.1", port=port, socket_timeout=5, retry=Retry(NoBackoff(), 0)
-    )
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5, retry=Retry(NoBackoff(), 0))
     try:
         while not stop.is_set():
             key, amount = rng.choice(COUNTERS), rng.randint(1, 5)
@@ -111,9 +109,7 @@ def test_counters_count_every_acknowledged_increment_through_faults(
     outside = {
         key: (increments.acknowledged[key], final[key], increments.attempted[key])
         for key in COUNTERS
-        if not increments.acknowledged[key]
-        <= int(final[key] or 0)
-        <= increments.attempted[key]
+        if not increments.acknowledged[key] <= int(final[key] or 0) <= increments.attempted[key]
     }
     report = (
         f"counters under faults: seed={SEED}, {SECONDS:g} s of faults, "

@@ -96,7 +96,7 @@ def test_state_survives_encoding(a: Record) -> None:
 
 
 def _increment(read: Record | None, at: int, shard: bytes, delta: int) -> Record:
-    return CounterWrite(read, Decimal(delta), 0, False).record(_ts(at), shard, 0, None)
+    return CounterWrite(read, Decimal(delta), 0, False, 0).record(_ts(at), shard, None)
 
 
 def test_increments_through_two_shards_both_count() -> None:
@@ -119,9 +119,9 @@ def test_a_later_set_resets_and_later_increments_count() -> None:
 
 
 def test_an_expired_counter_starts_again_from_zero_for_every_proxy() -> None:
-    expiring = CounterWrite(None, Decimal(5), 1000, False).record(_ts(10), SHARDS[0], 0, None)
-    one = CounterWrite(expiring, Decimal(1), 0, False).record(_ts(20), SHARDS[0], 2000, None)
-    two = CounterWrite(expiring, Decimal(1), 0, False).record(_ts(21), SHARDS[1], 2000, None)
+    expiring = CounterWrite(None, Decimal(5), 1000, False, 0).record(_ts(10), SHARDS[0], None)
+    one = CounterWrite(expiring, Decimal(1), 0, False, 2000).record(_ts(20), SHARDS[0], None)
+    two = CounterWrite(expiring, Decimal(1), 0, False, 2000).record(_ts(21), SHARDS[1], None)
     assert counter_of(one).epoch == counter_of(two).epoch > counter_of(expiring).epoch
     assert view(join_all([expiring, one, two])).value == b"2"
 
@@ -129,19 +129,19 @@ def test_an_expired_counter_starts_again_from_zero_for_every_proxy() -> None:
 def test_a_failed_increment_is_built_on_in_its_epoch_only() -> None:
     read = _increment(None, 10, SHARDS[0], 3)
     epoch = counter_of(read).epoch
-    built = CounterWrite(read, Decimal(1), 0, False).record(
-        _ts(11), SHARDS[0], 0, (epoch, Decimal(8))
+    built = CounterWrite(read, Decimal(1), 0, False, 0).record(
+        _ts(11), SHARDS[0], (epoch, Decimal(8))
     )
     assert counter_of(built).contribution(SHARDS[0]) == 9
-    other = CounterWrite(read, Decimal(1), 0, False).record(
-        _ts(11), SHARDS[0], 0, (Epoch(_ts(1), 0), Decimal(8))
+    other = CounterWrite(read, Decimal(1), 0, False, 0).record(
+        _ts(11), SHARDS[0], (Epoch(_ts(1), 0), Decimal(8))
     )
     assert counter_of(other).contribution(SHARDS[0]) == 4
 
 
 def test_an_expiry_change_keeps_the_shards_and_wins_over_an_older_expiry() -> None:
     read = _increment(None, 10, SHARDS[0], 3)
-    expire = CounterWrite(read, Decimal(0), 5000, True).record(_ts(11), SHARDS[1], 0, None)
+    expire = CounterWrite(read, Decimal(0), 5000, True, 0).record(_ts(11), SHARDS[1], None)
     racing = _increment(read, 12, SHARDS[1], 2)
     merged = join(expire, racing)
     assert merged.expires_at_ms == 5000
