@@ -49,7 +49,6 @@ from leaderless.proxy.commands.transactions import (
 from leaderless.proxy.resp import NULL_ARRAY, ErrorReply
 from leaderless.proxy.state import Context, Watched
 from leaderless.replication.coordinator import Coordinator
-from leaderless.replication.counters import forget_counters, remember_counters
 from leaderless.replication.record import Record
 from leaderless.replication.rounds import QuorumError, pass_outcome
 from leaderless.replication.scripts import INTERNAL_PREFIX
@@ -217,14 +216,13 @@ def _answer_read(
 
 def _stamped(coordinator: Coordinator, changes: Sequence[Change]) -> list[tuple[bytes, Record]]:
     """The changes as records, each with its own timestamp, in order; a counter's change in
-    this process's shard, built on its last contribution that may have landed."""
+    this process's shard."""
     return [(change.key, _record(coordinator, change)) for change in changes]
 
 
 def _record(coordinator: Coordinator, change: Change) -> Record:
     if change.counter is not None:
-        floor = coordinator.counter_floors.get(change.key)
-        return change.counter.record(coordinator.stamp(), coordinator.counter_shard, floor)
+        return change.counter.record(coordinator.stamp(), coordinator.counter_shard)
     if change.value is None:
         return Record.deletion(coordinator.stamp())
     return Record(coordinator.stamp(), False, change.expires_at_ms, change.value)
@@ -252,32 +250,16 @@ async def _read_modify_write(
     command: object,
     keys: Sequence[bytes],
 ) -> object:
-    if not meaning.one_at_a_time:
-        return await _read_then_write(coordinator, context, meaning, command, keys)
-    async with coordinator.turn(keys[0]):
-        return await _read_then_write(coordinator, context, meaning, command, keys)
-
-
-async def _read_then_write(
-    coordinator: Coordinator,
-    context: Context,
-    meaning: ReadWrite,
-    command: object,
-    keys: Sequence[bytes],
-) -> object:
-    records = await coordinator.read(keys)
+    records = coordinator.own_counters(keys, await coordinator.read(keys))
     outcome = meaning.apply(command, records, _now(context))
     if isinstance(outcome, ErrorReply):
         return outcome
     reply, changes = outcome
     if changes:
         stamped = _stamped(coordinator, changes)
-        try:
-            await coordinator.write(stamped)
-        except QuorumError:
-            remember_counters(coordinator, stamped)
-            raise
-        forget_counters(coordinator, stamped)
+        coordinator.counters_written(stamped, acknowledged=False)
+        await coordinator.write(stamped)
+        coordinator.counters_written(stamped, acknowledged=True)
     return reply
 
 

@@ -32,11 +32,9 @@ requests for one database share rounds, and each database's rounds keep their or
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
-from decimal import Decimal
+from collections.abc import Callable, Sequence
 from enum import Enum
 from functools import partial
 from typing import Literal, TypeVar, cast
@@ -51,7 +49,7 @@ from leaderless.replication.backend import (
     pack_script,
     settle,
 )
-from leaderless.replication.counters import SHARD_ID_LEN, Epoch
+from leaderless.replication.counters import SHARD_ID_LEN, note_written, with_unacknowledged
 from leaderless.replication.databases import DATABASES, databases_in
 from leaderless.replication.handoff import Handoff
 from leaderless.replication.hints import HintStats
@@ -123,9 +121,9 @@ class Coordinator:
         self.counter_shard = secrets.token_bytes(SHARD_ID_LEN)
         """This process's shard of every counter it increments (counters.py): random, so two
         processes never share one, whatever their proxy ids."""
-        self.counter_floors: dict[bytes, tuple[Epoch, Decimal]] = {}
-        """Per key, the contribution of an increment that failed but may have landed."""
-        self._turns: dict[bytes, asyncio.Future[None]] = {}
+        self.counters_sent: dict[bytes, Record] = {}
+        """Per key, the counter this process last wrote while no quorum has acknowledged it
+        (in flight, or failed and perhaps landed): see `own_counters`."""
         self.stats = ReplicationStats()
         self._deadlines = Deadlines(timeout_s)
         self._queued: list[tuple[_Batch, Sequence[object], Outcome]] = []
@@ -143,7 +141,7 @@ class Coordinator:
             coordinator = self._databases[db] = copy.copy(self)
             coordinator.db = db
             coordinator._queued = []
-            coordinator.counter_floors, coordinator._turns = {}, {}
+            coordinator.counters_sent = {}
         return coordinator
 
     @property
@@ -158,17 +156,15 @@ class Coordinator:
     def stamp(self) -> Timestamp:
         return self.clock.now()
 
-    @contextlib.asynccontextmanager
-    async def turn(self, key: bytes) -> AsyncIterator[None]:
-        """Holds `key` for one request at a time: the next waits until this one has written."""
-        while (busy := self._turns.get(key)) is not None:
-            await asyncio.shield(busy)
-        done = self._turns[key] = asyncio.get_running_loop().create_future()
-        try:
-            yield
-        finally:
-            del self._turns[key]
-            done.set_result(None)
+    def own_counters(
+        self, keys: Sequence[bytes], records: list[Record | None]
+    ) -> list[Record | None]:
+        """`records` read for `keys`, with this process's unacknowledged counters merged in
+        (counters.py `with_unacknowledged`)."""
+        return with_unacknowledged(self.counters_sent, keys, records)
+
+    def counters_written(self, written: Sequence[tuple[bytes, Record]], acknowledged: bool) -> None:
+        note_written(self.counters_sent, written, acknowledged)
 
     async def read(self, keys: Sequence[bytes]) -> list[Record | None]:
         """The newest record of each key (tombstones and expired records included)."""

@@ -34,10 +34,10 @@ a quorum read computes from the replicas' records, and what it repairs them with
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from leaderless.replication.hlc import TIMESTAMP_LEN, Timestamp
 from leaderless.replication.record import Record
@@ -65,21 +65,22 @@ class Counter:
     shards: Mapping[bytes, tuple[Timestamp, bytes]]
     """Shard id -> (the stamp of its latest write, its contribution as a decimal string)."""
 
-    def total(self) -> Decimal:
+    def total(self) -> int | Decimal:
+        parts = [_number(value) for _, value in self.shards.values()]
+        parts.append(_number(self.base or b"0"))
+        if all(type(part) is int for part in parts):
+            return sum(parts)
         with localcontext(_EXACT):
-            return sum(
-                (Decimal(value.decode()) for _, value in self.shards.values()),
-                Decimal(self.base.decode() or "0"),
-            )
+            return sum(parts, Decimal(0))
 
     def rendered(self) -> bytes:
         """The value as GET shows it: an integer as Redis writes one, or the decimal number
         without trailing zeros, as INCRBYFLOAT writes it."""
         return _decimal_bytes(self.total())
 
-    def contribution(self, shard: bytes) -> Decimal:
+    def contribution(self, shard: bytes) -> int | Decimal:
         held = self.shards.get(shard)
-        return Decimal(0) if held is None else Decimal(held[1].decode())
+        return 0 if held is None else _number(held[1])
 
 
 def encode_counter(counter: Counter) -> bytes:
@@ -183,29 +184,28 @@ class CounterWrite:
 
     read: Record | None
     """The key's record as the quorum read it (the counter, or the value it starts from)."""
-    delta: Decimal
+    delta: int | Decimal
     """What this write adds to the value; 0 for an expiry change."""
     expires_at_ms: int
     expiry_changed: bool
     now_ms: int
     """When the command decided: whether `read` had expired by then decides the epoch."""
 
-    def record(self, stamp: Timestamp, shard: bytes, floor: tuple[Epoch, Decimal] | None) -> Record:
-        """The record to write at `stamp` for shard `shard`. `floor` is this shard's latest
-        contribution that may have landed without being read back (a write that timed out),
-        which the new contribution builds on, in the same epoch, so that it stays the newest."""
+    def record(self, stamp: Timestamp, shard: bytes) -> Record:
+        """The record to write at `stamp`, adding `delta` to shard `shard`'s contribution."""
         epoch, base, expiry_ts = epoch_after(self.read, self.now_ms)
         shards: dict[bytes, tuple[Timestamp, bytes]] = {}
         if self.read is not None and self.read.counter:
             counter = counter_of(self.read)
             if counter.epoch == epoch:
                 shards = dict(counter.shards)
-        own = Decimal(shards[shard][1].decode()) if shard in shards else Decimal(0)
-        if floor is not None and floor[0] == epoch:
-            own = floor[1]
         if self.delta or not shards:
-            with localcontext(_EXACT):
-                shards[shard] = (stamp, _decimal_bytes(own + self.delta))
+            own = _number(shards[shard][1]) if shard in shards else 0
+            if type(own) is int and type(self.delta) is int:
+                shards[shard] = (stamp, b"%d" % (own + self.delta))
+            else:
+                with localcontext(_EXACT):
+                    shards[shard] = (stamp, _decimal_bytes(Decimal(own) + self.delta))
         if self.expiry_changed:
             expiry_ts = stamp
         state = Counter(epoch, expiry_ts, base, shards)
@@ -218,28 +218,45 @@ def difference(new: bytes, old: bytes) -> Decimal:
         return Decimal(new.decode() or "0") - Decimal(old.decode() or "0")
 
 
-def _decimal_bytes(value: Decimal) -> bytes:
+def _number(text: bytes) -> int | Decimal:
+    """A decimal number as text: an int where it is one, as almost every counter's is."""
+    digits = text[1:] if text[:1] == b"-" else text
+    return int(text) if digits.isdigit() and digits.isascii() else Decimal(text.decode())
+
+
+def _decimal_bytes(value: int | Decimal) -> bytes:
+    if isinstance(value, int):
+        return b"%d" % value
     if value == value.to_integral_value():
         return b"%d" % int(value)
     return format(value, "f").rstrip("0").encode()
 
 
-class _Floors(Protocol):
-    counter_shard: bytes
-    counter_floors: dict[bytes, tuple[Epoch, Decimal]]
+def with_unacknowledged(
+    sent: Mapping[bytes, Record], keys: Sequence[bytes], records: list[Record | None]
+) -> list[Record | None]:
+    """`records` read for `keys`, each merged with the counter this process last wrote to it
+    that no quorum has acknowledged yet (`sent`). An increment then builds on every increment
+    this process made before it, even one whose write is still out, failed, or was missed by
+    the read, so its shard's newest contribution includes them all and never undoes one."""
+    if not sent:
+        return records
+    merged = []
+    for key, record in zip(keys, records, strict=True):
+        mine = sent.get(key)
+        merged.append(record if mine is None else mine if record is None else join(record, mine))
+    return merged
 
 
-def remember_counters(owner: _Floors, written: Iterable[tuple[bytes, Record]]) -> None:
-    """The counters of a write that failed: their contributions may have landed, so the next
-    increment of each builds on them."""
+def note_written(
+    sent: dict[bytes, Record], written: Iterable[tuple[bytes, Record]], acknowledged: bool
+) -> None:
+    """Keep the counters of a write being sent; drop them once a quorum acknowledged them and
+    no later write of the key is out."""
     for key, record in written:
-        if record.counter:
-            counter = decode_counter(record.value)
-            owner.counter_floors[key] = (counter.epoch, counter.contribution(owner.counter_shard))
-
-
-def forget_counters(owner: _Floors, written: Iterable[tuple[bytes, Record]]) -> None:
-    """The counters of a write a quorum holds: a quorum read now finds what it wrote."""
-    for key, record in written:
-        if record.counter:
-            owner.counter_floors.pop(key, None)
+        if not record.counter:
+            continue
+        if not acknowledged:
+            sent[key] = record
+        elif sent.get(key) is record:
+            del sent[key]

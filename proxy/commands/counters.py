@@ -73,7 +73,7 @@ def _increment(command: Increment, records: Records, now_ms: int) -> Outcome | E
     ):
         return OVERFLOW
     total = value + amount
-    return total, (_counted(command.key, records[0], now_ms, b"%d" % total, Decimal(amount)),)
+    return total, (_counted(command.key, records[0], now_ms, b"%d" % total, amount),)
 
 
 def _increment_float(args: list[bytes], records: Records, now_ms: int) -> Outcome | ErrorReply:
@@ -94,7 +94,7 @@ def _increment_float(args: list[bytes], records: Records, now_ms: int) -> Outcom
 
 
 def _counted(
-    key_name: bytes, read: Record | None, now_ms: int, shown: bytes, delta: Decimal
+    key_name: bytes, read: Record | None, now_ms: int, shown: bytes, delta: int | Decimal
 ) -> Change:
     current = visible(read, now_ms)
     expires_at_ms = 0 if current is None else current.expires_at_ms
@@ -116,7 +116,7 @@ def _spec(
         "write denyoom fast",
         "@write @string @fast",
         Doc(summary, since, "string", "O(1)", (key(), *amount)),
-        ReadWrite(apply, one_at_a_time=True),
+        ReadWrite(apply),
         parse,
         key_specs=(KeySpec("RW access update"),),
     )

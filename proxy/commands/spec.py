@@ -82,9 +82,6 @@ class ReadWrite:
     reads: Callable[[Any], bool] = _always
     """Whether this instance must read first; if not, `apply` gets no records and the command
     is a single round (SET without NX/XX/GET/KEEPTTL)."""
-    one_at_a_time: bool = False
-    """Whether requests of it on one key run one after the other at this proxy, each reading
-    what the one before wrote (increments: each builds on this proxy's last contribution)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from leaderless.proxy.commands.args import LLONG_MAX
 from leaderless.proxy.commands.spec import Change
 from leaderless.replication.counters import CounterWrite, view
@@ -39,6 +37,6 @@ def reexpired(
     a counter keeps its state, so increments racing with it still count; any other value is
     written again."""
     if read is not None and read.counter:
-        counter = CounterWrite(read, Decimal(0), expires_at_ms, True, now_ms)
+        counter = CounterWrite(read, 0, expires_at_ms, True, now_ms)
         return Change(key, shown.value, expires_at_ms, counter)
     return Change(key, shown.value, expires_at_ms)

@@ -22,7 +22,9 @@ from leaderless.replication.counters import (
     encode_counter,
     join,
     join_all,
+    note_written,
     view,
+    with_unacknowledged,
 )
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.merkle import range_of
@@ -96,7 +98,7 @@ def test_state_survives_encoding(a: Record) -> None:
 
 
 def _increment(read: Record | None, at: int, shard: bytes, delta: int) -> Record:
-    return CounterWrite(read, Decimal(delta), 0, False, 0).record(_ts(at), shard, None)
+    return CounterWrite(read, Decimal(delta), 0, False, 0).record(_ts(at), shard)
 
 
 def test_increments_through_two_shards_both_count() -> None:
@@ -119,29 +121,44 @@ def test_a_later_set_resets_and_later_increments_count() -> None:
 
 
 def test_an_expired_counter_starts_again_from_zero_for_every_proxy() -> None:
-    expiring = CounterWrite(None, Decimal(5), 1000, False, 0).record(_ts(10), SHARDS[0], None)
-    one = CounterWrite(expiring, Decimal(1), 0, False, 2000).record(_ts(20), SHARDS[0], None)
-    two = CounterWrite(expiring, Decimal(1), 0, False, 2000).record(_ts(21), SHARDS[1], None)
+    expiring = CounterWrite(None, Decimal(5), 1000, False, 0).record(_ts(10), SHARDS[0])
+    one = CounterWrite(expiring, Decimal(1), 0, False, 2000).record(_ts(20), SHARDS[0])
+    two = CounterWrite(expiring, Decimal(1), 0, False, 2000).record(_ts(21), SHARDS[1])
     assert counter_of(one).epoch == counter_of(two).epoch > counter_of(expiring).epoch
     assert view(join_all([expiring, one, two])).value == b"2"
 
 
-def test_a_failed_increment_is_built_on_in_its_epoch_only() -> None:
-    read = _increment(None, 10, SHARDS[0], 3)
-    epoch = counter_of(read).epoch
-    built = CounterWrite(read, Decimal(1), 0, False, 0).record(
-        _ts(11), SHARDS[0], (epoch, Decimal(8))
-    )
-    assert counter_of(built).contribution(SHARDS[0]) == 9
-    other = CounterWrite(read, Decimal(1), 0, False, 0).record(
-        _ts(11), SHARDS[0], (Epoch(_ts(1), 0), Decimal(8))
-    )
-    assert counter_of(other).contribution(SHARDS[0]) == 4
+def test_an_increment_builds_on_this_process_unacknowledged_ones() -> None:
+    """Two increments through one process, the second read before the first landed: the
+    second builds on the first, so the shard's newest contribution holds both."""
+    sent: dict[bytes, Record] = {}
+    read = _increment(None, 10, SHARDS[1], 5)  # another proxy's, as both reads see it
+    first = _increment(read, 11, SHARDS[0], 3)
+    note_written(sent, [(KEY, first)], acknowledged=False)
+    (seen,) = with_unacknowledged(sent, [KEY], [read])
+    second = _increment(seen, 12, SHARDS[0], 4)
+    note_written(sent, [(KEY, second)], acknowledged=False)
+    assert view(join(read, second)).value == b"12"
+    note_written(sent, [(KEY, first)], acknowledged=True)
+    assert sent == {KEY: second}, "a later write of the key is still out"
+    note_written(sent, [(KEY, second)], acknowledged=True)
+    assert sent == {}
+    assert with_unacknowledged(sent, [KEY], [read]) == [read]
+
+
+def test_a_failed_increment_is_kept_and_built_on() -> None:
+    sent: dict[bytes, Record] = {}
+    failed = _increment(None, 10, SHARDS[0], 3)
+    note_written(sent, [(KEY, failed)], acknowledged=False)
+    (seen,) = with_unacknowledged(sent, [KEY], [None])  # no replica the read reached has it
+    assert seen == failed
+    after_reset = with_unacknowledged(sent, [KEY], [Record(_ts(20), False, 0, b"7")])
+    assert after_reset == [Record(_ts(20), False, 0, b"7")]
 
 
 def test_an_expiry_change_keeps_the_shards_and_wins_over_an_older_expiry() -> None:
     read = _increment(None, 10, SHARDS[0], 3)
-    expire = CounterWrite(read, Decimal(0), 5000, True, 0).record(_ts(11), SHARDS[1], None)
+    expire = CounterWrite(read, Decimal(0), 5000, True, 0).record(_ts(11), SHARDS[1])
     racing = _increment(read, 12, SHARDS[1], 2)
     merged = join(expire, racing)
     assert merged.expires_at_ms == 5000
