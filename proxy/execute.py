@@ -250,16 +250,21 @@ async def _read_modify_write(
     command: object,
     keys: Sequence[bytes],
 ) -> object:
-    records = coordinator.own_counters(keys, await coordinator.read(keys))
-    outcome = meaning.apply(command, records, _now(context))
-    if isinstance(outcome, ErrorReply):
-        return outcome
-    reply, changes = outcome
-    if changes:
+    unacknowledged = coordinator.unacknowledged
+    unacknowledged.reading(keys)
+    try:
+        records = unacknowledged.merged_into(keys, await coordinator.read(keys))
+        outcome = meaning.apply(command, records, _now(context))
+        if isinstance(outcome, ErrorReply):
+            return outcome
+        reply, changes = outcome
         stamped = _stamped(coordinator, changes)
-        coordinator.counters_written(stamped, acknowledged=False)
+        unacknowledged.sending(stamped)
+    finally:
+        unacknowledged.done_reading(keys)
+    if stamped:
         await coordinator.write(stamped)
-        coordinator.counters_written(stamped, acknowledged=True)
+        unacknowledged.acknowledged(stamped)
     return reply
 
 

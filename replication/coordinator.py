@@ -49,7 +49,7 @@ from leaderless.replication.backend import (
     pack_script,
     settle,
 )
-from leaderless.replication.counters import SHARD_ID_LEN, note_written, with_unacknowledged
+from leaderless.replication.counters import SHARD_ID_LEN, Unacknowledged
 from leaderless.replication.databases import DATABASES, databases_in
 from leaderless.replication.handoff import Handoff
 from leaderless.replication.hints import HintStats
@@ -121,9 +121,8 @@ class Coordinator:
         self.counter_shard = secrets.token_bytes(SHARD_ID_LEN)
         """This process's shard of every counter it increments (counters.py): random, so two
         processes never share one, whatever their proxy ids."""
-        self.counters_sent: dict[bytes, Record] = {}
-        """Per key, the counter this process last wrote while no quorum has acknowledged it
-        (in flight, or failed and perhaps landed): see `own_counters`."""
+        self.unacknowledged = Unacknowledged()
+        """The counters this process wrote that no quorum has acknowledged yet."""
         self.stats = ReplicationStats()
         self._deadlines = Deadlines(timeout_s)
         self._queued: list[tuple[_Batch, Sequence[object], Outcome]] = []
@@ -141,7 +140,7 @@ class Coordinator:
             coordinator = self._databases[db] = copy.copy(self)
             coordinator.db = db
             coordinator._queued = []
-            coordinator.counters_sent = {}
+            coordinator.unacknowledged = Unacknowledged()
         return coordinator
 
     @property
@@ -155,16 +154,6 @@ class Coordinator:
 
     def stamp(self) -> Timestamp:
         return self.clock.now()
-
-    def own_counters(
-        self, keys: Sequence[bytes], records: list[Record | None]
-    ) -> list[Record | None]:
-        """`records` read for `keys`, with this process's unacknowledged counters merged in
-        (counters.py `with_unacknowledged`)."""
-        return with_unacknowledged(self.counters_sent, keys, records)
-
-    def counters_written(self, written: Sequence[tuple[bytes, Record]], acknowledged: bool) -> None:
-        note_written(self.counters_sent, written, acknowledged)
 
     async def read(self, keys: Sequence[bytes]) -> list[Record | None]:
         """The newest record of each key (tombstones and expired records included)."""

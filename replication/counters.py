@@ -45,6 +45,7 @@ from leaderless.replication.record import Record
 SHARD_ID_LEN = 8
 _LENGTH = struct.Struct(">I")
 _ZERO_TS = Timestamp(0, 0, 0)
+Records = list[Record | None]
 _EXACT = Context(prec=1_000_000)
 """Sums of contributions are exact: no number a counter holds has that many digits."""
 
@@ -232,31 +233,68 @@ def _decimal_bytes(value: int | Decimal) -> bytes:
     return format(value, "f").rstrip("0").encode()
 
 
-def with_unacknowledged(
-    sent: Mapping[bytes, Record], keys: Sequence[bytes], records: list[Record | None]
-) -> list[Record | None]:
-    """`records` read for `keys`, each merged with the counter this process last wrote to it
-    that no quorum has acknowledged yet (`sent`). An increment then builds on every increment
-    this process made before it, even one whose write is still out, failed, or was missed by
-    the read, so its shard's newest contribution includes them all and never undoes one."""
-    if not sent:
-        return records
-    merged = []
-    for key, record in zip(keys, records, strict=True):
-        mine = sent.get(key)
-        merged.append(record if mine is None else mine if record is None else join(record, mine))
-    return merged
+class Unacknowledged:
+    """The counters this process wrote that a quorum has not acknowledged yet, so that its next
+    increment of each builds on them (`merged_into`): a write still out, or one that failed and
+    may have landed anyway. Without it, an increment whose read missed the one before would
+    write a smaller contribution with a newer stamp, and the replicas would keep it.
 
+    An acknowledged counter stays while a read-modify-write of its key that read before the
+    acknowledgement is still deciding: that read may have missed it. Requests of a key mark
+    their read with `reading` and its end with `done_reading`."""
 
-def note_written(
-    sent: dict[bytes, Record], written: Iterable[tuple[bytes, Record]], acknowledged: bool
-) -> None:
-    """Keep the counters of a write being sent; drop them once a quorum acknowledged them and
-    no later write of the key is out."""
-    for key, record in written:
-        if not record.counter:
-            continue
-        if not acknowledged:
-            sent[key] = record
-        elif sent.get(key) is record:
-            del sent[key]
+    def __init__(self) -> None:
+        self._sent: dict[bytes, tuple[Record, bool]] = {}
+        """Key -> the counter last written to it, and whether a quorum acknowledged it."""
+        self._readers: dict[bytes, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._sent)
+
+    def reading(self, keys: Sequence[bytes]) -> None:
+        readers = self._readers
+        for key in keys:
+            readers[key] = readers.get(key, 0) + 1
+
+    def done_reading(self, keys: Sequence[bytes]) -> None:
+        readers, sent = self._readers, self._sent
+        for key in keys:
+            left = readers[key] - 1
+            if left:
+                readers[key] = left
+                continue
+            del readers[key]
+            held = sent.get(key)
+            if held is not None and held[1]:
+                del sent[key]
+
+    def merged_into(self, keys: Sequence[bytes], records: list[Record | None]) -> Records:
+        """`records` read for `keys`, each merged with this process's counter of the key."""
+        sent = self._sent
+        if not sent:
+            return records
+        merged = []
+        for key, record in zip(keys, records, strict=True):
+            held = sent.get(key)
+            if held is None:
+                merged.append(record)
+            else:
+                merged.append(held[0] if record is None else join(record, held[0]))
+        return merged
+
+    def sending(self, written: Iterable[tuple[bytes, Record]]) -> None:
+        for key, record in written:
+            if record.counter:
+                self._sent[key] = (record, False)
+
+    def acknowledged(self, written: Iterable[tuple[bytes, Record]]) -> None:
+        """A quorum holds `written`: a read from now on finds its counters."""
+        sent = self._sent
+        for key, record in written:
+            held = sent.get(key)
+            if held is None or held[0] is not record:
+                continue  # not a counter, or a later write of the key is still out
+            if key in self._readers:
+                sent[key] = (record, True)
+            else:
+                del sent[key]

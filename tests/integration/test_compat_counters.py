@@ -5,7 +5,10 @@ counter."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+import redis.asyncio
 from leaderless.proxy.app.local_nodes import LocalRedisNode
 
 from tests.integration.conftest import Cluster
@@ -215,3 +218,28 @@ def test_redis_py_counter_methods(shared_cluster: Cluster, protocol: int) -> Non
     assert client.incrbyfloat("f", -0.5) == 2.0
     assert client.get("f") == b"2"
     assert client.get("n") == b"0"
+
+
+def test_concurrent_increments_of_one_key_through_one_proxy_answer_distinct_values(
+    shared_cluster: Cluster,
+) -> None:
+    """Many connections increment one key at once: none waits for another, none is lost, and
+    each answers its own value, as in Redis."""
+
+    async def run() -> tuple[list[int], bytes | None]:
+        clients = [
+            redis.asyncio.Redis(host="127.0.0.1", port=shared_cluster.proxy.port) for _ in range(20)
+        ]
+        try:
+            await clients[0].delete("hot")
+            replies = await asyncio.gather(
+                *(client.incr("hot") for client in clients for _ in range(25))
+            )
+            return list(replies), await clients[0].get("hot")
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    replies, final = asyncio.run(run())
+    assert sorted(replies) == list(range(1, 501))
+    assert final == b"500"

@@ -17,14 +17,13 @@ from leaderless.replication.counters import (
     Counter,
     CounterWrite,
     Epoch,
+    Unacknowledged,
     counter_of,
     decode_counter,
     encode_counter,
     join,
     join_all,
-    note_written,
     view,
-    with_unacknowledged,
 )
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.merkle import range_of
@@ -131,29 +130,45 @@ def test_an_expired_counter_starts_again_from_zero_for_every_proxy() -> None:
 def test_an_increment_builds_on_this_process_unacknowledged_ones() -> None:
     """Two increments through one process, the second read before the first landed: the
     second builds on the first, so the shard's newest contribution holds both."""
-    sent: dict[bytes, Record] = {}
+    unacknowledged = Unacknowledged()
     read = _increment(None, 10, SHARDS[1], 5)  # another proxy's, as both reads see it
+    unacknowledged.reading([KEY])
     first = _increment(read, 11, SHARDS[0], 3)
-    note_written(sent, [(KEY, first)], acknowledged=False)
-    (seen,) = with_unacknowledged(sent, [KEY], [read])
+    unacknowledged.sending([(KEY, first)])
+    unacknowledged.done_reading([KEY])
+    unacknowledged.reading([KEY])
+    (seen,) = unacknowledged.merged_into([KEY], [read])
     second = _increment(seen, 12, SHARDS[0], 4)
-    note_written(sent, [(KEY, second)], acknowledged=False)
+    unacknowledged.sending([(KEY, second)])
+    unacknowledged.done_reading([KEY])
     assert view(join(read, second)).value == b"12"
-    note_written(sent, [(KEY, first)], acknowledged=True)
-    assert sent == {KEY: second}, "a later write of the key is still out"
-    note_written(sent, [(KEY, second)], acknowledged=True)
-    assert sent == {}
-    assert with_unacknowledged(sent, [KEY], [read]) == [read]
+    unacknowledged.acknowledged([(KEY, first)])
+    assert unacknowledged.merged_into([KEY], [read]) == [join(read, second)], "second is out"
+    unacknowledged.acknowledged([(KEY, second)])
+    assert len(unacknowledged) == 0
+
+
+def test_an_acknowledged_increment_stays_for_a_read_made_before_it() -> None:
+    unacknowledged = Unacknowledged()
+    unacknowledged.reading([KEY])
+    first = _increment(None, 10, SHARDS[0], 3)
+    unacknowledged.sending([(KEY, first)])
+    unacknowledged.done_reading([KEY])
+    unacknowledged.reading([KEY])  # a second increment reads: its read may miss `first`
+    unacknowledged.acknowledged([(KEY, first)])
+    assert unacknowledged.merged_into([KEY], [None]) == [first]
+    unacknowledged.done_reading([KEY])
+    assert len(unacknowledged) == 0
 
 
 def test_a_failed_increment_is_kept_and_built_on() -> None:
-    sent: dict[bytes, Record] = {}
+    unacknowledged = Unacknowledged()
     failed = _increment(None, 10, SHARDS[0], 3)
-    note_written(sent, [(KEY, failed)], acknowledged=False)
-    (seen,) = with_unacknowledged(sent, [KEY], [None])  # no replica the read reached has it
-    assert seen == failed
-    after_reset = with_unacknowledged(sent, [KEY], [Record(_ts(20), False, 0, b"7")])
-    assert after_reset == [Record(_ts(20), False, 0, b"7")]
+    unacknowledged.sending([(KEY, failed)])
+    assert unacknowledged.merged_into([KEY], [None]) == [failed]
+    reset = Record(_ts(20), False, 0, b"7")
+    assert unacknowledged.merged_into([KEY], [reset]) == [reset]
+    assert len(unacknowledged) == 1
 
 
 def test_an_expiry_change_keeps_the_shards_and_wins_over_an_older_expiry() -> None:
