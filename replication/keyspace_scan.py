@@ -57,6 +57,8 @@ async def scan_page(
         raise QuorumError(f"ERR keyspace iteration supports at most {MAX_REPLICAS} replicas")
     needed = needed_replicas(replicas, coordinator.w, coordinator.sloppy_quorum)
     position: ScanPosition | None = decode_cursor(cursor, replicas)
+    if position.scanned() >= needed:
+        return 0, []  # a cursor no iteration gives: past its end
     keys: dict[bytes, None] = {}
     failed: set[int] = set()
     while position is not None:
