@@ -56,9 +56,10 @@ async def scan_page(
     if replicas > MAX_REPLICAS:
         raise QuorumError(f"ERR keyspace iteration supports at most {MAX_REPLICAS} replicas")
     needed = needed_replicas(replicas, coordinator.w, coordinator.sloppy_quorum)
-    position: ScanPosition | None = decode_cursor(cursor, replicas)
-    if position.scanned() >= needed:
+    start = decode_cursor(cursor, replicas)
+    if start.scanned() >= needed:
         return 0, []  # a cursor no iteration gives: past its end
+    position: ScanPosition | None = start
     keys: dict[bytes, None] = {}
     failed: set[int] = set()
     while position is not None:
