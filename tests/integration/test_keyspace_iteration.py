@@ -1,0 +1,153 @@
+"""Keyspace iteration through the proxy with redis-py, sync and asyncio: every visible key is
+listed, tombstones, expired records and internal keys never are, an iteration survives the
+replica it is scanning going down, and KEYS and RANDOMKEY answer from visible keys only."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+import redis.asyncio
+
+from tests.integration.conftest import Cluster
+from tests.support.processes import wait_for
+
+pytestmark = pytest.mark.integration
+
+REPLICA_BITS = 4
+"""The low bits of a cursor name the replica it scans (replication/scan_cursor.py)."""
+
+
+def fill(client: redis.Redis, count: int, prefix: str = "user:") -> set[bytes]:
+    pipe = client.pipeline(transaction=False)
+    for index in range(count):
+        pipe.set(f"{prefix}{index}", index)
+    pipe.execute()
+    return {f"{prefix}{index}".encode() for index in range(count)}
+
+
+def replica_keys(cluster: Cluster, index: int) -> set[bytes]:
+    return set(cluster.nodes[index].client().scan_iter(count=1000))
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_scan_iter_lists_every_key_with_match_count_and_type(
+    cluster: Cluster, protocol: int
+) -> None:
+    client = cluster.client(protocol)
+    users = fill(client, 300)
+    others = fill(client, 40, "other:")
+    assert set(client.scan_iter(count=17)) == users | others
+    assert set(client.scan_iter(match="user:*", count=25)) == users
+    assert set(client.scan_iter(match="user:1?", _type="string")) == {
+        b"user:%d" % i for i in range(10, 20)
+    }
+    assert set(client.scan_iter(match="other:*", _type="STRING", count=1000)) == others
+    assert list(client.scan_iter(_type="hash")) == []
+    cursor, page = client.scan(0, count=5)
+    assert cursor != 0 and len(page) == len(set(page))
+
+
+def test_redis_asyncio_scan_iter(cluster: Cluster) -> None:
+    users = fill(cluster.client(), 250)
+
+    async def iterate() -> tuple[set[bytes], set[bytes], list[bytes]]:
+        client = redis.asyncio.Redis(port=cluster.proxy.port)
+        try:
+            every = {key async for key in client.scan_iter(count=30)}
+            matched = {key async for key in client.scan_iter(match="user:2*", _type="string")}
+            lists = [key async for key in client.scan_iter(_type="list")]
+            return every, matched, lists
+        finally:
+            await client.aclose()
+
+    every, matched, lists = asyncio.run(iterate())
+    assert every == users
+    assert matched == {key for key in users if key.startswith(b"user:2")}
+    assert lists == []
+
+
+def test_deleted_expired_and_internal_keys_never_show(cluster: Cluster) -> None:
+    client = cluster.client()
+    kept = fill(client, 100)
+    deleted = fill(client, 50, "deleted:")
+    client.delete(*deleted)
+    expiring = fill(client, 50, "expiring:")
+    for key in expiring:
+        client.pexpire(key, 50)
+    assert wait_for(lambda: client.exists(*expiring) == 0)
+    held = replica_keys(cluster, 0)
+    assert deleted <= held and expiring <= held  # tombstones, and expired records in their grace
+    assert any(key.startswith(b"__leaderless:") for key in held)
+    assert set(client.scan_iter(count=7)) == kept
+    assert set(client.scan_iter(match="__leaderless:*")) == set()
+    assert set(client.keys("*")) == kept
+    assert client.keys("deleted:*") == [] and client.keys("expiring:*") == []
+    assert client.dbsize() == len(kept)
+
+
+def test_an_iteration_completes_when_the_replica_it_scans_goes_down(cluster: Cluster) -> None:
+    client = cluster.client()
+    users = fill(client, 2000)
+    seen: set[bytes] = set()
+    cursor, page = client.scan(0, count=100)
+    seen.update(page)
+    cursor, page = client.scan(cursor, count=100)
+    seen.update(page)
+    assert cursor != 0
+    scanned = cursor & ((1 << REPLICA_BITS) - 1)
+    cluster.nodes[scanned].stop()
+    while cursor != 0:
+        cursor, page = client.scan(cursor, count=100)
+        seen.update(page)
+        assert cursor & ((1 << REPLICA_BITS) - 1) != scanned or cursor == 0
+    assert seen == users
+
+
+def test_scan_iter_completes_when_a_replica_goes_down_between_pages(cluster: Cluster) -> None:
+    """redis-py's scan_iter, with a replica stopped after each of the first pages: whichever
+    replica the iteration is on, it still lists every key."""
+    client = cluster.client()
+    users = fill(client, 1500)
+    seen = set()
+    for count, key in enumerate(client.scan_iter(count=200)):
+        seen.add(key)
+        if count == 300:
+            cluster.nodes[2].stop()
+    assert seen == users
+
+
+def test_keys_lists_visible_matching_keys_once(cluster: Cluster) -> None:
+    client = cluster.client()
+    users = fill(client, 1200)
+    client.delete("user:7")
+    keys = client.keys("*")
+    assert len(keys) == len(set(keys)) == len(users) - 1
+    assert set(keys) == users - {b"user:7"}
+    assert set(client.keys("user:1[0-2]")) == {b"user:10", b"user:11", b"user:12"}
+    assert client.keys("user:7") == []
+
+
+def test_randomkey_answers_only_visible_keys(cluster: Cluster) -> None:
+    client = cluster.client()
+    assert client.randomkey() is None
+    deleted = fill(client, 300, "deleted:")
+    client.delete(*deleted)
+    assert client.randomkey() is None
+    client.set("alive", "1")
+    assert {client.randomkey() for _ in range(5)} == {b"alive"}
+    live = fill(client, 20)
+    assert {client.randomkey() for _ in range(20)} <= live | {b"alive"}
+
+
+def test_scan_in_a_transaction(cluster: Cluster) -> None:
+    client = cluster.client()
+    client.set("a", "1")
+    with client.pipeline(transaction=True) as pipe:
+        pipe.set("b", "2").scan(0).keys("*").delete("a").scan(0, _type="string")
+        replies = pipe.execute()
+    assert replies[0] is True
+    assert replies[1][0] == 0 and set(replies[1][1]) == {b"a", b"b"}
+    assert set(replies[2]) == {b"a", b"b"}
+    assert replies[4] == (0, [b"b"])
