@@ -111,8 +111,10 @@ def execute(context: Context, args: list[bytes]) -> object:
         return Pending(partial(_in_task, work), True)
     assert isinstance(meaning, Keyspace), spec.name  # a container's meaning is a subcommand's
     # One that writes is a barrier: what comes after it is stamped after it (a SET after a
-    # FLUSHDB survives it) and reaches the replicas after it.
-    return Pending(partial(_in_task, meaning.run(context, command)), spec.has("write"))
+    # FLUSHDB survives it) and reaches the replicas after it; so is one whose reads must not
+    # be overtaken by the writes behind it.
+    barrier = spec.has("write") or meaning.ordered
+    return Pending(partial(_in_task, meaning.run(context, command)), barrier)
 
 
 def _queue(context: Context, spec: CommandSpec | ErrorReply, args: list[bytes]) -> object:

@@ -189,7 +189,7 @@ SPECS = (
                 Arg("type", "string", token="TYPE", since="6.0.0", optional=True),
             ),
         ),
-        Keyspace(_scan),
+        Keyspace(_scan, ordered=True),
         parse=parse_scan,
         tips=("nondeterministic_output", "request_policy:special", "response_policy:special"),
     ),
@@ -206,7 +206,7 @@ SPECS = (
             "the key names in the database and the given pattern have limited length.",
             (Arg("pattern", "pattern"),),
         ),
-        Keyspace(_keys),
+        Keyspace(_keys, ordered=True),
         tips=("request_policy:all_shards", "nondeterministic_output_order"),
     ),
     CommandSpec(
@@ -220,7 +220,7 @@ SPECS = (
             "generic",
             "O(1)",
         ),
-        Keyspace(_randomkey),
+        Keyspace(_randomkey, ordered=True),
         tips=("request_policy:all_shards", "response_policy:special", "nondeterministic_output"),
     ),
 )

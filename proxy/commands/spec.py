@@ -93,6 +93,10 @@ class Keyspace:
     """Called when the request is read, in request order; what it takes from the context (its
     database's coordinator) it takes then. The awaitable it returns runs when the command
     starts, which may be later, behind a read-then-write."""
+    ordered: bool = False
+    """Whether the commands behind it wait for its answer even though it does not write: work
+    whose later steps read (SCAN reads at quorum the keys a replica listed), which a write
+    behind it would otherwise overtake."""
 
 
 Meaning = Local | Session | Read | Write | ReadWrite | Keyspace | Transaction

@@ -151,3 +151,23 @@ def test_scan_in_a_transaction(cluster: Cluster) -> None:
     assert replies[1][0] == 0 and set(replies[1][1]) == {b"a", b"b"}
     assert set(replies[2]) == {b"a", b"b"}
     assert replies[4] == (0, [b"b"])
+
+
+def test_pipelined_writes_behind_a_scan_do_not_overtake_it(cluster: Cluster) -> None:
+    """A SCAN reads a page's keys at quorum after the replica listed them: a DEL pipelined
+    behind it waits, as it would behind Redis's SCAN."""
+    client = cluster.client()
+    for index in range(30):
+        key = f"k{index}"
+        pipe = client.pipeline(transaction=False)
+        pipe.set(key, 1).scan(0, match=key, count=1000).keys(key).randomkey().delete(key)
+        pipe.keys(key).scan(0, match=key, count=1000)
+        assert pipe.execute() == [
+            True,
+            (0, [key.encode()]),
+            [key.encode()],
+            key.encode(),
+            1,
+            [],
+            (0, []),
+        ]
