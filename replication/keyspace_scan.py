@@ -10,8 +10,11 @@ replica too, so the caller decides what a client sees with a quorum read of them
 When a page finishes its replica and the iteration needs another, the same call goes on with
 the next replica's first page, so that a small database is listed in one call with cursor 0,
 as Redis lists it. A replica that fails its page is left for another, from its start; the call
-fails (QuorumError) only when no replica that is needed can be scanned, and the client's
-cursor stays valid for a later try.
+fails (QuorumError) only when fewer than N - W + 1 replicas can be scanned in full, and the
+client's cursor stays valid for a later try. With a sloppy quorum every replica is scanned
+that can be; when some cannot, the iteration ends after N - W + 1 of them, and a key whose
+write reached fewer than W replicas (the rest as hints in a proxy) may be missed, as a read
+may miss it.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ async def scan_page(
     if replicas > MAX_REPLICAS:
         raise QuorumError(f"ERR keyspace iteration supports at most {MAX_REPLICAS} replicas")
     needed = needed_replicas(replicas, coordinator.w, coordinator.sloppy_quorum)
+    enough = needed_replicas(replicas, coordinator.w, sloppy_quorum=False)
     start = decode_cursor(cursor, replicas)
     if start.scanned() >= needed:
         return 0, []  # a cursor no iteration gives: past its end
@@ -65,9 +69,11 @@ async def scan_page(
     while position is not None:
         usable = [index not in failed and _usable(coordinator, index) for index in range(replicas)]
         chosen = choose_replica(position, usable)
+        if chosen is None and position.scanned() >= enough:
+            return 0, list(keys)  # sloppy quorum: every replica that could be scanned was
         if chosen is None:
             raise QuorumError(
-                f"NOQUORUM keyspace iteration needs {needed} replicas scanned in full; "
+                f"NOQUORUM keyspace iteration needs {enough} replicas scanned in full; "
                 f"{position.scanned()} were and no other is up and in sync"
             )
         try:

@@ -10,8 +10,9 @@ import pytest
 import redis
 import redis.asyncio
 
-from tests.integration.conftest import Cluster
+from tests.integration.conftest import Cluster, start_proxy
 from tests.support.processes import wait_for
+from tests.support.redis_servers import StartNodes
 
 pytestmark = pytest.mark.integration
 
@@ -171,3 +172,44 @@ def test_pipelined_writes_behind_a_scan_do_not_overtake_it(cluster: Cluster) -> 
             [],
             (0, []),
         ]
+
+
+def scanned_replicas(client: redis.Redis) -> tuple[set[int], set[bytes]]:
+    """The replicas a whole iteration scanned (from its cursors), and the keys it listed."""
+    replicas, keys = set(), set()
+    cursor, page = client.scan(0, count=20)
+    while cursor != 0:
+        replicas.add(cursor & ((1 << REPLICA_BITS) - 1))
+        keys.update(page)
+        cursor, page = client.scan(cursor, count=20)
+    return replicas, keys | set(page)
+
+
+def test_a_call_fails_when_too_few_replicas_can_be_scanned(cluster: Cluster) -> None:
+    """Past its first replica, an iteration whose other two replicas go down cannot go on:
+    the call fails with NOQUORUM rather than end the iteration short."""
+    client = cluster.client()
+    fill(client, 500)
+    cursor, _ = client.scan(0, count=50)
+    while cursor & ((1 << REPLICA_BITS) - 1) == 0:
+        cursor, _ = client.scan(cursor, count=50)
+        assert cursor != 0
+    for node in cluster.nodes[1:]:
+        node.stop()
+    with pytest.raises(redis.ResponseError, match=r"^NOQUORUM keyspace iteration needs 2 "):
+        client.scan(cursor, count=50)
+
+
+def test_with_a_sloppy_quorum_every_replica_that_can_be_is_scanned(
+    redis_nodes: StartNodes,
+) -> None:
+    nodes = redis_nodes(3)
+    proxy = start_proxy(nodes, "--sloppy-quorum", "yes")
+    try:
+        client = proxy.client()
+        users = fill(client, 400)
+        assert scanned_replicas(client) == ({0, 1, 2}, users)
+        nodes[0].stop()
+        assert scanned_replicas(client) == ({1, 2}, users)
+    finally:
+        proxy.stop()
