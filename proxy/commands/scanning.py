@@ -18,7 +18,7 @@ first visible key an iteration finds, or nil when it finds none.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
 from leaderless.proxy.commands.args import (
@@ -139,11 +139,7 @@ def _keys(context: Context, args: list[bytes]) -> Awaitable[object]:
 
 async def _keys_reply(coordinator: Coordinator, state: ProxyState, pattern: bytes) -> object:
     found: dict[bytes, None] = {}
-    cursor = None
-    while cursor != 0:
-        cursor, candidates = await scan_page(
-            coordinator, cursor or 0, None if pattern == b"*" else pattern, KEYS_PAGE
-        )
+    async for candidates in _pages(coordinator, None if pattern == b"*" else pattern):
         unseen = [key for key in candidates if key not in found]
         found.update(dict.fromkeys(await _visible(coordinator, state, unseen)))
     return list(found)
@@ -160,13 +156,18 @@ async def _random_key(coordinator: Coordinator, state: ProxyState) -> bytes | No
             break
         if await _visible(coordinator, state, [key]):
             return key
-    cursor = None
-    while cursor != 0:
-        cursor, candidates = await scan_page(coordinator, cursor or 0, None, KEYS_PAGE)
-        shown = await _visible(coordinator, state, candidates)
-        if shown:
+    async for candidates in _pages(coordinator, None):
+        if shown := await _visible(coordinator, state, candidates):
             return shown[0]
     return None
+
+
+async def _pages(coordinator: Coordinator, match: bytes | None) -> AsyncIterator[list[bytes]]:
+    """The candidate keys of a whole iteration, a page at a time."""
+    cursor = None
+    while cursor != 0:
+        cursor, candidates = await scan_page(coordinator, cursor or 0, match, KEYS_PAGE)
+        yield candidates
 
 
 SPECS = (
