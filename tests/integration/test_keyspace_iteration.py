@@ -9,6 +9,7 @@ import asyncio
 import pytest
 import redis
 import redis.asyncio
+from leaderless.proxy.app.local_nodes import LocalRedisNode
 
 from tests.integration.conftest import Cluster, start_proxy
 from tests.support.processes import wait_for
@@ -213,3 +214,23 @@ def test_with_a_sloppy_quorum_every_replica_that_can_be_is_scanned(
         assert scanned_replicas(client) == ({1, 2}, users)
     finally:
         proxy.stop()
+
+
+def test_info_keyspace_counts_what_clients_see_as_the_reference_does(
+    cluster: Cluster, shared_reference: LocalRedisNode
+) -> None:
+    """Tombstones and expired records kept for their grace are keys on the replicas, not in
+    INFO keyspace's keys= or expires= (avg_ttl is always 0 through the proxy)."""
+    reference = shared_reference.client()
+    reference.flushall()
+    for client in (cluster.client(), reference):
+        fill(client, 20)
+        client.set("timed", "1", ex=1000)
+        client.set("deleted", "1", ex=1000)
+        client.delete("deleted")
+        client.set("expired", "1", px=50)
+        assert wait_for(lambda client=client: client.exists("expired") == 0)
+    held = replica_keys(cluster, 0)
+    assert {b"deleted", b"expired"} <= held
+    ours, theirs = cluster.client().info("keyspace")["db0"], reference.info("keyspace")["db0"]
+    assert (ours["keys"], ours["expires"]) == (theirs["keys"], theirs["expires"]) == (21, 1)
