@@ -55,7 +55,7 @@ def load(port: int, keys: int, value: bytes, loaders: int) -> float:
 def full_scan(port: int, count: int) -> dict[str, object]:
     """One iteration from cursor 0 back to 0 with COUNT `count`."""
     client = redis.Redis(port=port, socket_timeout=600)
-    distinct: set[bytes] = set()
+    distinct: set[bytes | str] = set()
     returned = calls = 0
     started = time.perf_counter()
     cursor = None
