@@ -1,6 +1,7 @@
 """SCAN, KEYS and RANDOMKEY against the reference, byte for byte in RESP2 and RESP3: their
 errors, empty results, and a few keys listed in one call (compared as sets: a hash table's
-order is its own), deleted and expired keys left out, and SCAN inside MULTI."""
+order is its own), deleted and expired keys left out, each database's own keys, and SCAN
+inside MULTI."""
 
 from __future__ import annotations
 
