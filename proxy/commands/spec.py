@@ -11,7 +11,7 @@ things only we need: the parser that turns arguments into a typed command, and t
 - `Read`: a quorum read of the command's keys, then a pure reply from the records.
 - `Write`: a blind write; the records written follow from the arguments alone.
 - `ReadWrite`: a quorum read, then a pure function gives the reply and the records to write.
-- `Keyspace`: work over every replica's whole keyspace (DBSIZE, FLUSHDB).
+- `Keyspace`: work over every replica's whole keyspace (DBSIZE, FLUSHDB, SCAN).
 - `Transaction`: EXEC, the requests queued since MULTI run in order.
 
 Everything the executor does around a meaning (arity errors, the NOAUTH, reserved-key and
