@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> None:
     server = _node_server(args.redis_server)
     with (
         tempfile.TemporaryDirectory(prefix="leaderless-bench-") as scratch,
-        _Processes(server.path) as procs,
+        Processes(server.path) as procs,
     ):
         root = Path(scratch)
         direct = procs.node(root / "direct")
@@ -307,7 +307,7 @@ def _process_tree(root: int) -> list[int]:
     return tree
 
 
-class _Processes(contextlib.ExitStack):
+class Processes(contextlib.ExitStack):
     """Starts the nodes, all from the `server` binary, and the proxy; stops every one of them
     on exit."""
 

@@ -7,7 +7,8 @@ then the meaning (spec.py lists the kinds). Local and session commands answer at
 others return a `Pending` the session starts when the commands ahead of it allow: reads and
 blind writes are single rounds on callbacks, read-modify-writes and keyspace work run as
 tasks. A read-modify-write, and keyspace work that writes, need a barrier: the commands after
-it on the same connection wait until it has written, or they would reach the replicas first.
+it on the same connection wait until it has written, or they would reach the replicas first;
+so does keyspace work that reads after its first step (SCAN), or writes would overtake that.
 Every request goes to the coordinator of the database the client had selected when it was
 read (`Context.coordinator`). Between MULTI and EXEC a request passes its lookup and guards and
 is queued instead (commands/transactions.py says what holds); EXEC runs the queue through this
@@ -111,8 +112,10 @@ def execute(context: Context, args: list[bytes]) -> object:
         return Pending(partial(_in_task, work), True)
     assert isinstance(meaning, Keyspace), spec.name  # a container's meaning is a subcommand's
     # One that writes is a barrier: what comes after it is stamped after it (a SET after a
-    # FLUSHDB survives it) and reaches the replicas after it.
-    return Pending(partial(_in_task, meaning.run(context, command)), spec.has("write"))
+    # FLUSHDB survives it) and reaches the replicas after it; so is one whose reads must not
+    # be overtaken by the writes behind it.
+    barrier = spec.has("write") or meaning.ordered
+    return Pending(partial(_in_task, meaning.run(context, command)), barrier)
 
 
 def _queue(context: Context, spec: CommandSpec | ErrorReply, args: list[bytes]) -> object:

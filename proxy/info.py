@@ -12,8 +12,8 @@ and the fields clients read (redis_version is the Redis version whose replies th
 replica's own version is in "# Leaderless"; role:master with no replicas, since clients must
 not try to follow a replication topology behind the proxy). Commandstats counts what this
 proxy process served. Keyspace's line per database has DBSIZE's quorum count and the most keys with
-an expiry any replica holds (expired records kept for their grace included); like Redis, it
-has no line for an empty database. Our own figures
+an expiry that clients see any replica holds (expired records kept for their grace are not
+counted); like Redis, it has no line for an empty database. Our own figures
 sit in "# Leaderless", the clock check's among them (clock_offset_ms reads "unknown" and
 clock_offset_age_ms -1 until a first NTP measurement; see replication/ntp.py).
 """

@@ -314,23 +314,42 @@ return 1
     ).encode(),
 )
 
-# ARGV[1] = the expired grace in ms. The number of keys a client can see: all keys less
-# tombstones, internal keys and expired records still kept (expiry in (now - grace, now], by
-# this replica's clock, as Redis expires keys by it). Keys past expiry + grace that Redis has not
-# reclaimed yet count, exactly as Redis's own DBSIZE counts expired keys.
-DBSIZE = Script(
-    "dbsize",
-    b"""
+_EXPIRED_KEPT = b"""
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local kept = '(' .. string.format('%.0f', now - tonumber(ARGV[1]))
 local upto = string.format('%.0f', now)
-return redis.call('DBSIZE') - redis.call('ZCARD', '__leaderless:tombstones')
-  - redis.call('ZCOUNT', '__leaderless:expiring', kept, upto)
-  - redis.call('ZCOUNT', '__leaderless:expired', kept, upto)
+local expired_kept = redis.call('ZCOUNT', '__leaderless:expiring', kept, upto)
+  + redis.call('ZCOUNT', '__leaderless:expired', kept, upto)
+"""
+"""With ARGV[1] the expired grace in ms: `expired_kept`, how many expired records the replica
+still keeps (expiry in (now - grace, now], by this replica's clock, as Redis expires keys by it)."""
+
+# ARGV[1] = the expired grace in ms. The number of keys a client can see: all keys less
+# tombstones, internal keys and expired records still kept. Keys past expiry + grace that Redis
+# has not reclaimed yet count, exactly as Redis's own DBSIZE counts expired keys.
+DBSIZE = Script(
+    "dbsize",
+    _EXPIRED_KEPT
+    + b"""
+return redis.call('DBSIZE') - redis.call('ZCARD', '__leaderless:tombstones') - expired_kept
   - redis.call('EXISTS', '"""
     + b"', '".join(INTERNAL_KEYS)
     + b"""')
+""",
+)
+
+# ARGV[1] = the expired grace in ms, ARGV[2] = the number of the database the script runs in.
+# The number of keys with an expiry a client can see: INFO keyspace's `expires` of the database
+# less the expired records still kept (only records have a TTL: their expiry plus the grace).
+EXPIRES = Script(
+    "expires",
+    _EXPIRED_KEPT
+    + b"""
+local line = 'db' .. ARGV[2] .. ':keys=%d+,expires=(%d+)'
+local expires = string.match(redis.call('INFO', 'keyspace'), line)
+if not expires then return 0 end
+return tonumber(expires) - expired_kept
 """,
 )
 
@@ -470,6 +489,7 @@ ALL_SCRIPTS = (
     WRITE_IF_NEWER,
     FLUSH,
     DBSIZE,
+    EXPIRES,
     PURGE_TOMBSTONES,
     SETTLE_EXPIRIES,
     SCAN_RANGES,

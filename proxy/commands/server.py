@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import struct
 import sys
 import time
@@ -16,11 +15,9 @@ from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Keyspace, Loca
 from leaderless.proxy.resp import Verbatim
 from leaderless.proxy.state import DIALECT_VERSION, Context, ProxyState
 from leaderless.replication.backend import Backend, ReplicaUnavailable
-from leaderless.replication.databases import DATABASES
+from leaderless.replication.databases import databases_in
 from leaderless.replication.rounds import QuorumError
-from leaderless.replication.scripts import ANTI_ENTROPY_KEY
-
-_EXPIRES = re.compile(rb"^db(\d+):keys=\d+,expires=(\d+),", re.MULTILINE)
+from leaderless.replication.scripts import ANTI_ENTROPY_KEY, EXPIRES
 
 
 def time_reply(wall_ms: int) -> list[bytes]:
@@ -45,16 +42,16 @@ async def _info(context: Context, args: list[bytes]) -> object:
 
 async def _keyspace(state: ProxyState) -> tuple[tuple[int, int, int], ...]:
     """Per database that some replica holds keys in: its keys (DBSIZE's quorum count) and
-    keys with an expiry (the most any replica that answers holds: every replica gives a
-    record's expiry to its key). A database that counts no keys, or where no quorum answers,
-    has no line."""
+    keys with an expiry that clients see (the most any replica that answers holds: every
+    replica gives a record's expiry to its key; expired records kept for their grace are not
+    counted). A database that counts no keys, or where no quorum answers, has no line."""
     up = [backend for backend in state.coordinator.backends if backend.state == "up"]
     expires: dict[int, int] = {}
-    for reply in await asyncio.gather(*(_replica_keyspace(backend, state) for backend in up)):
-        for db, count in _EXPIRES.findall(reply):
-            expires[int(db)] = max(expires.get(int(db), 0), int(count))
+    for counts in await asyncio.gather(*(_replica_expires(backend, state) for backend in up)):
+        for db, count in counts.items():
+            expires[db] = max(expires.get(db, 0), count)
     lines = []
-    for db in sorted(db for db in expires if db < DATABASES):
+    for db in sorted(expires):
         try:
             keys = await state.coordinator.database(db).dbsize()
         except QuorumError:
@@ -64,15 +61,25 @@ async def _keyspace(state: ProxyState) -> tuple[tuple[int, int, int], ...]:
     return tuple(lines)
 
 
-async def _replica_keyspace(backend: Backend, state: ProxyState) -> bytes:
-    """A replica's `INFO keyspace`, or nothing if it does not answer in time."""
+async def _replica_expires(backend: Backend, state: ProxyState) -> dict[int, int]:
+    """Per database a replica holds keys in, its keys with an expiry that clients see; nothing
+    if it does not answer in time."""
+    timeout_s = state.coordinator.timeout_s
+    grace = b"%d" % state.coordinator.expired_grace_ms
     try:
-        reply = await asyncio.wait_for(
-            backend.execute(b"INFO", b"keyspace"), state.coordinator.timeout_s
-        )
+        reply = await asyncio.wait_for(backend.execute(b"INFO", b"keyspace"), timeout_s)
+        if not isinstance(reply, bytes | bytearray):
+            return {}
+        counts = {}
+        for db in databases_in(bytes(reply)):
+            count = await asyncio.wait_for(
+                backend.run_script(EXPIRES, (), (grace, b"%d" % db), db), timeout_s
+            )
+            if isinstance(count, int):
+                counts[db] = count
+        return counts
     except (ReplicaUnavailable, TimeoutError):
-        return b""
-    return bytes(reply) if isinstance(reply, bytes | bytearray) else b""
+        return {}
 
 
 async def _anti_entropy_counters(state: ProxyState) -> tuple[tuple[str, str], ...]:

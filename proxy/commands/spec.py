@@ -11,7 +11,7 @@ things only we need: the parser that turns arguments into a typed command, and t
 - `Read`: a quorum read of the command's keys, then a pure reply from the records.
 - `Write`: a blind write; the records written follow from the arguments alone.
 - `ReadWrite`: a quorum read, then a pure function gives the reply and the records to write.
-- `Keyspace`: work over every replica's whole keyspace (DBSIZE, FLUSHDB).
+- `Keyspace`: work over every replica's whole keyspace (DBSIZE, FLUSHDB, SCAN).
 - `Transaction`: EXEC, the requests queued since MULTI run in order.
 
 Everything the executor does around a meaning (arity errors, the NOAUTH, reserved-key and
@@ -96,6 +96,10 @@ class Keyspace:
     """Called when the request is read, in request order; what it takes from the context (its
     database's coordinator) it takes then. The awaitable it returns runs when the command
     starts, which may be later, behind a read-then-write."""
+    ordered: bool = False
+    """Whether the commands behind it wait for its answer even though it does not write: work
+    whose later steps read (SCAN reads at quorum the keys a replica listed), which a write
+    behind it would otherwise overtake."""
 
 
 Meaning = Local | Session | Read | Write | ReadWrite | Keyspace | Transaction

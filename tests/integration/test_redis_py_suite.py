@@ -49,6 +49,7 @@ NOT_SERVED: dict[str, str] = {
     "test_command_getkeys": "it asks for the keys of commands the proxy does not serve",
     "test_client_kill_filter_by_user": "it creates its user with ACL SETUSER",
     "test_type": "it stores lists, sets, sorted sets and hashes",
+    "test_scan_type": "it stores a set, a hash and a list",
 }
 """Tests whose names start with a served command but that test commands the proxy does not
 serve."""
