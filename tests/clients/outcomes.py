@@ -27,9 +27,12 @@ def expected_failures(suite: str) -> dict[str, str]:
     return table.get(suite, {})
 
 
-def junit_outcomes(report: Path) -> Outcomes:
+def junit_outcomes(report: Path, output: str) -> Outcomes:
     """Each test case's outcome in a JUnit XML report (pytest's, node --test's); a case is named
-    by its class (or file) and name."""
+    by its class (or file) and name. No report means the run failed before its tests: `output`,
+    the run's, says why."""
+    if not report.exists():
+        raise AssertionError(f"the run wrote no report {report}:\n{output[-3000:]}")
     outcomes = {}
     for case in ElementTree.parse(report).iter("testcase"):
         kinds = {child.tag for child in case}
