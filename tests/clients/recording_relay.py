@@ -9,6 +9,7 @@ refused and the reference did not.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -82,7 +83,9 @@ class RecordingRelay:
             reader = hiredis.Reader(notEnoughData=False)
             threading.Thread(target=self._pump, args=(server, client, reader), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, reader: hiredis.Reader | None) -> None:
+    def _pump(
+        self, source: socket.socket, sink: socket.socket, reader: hiredis.Reader | None
+    ) -> None:
         try:
             while data := source.recv(CHUNK):
                 sink.sendall(data)
@@ -92,10 +95,8 @@ class RecordingRelay:
             pass
         finally:
             for sock in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def _record(self, reader: hiredis.Reader, data: bytes) -> bool:
         """Count the errors among the replies `data` completes; False once the stream cannot be
