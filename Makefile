@@ -75,7 +75,7 @@ unit: dev
 	$(BIN)/pytest -m "not integration"
 
 integration: dev
-	$(BIN)/pytest -m integration
+	$(BIN)/pytest -m "integration and not clients"
 
 # Two workers: every test starts its own servers on free ports, so tests share nothing.
 test: lint typecheck
