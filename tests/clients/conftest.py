@@ -39,11 +39,13 @@ RunSuite = Callable[[int], Outcomes]
 
 @dataclass(frozen=True)
 class ClientServers:
+    """The reference and the proxy, each behind the relay that counts its errors."""
+
     reference: RecordingRelay
     proxy: RecordingRelay
 
 
-def _flushed(port: int) -> None:
+def flush_all(port: int) -> None:
     with redis.Redis(host="127.0.0.1", port=port, socket_timeout=10) as client:
         client.flushall()
 
@@ -62,9 +64,11 @@ def client_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClientS
         proxy = start_proxy(started[1:])
         try:
             relays = ClientServers(RecordingRelay(started[0].port), RecordingRelay(proxy.port))
-            yield relays
-            relays.reference.close()
-            relays.proxy.close()
+            try:
+                yield relays
+            finally:
+                relays.reference.close()
+                relays.proxy.close()
         finally:
             proxy.stop()
     finally:
@@ -79,17 +83,20 @@ def require(path: Path) -> Path:
     return path
 
 
-_COMPARISONS: list[Comparison] = []
+COMPARISONS = pytest.StashKey[list[Comparison]]()
+"""The session's comparisons, for the terminal summary."""
 
 
 @pytest.fixture
-def compare_suite(client_servers: ClientServers) -> Callable[[str, RunSuite], Comparison]:
+def compare_suite(
+    client_servers: ClientServers, pytestconfig: pytest.Config
+) -> Callable[[str, RunSuite], Comparison]:
     """Run a suite on the reference, then through the proxy, and check the two agree."""
 
     def compare(suite: str, run: RunSuite) -> Comparison:
         outcomes, errors = [], []
         for relay in (client_servers.reference, client_servers.proxy):
-            _flushed(relay.upstream_port)
+            flush_all(relay.upstream_port)
             relay.take_errors()
             outcomes.append(run(relay.port))
             errors.append(relay.take_errors())
@@ -100,7 +107,7 @@ def compare_suite(client_servers: ClientServers) -> Callable[[str, RunSuite], Co
             expected_failures(suite),
             refused_by_proxy_only(errors[0], errors[1]),
         )
-        _COMPARISONS.append(comparison)
+        pytestconfig.stash.setdefault(COMPARISONS, []).append(comparison)
         print(comparison.summary())
         assert comparison.passing_on_reference, f"{suite}: no test passed on the reference"
         failing = comparison.unexpected_failures
@@ -113,13 +120,16 @@ def compare_suite(client_servers: ClientServers) -> Callable[[str, RunSuite], Co
     return compare
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _COMPARISONS:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    comparisons = config.stash.get(COMPARISONS, [])
+    if not comparisons:
         return
     terminalreporter.section("client suites: reference and proxy")
-    for comparison in _COMPARISONS:
+    for comparison in comparisons:
         terminalreporter.line(comparison.summary())
-    for comparison in _COMPARISONS:
+    for comparison in comparisons:
         for name in comparison.now_passing:
             terminalreporter.line(
                 f"EXPECTED FAILURE NOW PASSES: [{comparison.suite}] {name} "
