@@ -88,9 +88,9 @@ class RecordingRelay:
     ) -> None:
         try:
             while data := source.recv(CHUNK):
-                sink.sendall(data)
                 if reader is not None and not self._record(reader, data):
                     reader = None
+                sink.sendall(data)  # after counting: a client that has its reply sees it counted
         except OSError:
             pass
         finally:
