@@ -10,8 +10,9 @@ tasks. A read-modify-write, and keyspace work that writes, need a barrier: the c
 it on the same connection wait until it has written, or they would reach the replicas first.
 Every request goes to the coordinator of the database the client had selected when it was
 read (`Context.coordinator`). Between MULTI and EXEC a request passes its lookup and guards and
-is queued instead (commands/transactions.py says what holds); EXEC runs the queue through this
-same function, one request after the other.
+is queued instead (commands/transactions.py says what holds); EXEC runs the queue as a `Unit`,
+which takes each request through the same lookup, guards and parser and runs its meaning with
+the unit's own writes buffered (units.py), alone at this proxy (gate.py).
 """
 
 from __future__ import annotations
