@@ -153,6 +153,27 @@ CASES = [
         c("GET", "k"),
     ),
     case(
+        "pipelined: the database a transaction runs in, and the one after it",
+        raw(
+            request("MULTI")
+            + request("SET", "k", "zero")
+            + request("EXEC")
+            + request("SELECT", 1)
+            + request("GET", "k")
+            + request("MULTI")
+            + request("SET", "k", "one")
+            + request("SELECT", 2)
+            + request("SET", "k", "two")
+            + request("EXEC")
+            + request("GET", "k")
+            + request("SELECT", 0)
+            + request("GET", "k")
+            + request("SELECT", 1)
+            + request("GET", "k"),
+            replies=15,
+        ),
+    ),
+    case(
         "WATCH: a key this client changes, sets or deletes aborts EXEC",
         c("SET", "a", "1"),
         c("WATCH", "a", "missing"),
@@ -169,6 +190,19 @@ CASES = [
         c("DEL", "a"),
         c("MULTI"),
         c("EXEC"),
+    ),
+    case(
+        "WATCH: a transaction that runs nothing selects nothing",
+        c("SET", "a", "1"),
+        c("WATCH", "a"),
+        c("SET", "a", "2"),
+        c("MULTI"),
+        c("SELECT", 3),
+        c("SET", "k", "three"),
+        c("EXEC"),
+        c("SET", "k", "zero"),
+        c("SELECT", 3),
+        c("GET", "k"),
     ),
     case(
         "WATCH: unchanged keys run the transaction; EXEC, DISCARD and UNWATCH forget them",
