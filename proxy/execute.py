@@ -11,8 +11,9 @@ it on the same connection wait until it has written, or they would reach the rep
 so does keyspace work that reads after its first step (SCAN), or writes would overtake that.
 Every request goes to the coordinator of the database the client had selected when it was
 read (`Context.coordinator`). Between MULTI and EXEC a request passes its lookup and guards and
-is queued instead (commands/transactions.py says what holds); EXEC runs the queue through this
-same function, one request after the other.
+is queued instead (commands/transactions.py says what holds); EXEC runs the queue as a `Unit`,
+which takes each request through the same lookup, guards and parser and runs its meaning with
+the unit's own writes buffered (units.py), alone at this proxy (gate.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from leaderless.proxy.commands.args import NOAUTH, token
 from leaderless.proxy.commands.spec import (
@@ -49,6 +50,7 @@ from leaderless.proxy.commands.transactions import (
 )
 from leaderless.proxy.resp import NULL_ARRAY, ErrorReply
 from leaderless.proxy.state import Context, Watched
+from leaderless.proxy.units import WriteBuffer
 from leaderless.replication.coordinator import Coordinator
 from leaderless.replication.record import Record
 from leaderless.replication.rounds import QuorumError, pass_outcome
@@ -58,19 +60,24 @@ RESERVED = ErrorReply(
     "ERR keys starting with '__leaderless:' are reserved for the proxy's own bookkeeping"
 )
 
+T = TypeVar("T")
 Answer = Callable[[object], None]
 """Takes a replicated command's reply, or the exception that stands for it."""
 
 
 class Pending:
     """A command that must ask the replicas: `start(answer)` sends it; `barrier` says whether
-    the commands behind it must wait for its answer."""
+    the commands behind it must wait for its answer; `exclusive`, whether it runs a `Unit`, to
+    be started only when it can run alone at this proxy (gate.py)."""
 
-    __slots__ = ("barrier", "start")
+    __slots__ = ("barrier", "exclusive", "start")
 
-    def __init__(self, start: Callable[[Answer], None], barrier: bool) -> None:
+    def __init__(
+        self, start: Callable[[Answer], None], barrier: bool, exclusive: bool = False
+    ) -> None:
         self.start = start
         self.barrier = barrier
+        self.exclusive = exclusive
 
 
 def execute(context: Context, args: list[bytes]) -> object:
@@ -84,13 +91,9 @@ def execute(context: Context, args: list[bytes]) -> object:
         return _queue(context, spec, args)
     if isinstance(spec, ErrorReply):
         return spec
-    context.last_command = spec.name
-    refusal = _refusal(context, spec, args)
-    if refusal is not None:
-        return _exec_aborted(context, refusal) if spec.name == "exec" else refusal
-    command: Any = args if spec.parse is None else spec.parse(args)
-    if isinstance(command, ErrorReply):
-        return command
+    command = checked(context, spec, args)
+    if isinstance(command, ErrorReply):  # EXEC has no parser: its error is a refusal
+        return _exec_aborted(context, command) if spec.name == "exec" else command
     meaning = spec.meaning
     if isinstance(meaning, Local | Session):
         return meaning.answer(context, command)
@@ -116,6 +119,15 @@ def execute(context: Context, args: list[bytes]) -> object:
     # be overtaken by the writes behind it.
     barrier = spec.has("write") or meaning.ordered
     return Pending(partial(_in_task, meaning.run(context, command)), barrier)
+
+
+def checked(context: Context, spec: CommandSpec, args: list[bytes]) -> Any:
+    """The request's command, parsed once its guards let it through; or the error to answer."""
+    context.last_command = spec.name
+    refusal = _refusal(context, spec, args)
+    if refusal is not None:
+        return refusal
+    return args if spec.parse is None else spec.parse(args)
 
 
 def _queue(context: Context, spec: CommandSpec | ErrorReply, args: list[bytes]) -> object:
@@ -149,33 +161,162 @@ def _exec(context: Context) -> object:
         return EXEC_WITHOUT_MULTI
     if failed:
         return EXECABORT
-    return Pending(partial(_start_queued, context, queued, watched), True)
+    # The requests read after EXEC run in the database it leaves selected, as in Redis.
+    db, context.db = context.db, _selected_after(context.db, queued)
+    return Pending(partial(_start_queued, context, db, queued, watched), True, exclusive=True)
+
+
+def _selected_after(db: int, queued: list[list[bytes]]) -> int:
+    """The database a transaction leaves selected: its last SELECT's, if that parses (the
+    only way one fails), else `db`. Known when EXEC is read, before the queue runs."""
+    for args in queued:
+        spec = lookup(args)
+        if isinstance(spec, CommandSpec) and spec.name == "select" and spec.parse is not None:
+            index = spec.parse(args)
+            if isinstance(index, int):
+                db = index
+    return db
 
 
 def _start_queued(
-    context: Context, queued: list[list[bytes]], watched: list[Awaitable[Watched]], answer: Answer
+    context: Context,
+    db: int,
+    queued: list[list[bytes]],
+    watched: list[Awaitable[Watched]],
+    answer: Answer,
 ) -> None:
-    _in_task(_run_queued(context, queued, watched), answer)
+    _in_task(_run_queued(context, db, queued, watched), answer)
 
 
 async def _run_queued(
-    context: Context, queued: list[list[bytes]], watched: list[Awaitable[Watched]]
+    context: Context, db: int, queued: list[list[bytes]], watched: list[Awaitable[Watched]]
 ) -> object:
-    """EXEC's replies: each queued request run once the one before it has answered; a null
-    array if a watched key changed."""
+    """EXEC's replies: a null array if a watched key changed, else the queued requests run as
+    one unit in database `db` (what was selected before EXEC), each entry the request's reply
+    or the error of its writes' missed quorum. The check runs inside the unit's turn, so no
+    other client of this proxy writes in between."""
     if watched and await modified(watched, _now(context)):
+        if context.db == _selected_after(db, queued):
+            context.db = db  # none of its SELECTs ran
         return NULL_ARRAY
-    replies = []
-    for args in queued:
-        reply = execute(context, args)
-        if isinstance(reply, Pending):
-            done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-            reply.start(done.set_result)
-            reply = await done
-        if isinstance(reply, BaseException):
-            reply = error_reply(reply) or ErrorReply(f"ERR internal error: {reply}")
-        replies.append(reply)
-    return replies
+    unit = Unit(context, db)
+    replies = [await unit.call(args) for args in queued]
+    failures = await unit.finish()
+    return [
+        reply if failure is None else failure
+        for reply, failure in zip(replies, failures, strict=True)
+    ]
+
+
+class Unit:
+    """Requests run one after the other as one unit of work: each through the executor's
+    rules (lookup, guards, parser, meaning), but its reads see the unit's own writes and its
+    writes wait in a buffer until `finish` sends them all, stamped together (units.py).
+
+    Run a unit only where nothing else of this proxy runs beside it: from a `Pending` made
+    with `exclusive`, which the session starts in its turn (gate.py). It runs in database
+    `db`, the one selected when the request that runs it was read; a SELECT inside the unit
+    changes the database of the calls after it, and only the unit's: the session may have
+    read (and run) further requests meanwhile."""
+
+    def __init__(self, context: Context, db: int) -> None:
+        self.context = context
+        self.db = db
+        """The database the unit's next call runs in."""
+        self.calls = 0
+        """How many requests `call` has run, each known by its position."""
+        self._buffer = WriteBuffer()
+        self._failures: dict[int, ErrorReply] = {}
+
+    async def call(self, args: list[bytes]) -> object:
+        """The reply of one request of the unit (an ErrorReply for an error)."""
+        position = self.calls
+        self.calls += 1
+        spec = lookup(args)
+        if isinstance(spec, ErrorReply):
+            return spec
+        command = checked(self.context, spec, args)
+        if isinstance(command, ErrorReply):
+            return command
+        try:
+            return await self._run(position, spec, args, command)
+        except Exception as exc:
+            return _failure(exc)
+
+    async def finish(self) -> list[ErrorReply | None]:
+        """Send what is buffered. Then, for each call in order, the error that replaces its
+        reply because a write of it missed its quorum, or None."""
+        await self._send()
+        return [self._failures.get(position) for position in range(self.calls)]
+
+    async def _run(
+        self, position: int, spec: CommandSpec, args: list[bytes], command: Any
+    ) -> object:
+        context = self.context
+        meaning = spec.meaning
+        if isinstance(meaning, Local | Session):
+            return self._in_own_database(meaning.answer, command)
+        coordinator = context.state.coordinator.database(self.db)
+        if isinstance(meaning, Read):
+            records = await self._records(coordinator, spec.keys(args))
+            return meaning.reply(command, records, _now(context))
+        if isinstance(meaning, Write):
+            return self._buffered(position, coordinator, meaning.writes(command, _now(context)))
+        if isinstance(meaning, ReadWrite):
+            reads = meaning.reads(command)
+            records = await self._records(coordinator, spec.keys(args)) if reads else []
+            outcome = meaning.apply(command, records, _now(context))
+            return self._buffered(position, coordinator, outcome)
+        # Work over a whole keyspace sees what the unit wrote, and is stamped after it.
+        await self._send()
+        if isinstance(meaning, Keyspace):
+            return await self._in_own_database(meaning.run, command)
+        return _exec(context)  # EXEC: no MULTI is open inside a unit
+
+    def _in_own_database(self, answer: Callable[[Context, Any], T], command: Any) -> T:
+        """What `answer` gives (and takes from the context) with the unit's database
+        selected; a SELECT it makes stays the unit's."""
+        context = self.context
+        outer, context.db = context.db, self.db
+        try:
+            return answer(context, command)
+        finally:
+            self.db, context.db = context.db, outer
+
+    async def _records(self, coordinator: Coordinator, keys: Sequence[bytes]) -> Records:
+        unread = self._buffer.unread(coordinator.db, keys)
+        read = await coordinator.read(unread) if unread else []
+        return self._buffer.records(coordinator.db, keys, read)
+
+    def _buffered(
+        self, position: int, coordinator: Coordinator, outcome: Outcome | ErrorReply
+    ) -> object:
+        if isinstance(outcome, ErrorReply):
+            return outcome
+        reply, changes = outcome
+        if changes:
+            self._buffer.put(position, coordinator.db, _stamped(coordinator, changes))
+        return reply
+
+    async def _send(self) -> None:
+        """Write what is buffered, one write per database, all at once; a write that misses
+        its quorum fails the calls whose records it carried."""
+        root = self.context.state.coordinator
+        batches = self._buffer.take(root.stamp)
+        if not batches:
+            return
+        outcomes = await asyncio.gather(
+            *(root.database(batch.db).write(batch.records) for batch in batches),
+            return_exceptions=True,
+        )
+        for batch, outcome in zip(batches, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                for position in batch.writers:
+                    self._failures.setdefault(position, _failure(outcome))
+
+
+def _failure(exc: BaseException) -> ErrorReply:
+    return error_reply(exc) or ErrorReply(f"ERR internal error: {exc}")
 
 
 def _refusal(context: Context, spec: CommandSpec, args: list[bytes]) -> ErrorReply | None:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from leaderless.config.settings import Settings
+from leaderless.proxy.gate import UnitGate
 from leaderless.replication.coordinator import Coordinator
 from leaderless.replication.ntp import ClockCheck
 
@@ -56,6 +57,8 @@ class ProxyState:
     error_replies: int = 0
     command_stats: dict[str, CommandStats] = field(default_factory=dict)
     """Per command's full name (`config|get`), for INFO commandstats."""
+    gate: UnitGate = field(default_factory=UnitGate)
+    """Whether the sessions' requests may go to the replicas, or wait for a unit of work."""
 
     def command(self, name: str) -> CommandStats:
         """The figures of the command named, created at its first call."""
