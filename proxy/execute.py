@@ -286,6 +286,7 @@ class Unit:
     async def _records(self, coordinator: Coordinator, keys: Sequence[bytes]) -> Records:
         unread = self._buffer.unread(coordinator.db, keys)
         read = await coordinator.read(unread) if unread else []
+        read = coordinator.unacknowledged.merged_into(unread, read)
         return self._buffer.records(coordinator.db, keys, read)
 
     def _buffered(
@@ -305,6 +306,8 @@ class Unit:
         batches = self._buffer.take(root.stamp)
         if not batches:
             return
+        for batch in batches:
+            root.database(batch.db).unacknowledged.sending(batch.records)
         outcomes = await asyncio.gather(
             *(root.database(batch.db).write(batch.records) for batch in batches),
             return_exceptions=True,
@@ -313,6 +316,8 @@ class Unit:
             if isinstance(outcome, BaseException):
                 for position in batch.writers:
                     self._failures.setdefault(position, _failure(outcome))
+            else:
+                root.database(batch.db).unacknowledged.acknowledged(batch.records)
 
 
 def _failure(exc: BaseException) -> ErrorReply:

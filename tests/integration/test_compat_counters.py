@@ -243,3 +243,13 @@ def test_concurrent_increments_of_one_key_through_one_proxy_answer_distinct_valu
     replies, final = asyncio.run(run())
     assert sorted(replies) == list(range(1, 501))
     assert final == b"500"
+
+
+def test_increments_in_a_transaction_count_and_see_each_other(shared_cluster: Cluster) -> None:
+    client = shared_cluster.client()
+    client.delete("t")
+    with client.pipeline(transaction=True) as pipe:
+        pipe.incr("t").incrby("t", 5).get("t").expire("t", 100).decr("t")
+        assert pipe.execute() == [1, 6, b"6", True, 5]
+    assert client.incr("t") == 6
+    assert 0 < client.ttl("t") <= 100
