@@ -47,7 +47,7 @@ from leaderless.proxy.commands.transactions import (
     modified,
 )
 from leaderless.proxy.resp import NULL_ARRAY, ErrorReply
-from leaderless.proxy.state import Context, Watched
+from leaderless.proxy.state import Context, LastWrite, Watched
 from leaderless.replication.coordinator import Coordinator
 from leaderless.replication.record import Record
 from leaderless.replication.rounds import QuorumError, pass_outcome
@@ -102,11 +102,12 @@ def execute(context: Context, args: list[bytes]) -> object:
         keys = spec.keys(args)
         return Pending(partial(_read, coordinator, context, meaning, command, keys), False)
     if isinstance(meaning, Write):
-        return Pending(partial(_write, coordinator, meaning.writes(command, _now(context))), False)
+        outcome = meaning.writes(command, _now(context))
+        return Pending(partial(_write, context, coordinator, outcome), False)
     if isinstance(meaning, ReadWrite):
         if not meaning.reads(command):
             outcome = meaning.apply(command, [], _now(context))
-            return Pending(partial(_write, coordinator, outcome), False)
+            return Pending(partial(_write, context, coordinator, outcome), False)
         work = _read_modify_write(coordinator, context, meaning, command, spec.keys(args))
         return Pending(partial(_in_task, work), True)
     assert isinstance(meaning, Keyspace), spec.name  # a container's meaning is a subcommand's
@@ -214,9 +215,12 @@ def _answer_read(
         answer(reply(command, cast(Records, outcome), _now(context)))
 
 
-def _stamped(coordinator: Coordinator, changes: Sequence[Change]) -> list[tuple[bytes, Record]]:
-    """The changes as records, each with its own timestamp, in order."""
-    return [
+def _stamped(
+    context: Context, coordinator: Coordinator, changes: Sequence[Change]
+) -> list[tuple[bytes, Record]]:
+    """The changes as records, each with its own timestamp, in order; the client's last write
+    from now on (for WAIT)."""
+    records = [
         (
             change.key,
             Record.deletion(coordinator.stamp())
@@ -225,9 +229,13 @@ def _stamped(coordinator: Coordinator, changes: Sequence[Change]) -> list[tuple[
         )
         for change in changes
     ]
+    context.last_write = LastWrite(coordinator.db, tuple((k, r.ts) for k, r in records))
+    return records
 
 
-def _write(coordinator: Coordinator, outcome: Outcome | ErrorReply, answer: Answer) -> None:
+def _write(
+    context: Context, coordinator: Coordinator, outcome: Outcome | ErrorReply, answer: Answer
+) -> None:
     if isinstance(outcome, ErrorReply):
         answer(outcome)
         return
@@ -235,7 +243,8 @@ def _write(coordinator: Coordinator, outcome: Outcome | ErrorReply, answer: Answ
     if not changes:
         answer(reply)
         return
-    coordinator.write_then(_stamped(coordinator, changes), partial(_answer_written, answer, reply))
+    records = _stamped(context, coordinator, changes)
+    coordinator.write_then(records, partial(_answer_written, answer, reply))
 
 
 def _answer_written(answer: Answer, reply: object, outcome: object) -> None:
@@ -255,7 +264,7 @@ async def _read_modify_write(
         return outcome
     reply, changes = outcome
     if changes:
-        await coordinator.write(_stamped(coordinator, changes))
+        await coordinator.write(_stamped(context, coordinator, changes))
     return reply
 
 
@@ -279,7 +288,7 @@ def write_values(context: Context, pairs: Sequence[tuple[bytes, bytes]], answer:
     """A run of pipelined plain SETs written as one (the session's, for SETs it has checked):
     `answer` gets None or the failure."""
     changes = [Change(key, value) for key, value in pairs]
-    _write(context.coordinator, (None, changes), answer)
+    _write(context, context.coordinator, (None, changes), answer)
 
 
 def error_reply(failure: BaseException) -> ErrorReply | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from leaderless.config.settings import Settings
 from leaderless.replication.coordinator import Coordinator
+from leaderless.replication.hlc import Timestamp
 from leaderless.replication.ntp import ClockCheck
 
 DIALECT_VERSION = "7.2.4"
@@ -89,6 +90,14 @@ class ProxyState:
         return [backend.version for backend in self.coordinator.backends]
 
 
+@dataclass(frozen=True, slots=True)
+class LastWrite:
+    """A client's last write, for WAIT: its database, and each key with its timestamp."""
+
+    db: int
+    versions: tuple[tuple[bytes, Timestamp], ...]
+
+
 Watched = list[tuple[Coordinator, bytes, object]]
 """Keys a WATCH read, each with the coordinator of its database and the version it found."""
 
@@ -126,6 +135,8 @@ class Context:
         """A request could not be queued since MULTI: EXEC will answer EXECABORT."""
         self.watched: list[Awaitable[Watched]] = []
         """What each WATCH since the last EXEC, DISCARD, UNWATCH or RESET read."""
+        self.last_write: LastWrite | None = None
+        """The records this client last wrote (WAIT counts the replicas holding them)."""
 
     @property
     def coordinator(self) -> Coordinator:
