@@ -6,8 +6,9 @@ hold it and reaches the others later (or as a replayed hint, or by anti-entropy)
 answers how many of the N replicas hold the client's last write now (`replication/holders.py`
 says what holding means), N when all do. It answers at once when that is at least
 `numreplicas`, else asks again, more slowly each time (from 10 ms up to 500 ms apart), until
-it is or `timeout` ms have passed (0: no limit, as in Redis), and answers the last count.
-A client that has written nothing yet gets the number of replicas that answer.
+it is or `timeout` ms have passed (0: no limit, as in Redis), and answers the last count;
+it stops asking when the client disconnects. A client that has written nothing yet gets the
+number of replicas that answer.
 
 The last write is the last one a single-key or multi-key string command made (SET, MSET, DEL,
 EXPIRE...); COPY, MOVE, FLUSHDB and FLUSHALL do not change it.
@@ -124,10 +125,15 @@ async def _waited(context: Context, args: list[bytes]) -> int | ErrorReply:
         if count >= wait.numreplicas:
             return count
         now = loop.time()
-        if deadline is not None and now >= deadline:
+        if (deadline is not None and now >= deadline) or not _connected(context):
             return count
         await asyncio.sleep(pause if deadline is None else min(pause, deadline - now))
         pause = min(pause * 2, LAST_POLL_S)
+
+
+def _connected(context: Context) -> bool:
+    """Whether the client is still connected: a WAIT without a timeout ends with it."""
+    return context.state.clients.get(context.client_id) is context
 
 
 def _waitaof(context: Context, args: list[bytes]) -> object:

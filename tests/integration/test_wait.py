@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.conftest import Cluster
 from tests.support.compat import connect, request
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +62,22 @@ def test_the_last_write_is_the_one_counted(cluster: Cluster) -> None:
         other.set("k", "2")
         assert writer.wait(3, 1000) == 3
         assert other.wait(3, 1000) == 3
+
+
+def test_a_wait_without_timeout_stops_asking_when_its_client_leaves(cluster: Cluster) -> None:
+    cluster.nodes[2].kill()
+    replica = cluster.nodes[0].client()
+
+    def polls() -> int:
+        return int(replica.info("commandstats").get("cmdstat_mget", {}).get("calls", 0))
+
+    with connect(cluster.proxy.port) as connection:
+        connection.send(request("SET", "k", "v"))
+        assert connection.read_reply() == b"+OK\r\n"
+        before = polls()
+        connection.send(request("WAIT", 3, 0))
+        assert wait_for(lambda: polls() > before + 1), "WAIT asks the replicas again"
+    with cluster.client() as client:
+        assert wait_for(lambda: client.info("clients")["connected_clients"] == 1)
+    left = polls()
+    assert not wait_for(lambda: polls() > left + 1, timeout=1.5)
