@@ -47,7 +47,7 @@ from leaderless.proxy.commands.transactions import (
     modified,
 )
 from leaderless.proxy.resp import NULL_ARRAY, ErrorReply
-from leaderless.proxy.state import Context, LastWrite, Watched
+from leaderless.proxy.state import Context, Watched
 from leaderless.replication.coordinator import Coordinator
 from leaderless.replication.record import Record
 from leaderless.replication.rounds import QuorumError, pass_outcome
@@ -229,7 +229,7 @@ def _stamped(
         )
         for change in changes
     ]
-    context.last_write = LastWrite(coordinator.db, tuple((k, r.ts) for k, r in records))
+    context.last_write = (coordinator.db, [(key, record.ts) for key, record in records])
     return records
 
 

@@ -90,12 +90,9 @@ class ProxyState:
         return [backend.version for backend in self.coordinator.backends]
 
 
-@dataclass(frozen=True, slots=True)
-class LastWrite:
-    """A client's last write, for WAIT: its database, and each key with its timestamp."""
-
-    db: int
-    versions: tuple[tuple[bytes, Timestamp], ...]
+LastWrite = tuple[int, list[tuple[bytes, Timestamp]]]
+"""A client's last write, for WAIT: its database, and each key with its timestamp. A plain
+tuple: one is made for every write."""
 
 
 Watched = list[tuple[Coordinator, bytes, object]]

@@ -114,9 +114,8 @@ async def _waited(context: Context, args: list[bytes]) -> int | ErrorReply:
     wait = parse_wait(args, context.state.wall_ms())
     if isinstance(wait, ErrorReply):
         return wait
-    last = context.last_write
-    coordinator = context.state.coordinator.database(0 if last is None else last.db)
-    versions = () if last is None else last.versions
+    db, versions = context.last_write or (0, [])
+    coordinator = context.state.coordinator.database(db)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait.timeout_ms / 1000 if wait.timeout_ms else None
     pause = FIRST_POLL_S
