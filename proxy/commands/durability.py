@@ -21,7 +21,6 @@ does with appendonly off (the proxy has no file of its own), and refuses numrepl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from leaderless.proxy.commands.args import (
@@ -103,11 +102,7 @@ def parse_waitaof(args: list[bytes], now_ms: int) -> list[int] | ErrorReply:
     return [0, 0]
 
 
-def _wait(context: Context, args: list[bytes]) -> Awaitable[object]:
-    return _waited(context, args)
-
-
-async def _waited(context: Context, args: list[bytes]) -> int | ErrorReply:
+async def _wait(context: Context, args: list[bytes]) -> int | ErrorReply:
     """The count once it reaches numreplicas or the timeout passes. The arguments are read
     and the last write taken when WAIT starts, after the writes before it on the connection
     have been sent."""
