@@ -106,11 +106,12 @@ def execute(context: Context, args: list[bytes]) -> object:
         keys = spec.keys(args)
         return Pending(partial(_read, coordinator, context, meaning, command, keys), False)
     if isinstance(meaning, Write):
-        return Pending(partial(_write, coordinator, meaning.writes(command, _now(context))), False)
+        outcome = meaning.writes(command, _now(context))
+        return Pending(partial(_write, context, coordinator, outcome), False)
     if isinstance(meaning, ReadWrite):
         if not meaning.reads(command):
             outcome = meaning.apply(command, [], _now(context))
-            return Pending(partial(_write, coordinator, outcome), False)
+            return Pending(partial(_write, context, coordinator, outcome), False)
         work = _read_modify_write(coordinator, context, meaning, command, spec.keys(args))
         return Pending(partial(_in_task, work), True)
     assert isinstance(meaning, Keyspace), spec.name  # a container's meaning is a subcommand's
@@ -296,7 +297,7 @@ class Unit:
             return outcome
         reply, changes = outcome
         if changes:
-            self._buffer.put(position, coordinator.db, _stamped(coordinator, changes))
+            self._buffer.put(position, coordinator.db, _stamped(self.context, coordinator, changes))
         return reply
 
     async def _send(self) -> None:
@@ -363,10 +364,14 @@ def _answer_read(
         answer(reply(command, cast(Records, outcome), _now(context)))
 
 
-def _stamped(coordinator: Coordinator, changes: Sequence[Change]) -> list[tuple[bytes, Record]]:
-    """The changes as records, each with its own timestamp, in order; a counter's change in
-    this process's shard."""
-    return [(change.key, _record(coordinator, change)) for change in changes]
+def _stamped(
+    context: Context, coordinator: Coordinator, changes: Sequence[Change]
+) -> list[tuple[bytes, Record]]:
+    """The changes as records, each with its own timestamp, in order (a counter's change in
+    this process's shard); the client's last write from now on (for WAIT)."""
+    records = [(change.key, _record(coordinator, change)) for change in changes]
+    context.last_write = (coordinator.db, [(key, record.ts) for key, record in records])
+    return records
 
 
 def _record(coordinator: Coordinator, change: Change) -> Record:
@@ -377,7 +382,9 @@ def _record(coordinator: Coordinator, change: Change) -> Record:
     return Record(coordinator.stamp(), False, change.expires_at_ms, change.value)
 
 
-def _write(coordinator: Coordinator, outcome: Outcome | ErrorReply, answer: Answer) -> None:
+def _write(
+    context: Context, coordinator: Coordinator, outcome: Outcome | ErrorReply, answer: Answer
+) -> None:
     if isinstance(outcome, ErrorReply):
         answer(outcome)
         return
@@ -385,7 +392,8 @@ def _write(coordinator: Coordinator, outcome: Outcome | ErrorReply, answer: Answ
     if not changes:
         answer(reply)
         return
-    coordinator.write_then(_stamped(coordinator, changes), partial(_answer_written, answer, reply))
+    records = _stamped(context, coordinator, changes)
+    coordinator.write_then(records, partial(_answer_written, answer, reply))
 
 
 def _answer_written(answer: Answer, reply: object, outcome: object) -> None:
@@ -407,7 +415,7 @@ async def _read_modify_write(
         if isinstance(outcome, ErrorReply):
             return outcome
         reply, changes = outcome
-        stamped = _stamped(coordinator, changes)
+        stamped = _stamped(context, coordinator, changes)
         unacknowledged.sending(stamped)
     finally:
         unacknowledged.done_reading(keys)
@@ -437,7 +445,7 @@ def write_values(context: Context, pairs: Sequence[tuple[bytes, bytes]], answer:
     """A run of pipelined plain SETs written as one (the session's, for SETs it has checked):
     `answer` gets None or the failure."""
     changes = [Change(key, value) for key, value in pairs]
-    _write(context.coordinator, (None, changes), answer)
+    _write(context, context.coordinator, (None, changes), answer)
 
 
 def error_reply(failure: BaseException) -> ErrorReply | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from leaderless.config.settings import Settings
 from leaderless.proxy.gate import UnitGate
 from leaderless.replication.coordinator import Coordinator
+from leaderless.replication.hlc import Timestamp
 from leaderless.replication.ntp import ClockCheck
 
 DIALECT_VERSION = "7.2.4"
@@ -92,6 +93,11 @@ class ProxyState:
         return [backend.version for backend in self.coordinator.backends]
 
 
+LastWrite = tuple[int, list[tuple[bytes, Timestamp]]]
+"""A client's last write, for WAIT: its database, and each key with its timestamp. A plain
+tuple: one is made for every write."""
+
+
 Watched = list[tuple[Coordinator, bytes, object]]
 """Keys a WATCH read, each with the coordinator of its database and the version it found."""
 
@@ -129,6 +135,8 @@ class Context:
         """A request could not be queued since MULTI: EXEC will answer EXECABORT."""
         self.watched: list[Awaitable[Watched]] = []
         """What each WATCH since the last EXEC, DISCARD, UNWATCH or RESET read."""
+        self.last_write: LastWrite | None = None
+        """The records this client last wrote (WAIT counts the replicas holding them)."""
 
     @property
     def coordinator(self) -> Coordinator:

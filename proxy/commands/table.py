@@ -1,8 +1,9 @@
 """The command table: every family's specs by name, the COMMAND container that reports them,
 and each container's HELP, all from the specs.
 
-`lookup` finds the spec a request names, with Redis 7.2's order of errors: unknown command,
-unknown subcommand of a container, then the arity of the command or subcommand found.
+`lookup` finds the spec a request names, with Redis 7.2's order of errors: unknown command
+(or one Redis has that is not replicated yet, `not_replicated.py`), unknown subcommand of a
+container, then the arity of the command or subcommand found.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from leaderless.proxy.commands import (
     copies,
     counters,
     databases,
+    durability,
     expiry,
     keyspace,
     lcs,
+    object_info,
     scanning,
     server,
     string_edits,
@@ -37,6 +40,7 @@ from leaderless.proxy.commands.args import (
     unknown_subcommand_error,
 )
 from leaderless.proxy.commands.introspection import docs_entry, help_reply, info_entry
+from leaderless.proxy.commands.not_replicated import NOT_REPLICATED
 from leaderless.proxy.commands.spec import Arg, CommandSpec, Doc, Local, subcommands
 from leaderless.proxy.resp import ErrorReply
 from leaderless.proxy.state import Context
@@ -270,15 +274,18 @@ COMMAND_TABLE: Mapping[str, CommandSpec] = _table(
     server.SPECS,
     databases.SPECS,
     transactions.SPECS,
+    durability.SPECS,
+    object_info.SPECS,
     (_COMMAND,),
 )
 
 
 def lookup(args: list[bytes]) -> CommandSpec | ErrorReply:
     """The spec a request (never empty) names, or the error Redis gives for it."""
-    spec = COMMAND_TABLE.get(args[0].lower().decode("ascii", "replace"))
+    name = args[0].lower().decode("ascii", "replace")
+    spec = COMMAND_TABLE.get(name)
     if spec is None:
-        return unknown_command_error(args)
+        return NOT_REPLICATED.get(name) or unknown_command_error(args)
     if spec.subcommands and len(args) >= 2:
         sub = spec.subcommands.get(c_string(args[1]).lower().decode("ascii", "replace"))
         if sub is None:

@@ -192,6 +192,10 @@ CASES: list[Case] = [
         c("INCR", "copy"),
         c("MGET", "n", "copy", "renamed"),
         c("EXISTS", "n", "copy", "renamed"),
+        c("OBJECT", "ENCODING", "copy"),
+        c("INCRBYFLOAT", "float", "1.5"),
+        c("OBJECT", "ENCODING", "float"),
+        c("TYPE", "float"),
     ),
 ]
 
