@@ -360,8 +360,12 @@ def _answer_read(
 ) -> None:
     if isinstance(outcome, BaseException):
         answer(outcome)
-    else:
-        answer(reply(command, cast(Records, outcome), _now(context)))
+        return
+    try:
+        result = reply(command, cast(Records, outcome), _now(context))
+    except Exception as exc:  # a record it cannot show fails this request, not the connection
+        result = exc
+    answer(result)
 
 
 def _stamped(

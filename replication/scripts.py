@@ -202,10 +202,13 @@ local function apply(key, rec, added)
   if old ~= '' then
     if #old < 20 or string.byte(old, 1) ~= 2 then return 0 end
     local _, op, ol, on, oflags, oexpires = struct.unpack('>BI6I2I2BI6', old)
+    local merged, joined = false, nil
     if is_counter(flags) or is_counter(oflags) then
       local whole = redis.call('GET', key)
-      local joined = join(whole, rec)
-      if joined == whole then return 0 end
+      merged, joined = pcall(join, whole, rec)  -- a state it cannot read: last write wins
+      if merged and joined == whole then return 0 end
+    end
+    if merged then
       rec, added = joined, leaf(key, string.sub(joined, 2, 12))
       _, p, l, n, flags, expires = struct.unpack('>BI6I2I2BI6', rec)
     elseif not after(p, l, n, op, ol, on) then

@@ -6,10 +6,15 @@ counter."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
+import redis
 import redis.asyncio
 from leaderless.proxy.app.local_nodes import LocalRedisNode
+from leaderless.replication.hlc import Timestamp
+from leaderless.replication.merkle import range_of
+from leaderless.replication.record import Record, encode_record
 
 from tests.integration.conftest import Cluster
 from tests.support.compat import FUTURE_MS, Case, c, case, mismatches, pttl, ttl
@@ -257,3 +262,21 @@ def test_increments_in_a_transaction_count_and_see_each_other(shared_cluster: Cl
         assert pipe.execute() == [1, 6, b"6", True, 5]
     assert client.incr("t") == 6
     assert 0 < client.ttl("t") <= 100
+
+
+def test_a_counter_state_the_proxy_cannot_read_fails_only_its_request(
+    shared_cluster: Cluster,
+) -> None:
+    """Foreign bytes flagged as a counter on every replica: GET answers an error and the
+    connection goes on serving."""
+    written = Record(Timestamp(int(time.time() * 1000), 0, 1), False, 0, b"", counter=True)
+    header = encode_record(written, range_of(b"garbled"))
+    for node in shared_cluster.nodes:
+        with node.client() as replica:
+            replica.set("garbled", header + b"not a counter state")
+    client = shared_cluster.client()
+    with pytest.raises(redis.ResponseError, match="internal error"):
+        client.get("garbled")
+    assert client.ping() is True
+    assert client.set("garbled", "fine") is True
+    assert client.get("garbled") == b"fine"
