@@ -31,6 +31,7 @@ from leaderless.proxy.commands.spec import (
     Read,
     ReadWrite,
     Records,
+    Script,
     Session,
     Transaction,
     Write,
@@ -95,6 +96,8 @@ def execute(context: Context, args: list[bytes]) -> object:
         return meaning.answer(context, command)
     if isinstance(meaning, Transaction):
         return _exec(context)
+    if isinstance(meaning, Script):
+        return Pending(partial(_in_task, meaning.run(context, command, SCRIPT_COMMANDS)), True)
     # The database is the one selected when the request is read: it may start later, behind
     # a read-then-write, after a SELECT or RESET that came after it has changed the context.
     coordinator = context.coordinator
@@ -162,17 +165,40 @@ async def _run_queued(
     array if a watched key changed."""
     if watched and await modified(watched, _now(context)):
         return NULL_ARRAY
-    replies = []
-    for args in queued:
-        reply = execute(context, args)
-        if isinstance(reply, Pending):
-            done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-            reply.start(done.set_result)
-            reply = await done
-        if isinstance(reply, BaseException):
-            reply = error_reply(reply) or ErrorReply(f"ERR internal error: {reply}")
-        replies.append(reply)
-    return replies
+    return [await _run_one(context, args) for args in queued]
+
+
+async def _run_one(context: Context, args: list[bytes]) -> object:
+    """A request's reply once it has run; an error reply for a failure."""
+    reply = execute(context, args)
+    if isinstance(reply, Pending):
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        reply.start(done.set_result)
+        reply = await done
+    if isinstance(reply, BaseException):
+        reply = error_reply(reply) or ErrorReply(f"ERR internal error: {reply}")
+    return reply
+
+
+class _InOrder:
+    """A script's commands, each run through the executor once the one before has answered."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+
+    async def call(self, args: list[bytes]) -> object:
+        return await _run_one(self._context, args)
+
+
+class _ScriptCommands:
+    def lookup(self, args: list[bytes]) -> CommandSpec | ErrorReply:
+        return lookup(args)
+
+    def calls(self, context: Context) -> _InOrder:
+        return _InOrder(context)
+
+
+SCRIPT_COMMANDS = _ScriptCommands()
 
 
 def _refusal(context: Context, spec: CommandSpec, args: list[bytes]) -> ErrorReply | None:

@@ -9,11 +9,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from leaderless.config.settings import Settings
+from leaderless.proxy.scripting.host import ScriptHost
 from leaderless.replication.coordinator import Coordinator
 from leaderless.replication.ntp import ClockCheck
 
 DIALECT_VERSION = "7.2.4"
 """The Redis version whose replies the proxy gives, whatever its replicas run (INFO, HELLO)."""
+
+
+def _script_host() -> ScriptHost:
+    major, minor, patch = (int(part) for part in DIALECT_VERSION.split("."))
+    return ScriptHost(DIALECT_VERSION, major << 16 | minor << 8 | patch)
 
 
 def wall_ms() -> int:
@@ -56,6 +62,8 @@ class ProxyState:
     error_replies: int = 0
     command_stats: dict[str, CommandStats] = field(default_factory=dict)
     """Per command's full name (`config|get`), for INFO commandstats."""
+    scripts: ScriptHost = field(default_factory=_script_host)
+    """The scripts cached here and the Lua VM that runs them."""
 
     def command(self, name: str) -> CommandStats:
         """The figures of the command named, created at its first call."""

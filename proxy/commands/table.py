@@ -19,6 +19,7 @@ from leaderless.proxy.commands import (
     expiry,
     keyspace,
     lcs,
+    scripting,
     server,
     string_edits,
     string_updates,
@@ -266,6 +267,7 @@ COMMAND_TABLE: Mapping[str, CommandSpec] = _table(
     server.SPECS,
     databases.SPECS,
     transactions.SPECS,
+    scripting.SPECS,
     (_COMMAND,),
 )
 

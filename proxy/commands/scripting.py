@@ -1,0 +1,259 @@
+"""Scripts: EVAL, EVALSHA, their read-only kin, and SCRIPT LOAD, EXISTS and FLUSH.
+
+A script cannot run on the replicas, each of which would decide on its own: it runs at the
+proxy, in the proxy's Lua VM (proxy/scripting/), and each redis.call is one of the proxy's own
+commands, run through the executor as a client's would be: reads at quorum, writes stamped and
+written at quorum, errors as Redis gives them to a script. The commands a script may call are
+the ones the proxy serves, without those Redis keeps from scripts (flag `noscript`); EVAL_RO
+and EVALSHA_RO refuse writes. The scripts run one at a time at a proxy, each to its end, but
+other clients' commands, and every other proxy's, interleave with a script's commands: a script
+is not atomic against them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+from leaderless.proxy.commands.args import NOT_AN_INTEGER, parse_long_long, token
+from leaderless.proxy.commands.spec import (
+    Arg,
+    CommandSpec,
+    Doc,
+    KeySpec,
+    Local,
+    Script,
+    ScriptCommands,
+    subcommands,
+)
+from leaderless.proxy.commands.strings import OK
+from leaderless.proxy.resp import ErrorReply
+from leaderless.proxy.scripting.lua import sha1hex
+from leaderless.proxy.state import Context
+
+NOSCRIPT = ErrorReply("NOSCRIPT No matching script.")
+NEGATIVE_KEYS = ErrorReply("ERR Number of keys can't be negative")
+TOO_MANY_KEYS = ErrorReply("ERR Number of keys can't be greater than number of args")
+UNKNOWN_IN_SCRIPT = ErrorReply("ERR Unknown command called from script")
+ARITY_IN_SCRIPT = ErrorReply("ERR Wrong number of args calling command from script")
+NOT_IN_SCRIPT = ErrorReply("ERR This Redis command is not allowed from script")
+WRITE_IN_READ_ONLY = ErrorReply("ERR Write commands are not allowed from read-only scripts.")
+FLUSH_OPTION = ErrorReply("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+
+
+def _keys_and_args(args: list[bytes]) -> tuple[list[bytes], list[bytes]] | ErrorReply:
+    """EVAL's KEYS and ARGV, from the number of keys at args[2]."""
+    count = parse_long_long(args[2])
+    if count is None:
+        return NOT_AN_INTEGER
+    if count < 0:
+        return NEGATIVE_KEYS
+    if count > len(args) - 3:
+        return TOO_MANY_KEYS
+    return args[3 : 3 + count], args[3 + count :]
+
+
+def _eval(context: Context, args: list[bytes], commands: ScriptCommands) -> Awaitable[object]:
+    """EVAL and its kin. The database is the caller's when the request is read; a SELECT in
+    the script changes the script's own."""
+    inner = Context(context.state)
+    inner.db, inner.authenticated, inner.user = context.db, True, context.user
+    name = token(args[0])
+    return _run(
+        inner, args, commands, by_sha=name.startswith(b"EVALSHA"), read_only=name.endswith(b"_RO")
+    )
+
+
+async def _run(
+    context: Context, args: list[bytes], commands: ScriptCommands, *, by_sha: bool, read_only: bool
+) -> object:
+    host = context.state.scripts
+    if by_sha:
+        sha = args[1].decode("latin-1").lower()
+        body = host.scripts.get(sha)
+        if body is None:
+            return NOSCRIPT
+    else:
+        body = args[1]
+        sha = sha1hex(body)
+    split = _keys_and_args(args)
+    if isinstance(split, ErrorReply):
+        return split
+    if not by_sha:
+        loaded = host.load(body)
+        if isinstance(loaded, ErrorReply):
+            return loaded
+    keys, argv = split
+    calls = commands.calls(context)
+    loop = asyncio.get_running_loop()
+
+    def command(request: list[bytes]) -> object:
+        """One redis.call, from the VM's thread: checked as Redis checks a script's command,
+        then run on the event loop while the thread waits."""
+        spec = commands.lookup(request)
+        if isinstance(spec, ErrorReply):
+            arity = spec.startswith("ERR wrong number of arguments for ")
+            return ARITY_IN_SCRIPT if arity else UNKNOWN_IN_SCRIPT
+        if spec.has("noscript"):
+            return NOT_IN_SCRIPT
+        if read_only and spec.has("write"):
+            return WRITE_IN_READ_ONLY
+        return asyncio.run_coroutine_threadsafe(calls.call(request), loop).result()
+
+    return await host.run(sha, body, keys, argv, command)
+
+
+def _script_load(context: Context, args: list[bytes]) -> object:
+    loaded = context.state.scripts.load(args[2])
+    return loaded if isinstance(loaded, ErrorReply) else loaded.encode()
+
+
+def _script_exists(context: Context, args: list[bytes]) -> object:
+    scripts = context.state.scripts.scripts
+    return [int(sha.decode("latin-1").lower() in scripts) for sha in args[2:]]
+
+
+def _script_flush(context: Context, args: list[bytes]) -> object:
+    if len(args) > 3 or (len(args) == 3 and token(args[2]) not in (b"SYNC", b"ASYNC")):
+        return FLUSH_OPTION
+    context.state.scripts.flush()
+    return OK
+
+
+_SCRIPT_FLAGS = "noscript stale skip_monitor no_mandatory_keys movablekeys"
+
+
+def _eval_spec(name: str, summary: str, since: str, first: Arg, read_only: bool) -> CommandSpec:
+    return CommandSpec(
+        name,
+        -3,
+        f"readonly {_SCRIPT_FLAGS}" if read_only else _SCRIPT_FLAGS,
+        "@slow @scripting",
+        Doc(
+            summary,
+            since,
+            "scripting",
+            "Depends on the script that is executed.",
+            (
+                first,
+                Arg("numkeys", "integer"),
+                Arg("key", "key", optional=True, multiple=True, key_spec_index=0),
+                Arg("arg", "string", optional=True, multiple=True),
+            ),
+        ),
+        Script(_eval),
+        key_specs=(
+            KeySpec(
+                "RO access" if read_only else "RW access update",
+                begin=2,
+                keynum=True,
+                notes=(
+                    None
+                    if first.name == "sha1"
+                    else "We cannot tell how the keys will be used so we assume the worst, "
+                    + ("RO and ACCESS" if read_only else "RW and UPDATE")
+                ),
+            ),
+        ),
+    )
+
+
+_SCRIPT = Arg("script", "string")
+_SHA1 = Arg("sha1", "string")
+
+
+def _script_sub(
+    name: str,
+    arity: int,
+    flags: str,
+    doc: Doc,
+    answer: Local,
+    tips: tuple[str, ...],
+    help: tuple[str, ...],
+) -> CommandSpec:
+    return CommandSpec(
+        f"script|{name}", arity, flags, "@slow @scripting", doc, answer, tips=tips, help=help
+    )
+
+
+SPECS = (
+    _eval_spec("eval", "Runs a Lua script.", "2.6.0", _SCRIPT, read_only=False),
+    _eval_spec("evalsha", "Runs a cached Lua script by its SHA1.", "2.6.0", _SHA1, read_only=False),
+    _eval_spec("eval_ro", "Runs a Lua script that only reads.", "7.0.0", _SCRIPT, read_only=True),
+    _eval_spec(
+        "evalsha_ro",
+        "Runs a cached Lua script that only reads, by its SHA1.",
+        "7.0.0",
+        _SHA1,
+        read_only=True,
+    ),
+    CommandSpec(
+        "script",
+        -2,
+        "",
+        "@slow",
+        Doc(
+            "Manages this proxy's cache of scripts.", "2.6.0", "scripting", "Depends on subcommand."
+        ),
+        None,
+        subcommands=subcommands(
+            _script_sub(
+                "exists",
+                -3,
+                "noscript",
+                Doc(
+                    "Answers whether scripts are in this proxy's cache.",
+                    "2.6.0",
+                    "scripting",
+                    "O(N) with N being the number of scripts to check (so checking a single "
+                    "script is an O(1) operation).",
+                    (Arg("sha1", "string", multiple=True),),
+                ),
+                Local(_script_exists),
+                ("request_policy:all_shards", "response_policy:agg_logical_and"),
+                ("EXISTS <sha1> [<sha1> ...]", "    Answer 1 or 0 for each script in the cache."),
+            ),
+            _script_sub(
+                "flush",
+                -2,
+                "noscript",
+                Doc(
+                    "Empties this proxy's cache of scripts.",
+                    "2.6.0",
+                    "scripting",
+                    "O(N) with N being the number of scripts in cache",
+                    (
+                        Arg(
+                            "flush-type",
+                            "oneof",
+                            since="6.2.0",
+                            optional=True,
+                            arguments=(
+                                Arg("async", "pure-token", token="ASYNC"),
+                                Arg("sync", "pure-token", token="SYNC"),
+                            ),
+                        ),
+                    ),
+                ),
+                Local(_script_flush),
+                ("request_policy:all_nodes", "response_policy:all_succeeded"),
+                ("FLUSH [ASYNC|SYNC]", "    Empty the cache of scripts."),
+            ),
+            _script_sub(
+                "load",
+                3,
+                "noscript stale",
+                Doc(
+                    "Caches a script at this proxy and answers its SHA1.",
+                    "2.6.0",
+                    "scripting",
+                    "O(N) with N being the length in bytes of the script body.",
+                    (_SCRIPT,),
+                ),
+                Local(_script_load),
+                ("request_policy:all_nodes", "response_policy:all_succeeded"),
+                ("LOAD <script>", "    Cache a script; answer its SHA1 for EVALSHA."),
+            ),
+        ),
+    ),
+)

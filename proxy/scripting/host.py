@@ -1,0 +1,92 @@
+"""The proxy's scripts: the cache of script bodies by SHA1 and the Lua VM's worker thread.
+
+Every script of the proxy runs on one thread, one after the other, in the order submitted: a
+script's own commands go through the event loop while the thread waits for each (lua.py says
+why a thread). The cache is the proxy's own, as a Redis server's is its own: a script loaded
+through another proxy is unknown here, and EVALSHA answers NOSCRIPT (clients retry with EVAL
+or SCRIPT LOAD). A syntax check in the event loop's thread, on a Lua runtime of its own, lets
+SCRIPT LOAD answer at once without waiting behind a running script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from leaderless.proxy.resp import ErrorReply
+from leaderless.proxy.scripting.lua import Commands, LuaVM, compile_error, runtime, sha1hex
+
+TIME_LIMIT_MS = 5000
+"""How long a script may run, its commands included, before it is stopped with an error
+(Redis's default lua-time-limit, after which Redis lets SCRIPT KILL stop it)."""
+
+_Job = tuple[Callable[[], object], asyncio.Future[object], asyncio.AbstractEventLoop]
+
+
+class ScriptHost:
+    def __init__(
+        self,
+        version: str,
+        version_num: int,
+        time_limit_ms: int = TIME_LIMIT_MS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.scripts: dict[str, bytes] = {}
+        """Every script body loaded (SCRIPT LOAD) or run (EVAL) here, by its SHA1 in hex."""
+        self._checker = runtime()
+        self._vm = LuaVM(time_limit_ms, clock, version, version_num)
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def load(self, body: bytes) -> str | ErrorReply:
+        """Cache a script (SCRIPT LOAD): its SHA1, or the error if it does not compile."""
+        sha = sha1hex(body)
+        if sha not in self.scripts:
+            error = compile_error(self._checker, body)
+            if error is not None:
+                return error
+            self.scripts[sha] = body
+        return sha
+
+    def flush(self) -> None:
+        self.scripts.clear()
+        self._submit(self._vm.forget)
+
+    async def run(
+        self, sha: str, body: bytes, keys: list[bytes], argv: list[bytes], commands: Commands
+    ) -> object:
+        """The script's reply. `commands` is called from the VM's thread."""
+        return await self._submit(lambda: self._vm.run(sha, body, keys, argv, commands))
+
+    def _submit(self, job: Callable[[], object]) -> asyncio.Future[object]:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[object] = loop.create_future()
+        if self._thread is None:
+            # A daemon: a script waiting on a loop that has stopped must not hold up the exit.
+            self._thread = threading.Thread(target=self._serve, name="lua", daemon=True)
+            self._thread.start()
+        self._jobs.put((job, done, loop))
+        return done
+
+    def _serve(self) -> None:
+        while True:
+            job, done, loop = self._jobs.get()
+            outcome: Any
+            try:
+                outcome = job()
+            except Exception as failure:  # a bug must cost this script's reply only
+                outcome = failure
+            loop.call_soon_threadsafe(_settle, done, outcome)
+
+
+def _settle(done: asyncio.Future[object], outcome: object) -> None:
+    if done.done():
+        return
+    if isinstance(outcome, BaseException):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)

@@ -1,0 +1,210 @@
+-- The sandbox every script runs in, set up once per Lua VM with the Python functions it needs.
+-- Scripts see Redis's globals only; they can neither create a global nor replace one, and
+-- what they cannot reach (debug, the Python bridge, these locals) stays out of their sight.
+local py_call, py_error_text, py_setresp, py_log, py_sha1hex, py_over_time = ...
+local bit_functions, cjson_functions, cjson_null, version, version_num = select(7, ...)
+
+local select, error, type, tostring, rawequal, rawget, xpcall = select, error, type, tostring, rawequal, rawget, xpcall
+local setmetatable, setfenv, loadstring, pairs = setmetatable, setfenv, loadstring, pairs
+local getinfo, sethook = debug.getinfo, debug.sethook
+
+local KILLED = 'ERR Script killed: it ran longer than the proxy\'s script time limit'
+local WRONG_ARGUMENTS = 'ERR wrong number or type of arguments'
+
+-- Redis's redis.* functions are C functions: an error they raise names the line of the
+-- script that called them, even from a tail call (`return redis.call(...)`), which replaces
+-- the frame of a Lua function. So a line hook keeps the line before the current one, and
+-- each function below reads it on its first line (its entry is the current line) and raises
+-- with `fail`, which keeps the text and that line for the error handler.
+local line_before, line_now = nil, nil
+local failure, failure_text, failure_line = nil, nil, nil
+
+-- Raise `raised`; the error handler answers `text` (the same by default) at `line`.
+local function fail(line, raised, text)
+  failure, failure_text, failure_line = raised, text or raised, line
+  error(raised, 0)
+end
+
+-- Leave one of these functions: the line hook has seen its lines, and the script's line is
+-- the current one again (the rest of this line raises no line event).
+local function restore(line, ...) line_now = line; return ... end
+
+-- A library of Python functions, each answering true and its result or false and the error.
+local function library(functions)
+  local wrapped = {}
+  for name, fn in pairs(functions) do
+    local function checked(line, ok, result)
+      if not ok then
+        fail(line, result, 'ERR ' .. result)
+      end
+      return restore(line, result)
+    end
+    wrapped[name] = function(...) local line = line_before; return checked(line, fn(...)) end
+  end
+  return wrapped
+end
+local bit = library(bit_functions)
+local cjson = library(cjson_functions)
+cjson.null = cjson_null
+
+local function call(line, raise, ...)
+  local ok, reply = py_call(raise, ...)
+  if not ok then
+    fail(line, reply)
+  end
+  return restore(line, reply)
+end
+
+local function sha1hex(line, ...)
+  if select('#', ...) ~= 1 then
+    fail(line, 'ERR wrong number of arguments')
+  end
+  return restore(line, py_sha1hex(tostring((...))))
+end
+
+local function log(line, level, ...)
+  if select('#', ...) < 1 then
+    fail(line, 'ERR server.log() requires two arguments or more.')
+  end
+  py_log(level, ...)
+  return restore(line)
+end
+
+local function setresp(line, ...)
+  if select('#', ...) ~= 1 then
+    fail(line, 'ERR server.setresp() requires one argument.')
+  end
+  local protocol = ...
+  if protocol ~= 2 and protocol ~= 3 then
+    fail(line, 'ERR RESP version must be 2 or 3.')
+  end
+  py_setresp(protocol)
+  return restore(line)
+end
+
+local redis = {
+  call = function(...) local line = line_before; return call(line, true, ...) end,
+  pcall = function(...) local line = line_before; return call(line, false, ...) end,
+  sha1hex = function(...) local line = line_before; return sha1hex(line, ...) end,
+  log = function(...) local line = line_before; return log(line, ...) end,
+  setresp = function(...) local line = line_before; return setresp(line, ...) end,
+  error_reply = function(text)
+    if type(text) ~= 'string' then
+      return {err = WRONG_ARGUMENTS}
+    end
+    return {err = py_error_text(text)}
+  end,
+  status_reply = function(text)
+    if type(text) ~= 'string' then
+      return {err = WRONG_ARGUMENTS}
+    end
+    return {ok = text}
+  end,
+  replicate_commands = function() return true end,
+  set_repl = function() end,
+  breakpoint = function() return false end,
+  debug = function() end,
+  acl_check_cmd = function() return true end,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REPL_NONE = 0, REPL_AOF = 1, REPL_SLAVE = 2, REPL_REPLICA = 2, REPL_ALL = 3,
+  REDIS_VERSION = version, REDIS_VERSION_NUM = version_num,
+  VALKEY_VERSION = version, VALKEY_VERSION_NUM = version_num, SERVER_NAME = 'valkey',
+}
+
+local globals = {
+  redis = redis, server = redis, bit = bit, cjson = cjson,
+  string = string, table = table, math = math, coroutine = coroutine, os = {clock = os.clock},
+  assert = assert, error = error, gcinfo = gcinfo, getmetatable = getmetatable,
+  ipairs = ipairs, next = next, pairs = pairs, pcall = pcall, rawequal = rawequal,
+  rawget = rawget, rawset = rawset, select = select, setmetatable = setmetatable,
+  tonumber = tonumber, tostring = tostring, type = type, unpack = unpack, xpcall = xpcall,
+  collectgarbage = collectgarbage, loadstring = loadstring, load = load, _VERSION = _VERSION,
+}
+setmetatable(globals, {
+  __index = function(_, name)
+    error('Script attempted to access nonexistent global variable \'' .. tostring(name) .. '\'', 2)
+  end,
+})
+
+-- A library as scripts see it: readable, not writable.
+local function readonly(library)
+  return setmetatable({}, {
+    __index = library,
+    __newindex = function() error('Attempt to modify a readonly table', 2) end,
+    __metatable = false,
+  })
+end
+for _, name in ipairs({'redis', 'server', 'bit', 'cjson', 'string', 'table', 'math',
+                       'coroutine', 'os'}) do
+  globals[name] = readonly(globals[name])
+end
+
+-- What a script sees as its globals: an empty table that reads through to `globals` and
+-- refuses every assignment.
+local environment = setmetatable({}, {
+  __index = globals,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+globals._G = environment
+
+local function handler(err)
+  sethook()
+  if rawequal(err, failure) then
+    return {err = failure_text, line = failure_line}
+  end
+  local line = nil
+  for level = 2, 200 do
+    local info = getinfo(level, 'Sl')
+    if info == nil then break end
+    if info.source == '@user_script' then
+      line = info.currentline
+      break
+    end
+  end
+  local text
+  if type(err) == 'table' then
+    text = rawget(err, 'err')
+    text = text == nil and 'ERR unknown error' or tostring(text)
+  else
+    text = 'ERR ' .. tostring(err)
+  end
+  return {err = text, line = line}
+end
+
+local function kill()
+  error({err = KILLED})
+end
+
+-- Every line: the line before; every `count` instructions: the time limit. Past the limit,
+-- every instruction raises, so that a pcall in the script cannot hold the error.
+local function hook(event, line)
+  if event == 'line' then
+    line_before, line_now = line_now, line
+  elseif py_over_time() then
+    sethook(kill, '', 1)
+    kill()
+  end
+end
+
+local function compile(body)
+  local fn, message = loadstring(body, '@user_script')
+  if fn == nil then
+    return nil, message
+  end
+  setfenv(fn, environment)
+  return fn, nil
+end
+
+-- One run: KEYS and ARGV set, the time limit checked every `count` instructions. Answers
+-- true and the script's first result, or false and {err = text, line = n}.
+local function run(fn, keys, argv, count)
+  globals.KEYS, globals.ARGV = keys, argv
+  failure, line_before, line_now = nil, nil, nil
+  sethook(hook, 'l', count)
+  local ok, result = xpcall(fn, handler)
+  sethook()
+  return ok, result
+end
+
+return compile, run
