@@ -49,6 +49,7 @@ from leaderless.proxy.commands.transactions import (
 )
 from leaderless.proxy.resp import NULL_ARRAY, ErrorReply
 from leaderless.proxy.state import Context, Watched
+from leaderless.proxy.units import WriteBuffer
 from leaderless.replication.coordinator import Coordinator
 from leaderless.replication.record import Record
 from leaderless.replication.rounds import QuorumError, pass_outcome
@@ -64,13 +65,17 @@ Answer = Callable[[object], None]
 
 class Pending:
     """A command that must ask the replicas: `start(answer)` sends it; `barrier` says whether
-    the commands behind it must wait for its answer."""
+    the commands behind it must wait for its answer; `exclusive`, whether it runs a `Unit`, to
+    be started only when it can run alone at this proxy (gate.py)."""
 
-    __slots__ = ("barrier", "start")
+    __slots__ = ("barrier", "exclusive", "start")
 
-    def __init__(self, start: Callable[[Answer], None], barrier: bool) -> None:
+    def __init__(
+        self, start: Callable[[Answer], None], barrier: bool, exclusive: bool = False
+    ) -> None:
         self.start = start
         self.barrier = barrier
+        self.exclusive = exclusive
 
 
 def execute(context: Context, args: list[bytes]) -> object:
@@ -84,20 +89,17 @@ def execute(context: Context, args: list[bytes]) -> object:
         return _queue(context, spec, args)
     if isinstance(spec, ErrorReply):
         return spec
-    context.last_command = spec.name
-    refusal = _refusal(context, spec, args)
-    if refusal is not None:
-        return _exec_aborted(context, refusal) if spec.name == "exec" else refusal
-    command: Any = args if spec.parse is None else spec.parse(args)
-    if isinstance(command, ErrorReply):
-        return command
+    command = checked(context, spec, args)
+    if isinstance(command, ErrorReply):  # EXEC has no parser: its error is a refusal
+        return _exec_aborted(context, command) if spec.name == "exec" else command
     meaning = spec.meaning
     if isinstance(meaning, Local | Session):
         return meaning.answer(context, command)
     if isinstance(meaning, Transaction):
         return _exec(context)
     if isinstance(meaning, Script):
-        return Pending(partial(_in_task, meaning.run(context, command, SCRIPT_COMMANDS)), True)
+        run = meaning.run(context, command, SCRIPT_COMMANDS)
+        return Pending(partial(_in_task, run), True, exclusive=True)
     # The database is the one selected when the request is read: it may start later, behind
     # a read-then-write, after a SELECT or RESET that came after it has changed the context.
     coordinator = context.coordinator
@@ -116,6 +118,15 @@ def execute(context: Context, args: list[bytes]) -> object:
     # One that writes is a barrier: what comes after it is stamped after it (a SET after a
     # FLUSHDB survives it) and reaches the replicas after it.
     return Pending(partial(_in_task, meaning.run(context, command)), spec.has("write"))
+
+
+def checked(context: Context, spec: CommandSpec, args: list[bytes]) -> Any:
+    """The request's command, parsed once its guards let it through; or the error to answer."""
+    context.last_command = spec.name
+    refusal = _refusal(context, spec, args)
+    if refusal is not None:
+        return refusal
+    return args if spec.parse is None else spec.parse(args)
 
 
 def _queue(context: Context, spec: CommandSpec | ErrorReply, args: list[bytes]) -> object:
@@ -149,7 +160,7 @@ def _exec(context: Context) -> object:
         return EXEC_WITHOUT_MULTI
     if failed:
         return EXECABORT
-    return Pending(partial(_start_queued, context, queued, watched), True)
+    return Pending(partial(_start_queued, context, queued, watched), True, exclusive=True)
 
 
 def _start_queued(
@@ -161,41 +172,128 @@ def _start_queued(
 async def _run_queued(
     context: Context, queued: list[list[bytes]], watched: list[Awaitable[Watched]]
 ) -> object:
-    """EXEC's replies: each queued request run once the one before it has answered; a null
-    array if a watched key changed."""
+    """EXEC's replies: a null array if a watched key changed, else the queued requests run as
+    one unit, each entry the request's reply or the error of its writes' missed quorum. The
+    check runs inside the unit's turn, so no other client of this proxy writes in between."""
     if watched and await modified(watched, _now(context)):
         return NULL_ARRAY
-    return [await _run_one(context, args) for args in queued]
+    unit = Unit(context)
+    replies = [await unit.call(args) for args in queued]
+    failures = await unit.finish()
+    return [
+        reply if failure is None else failure
+        for reply, failure in zip(replies, failures, strict=True)
+    ]
 
 
-async def _run_one(context: Context, args: list[bytes]) -> object:
-    """A request's reply once it has run; an error reply for a failure."""
-    reply = execute(context, args)
-    if isinstance(reply, Pending):
-        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        reply.start(done.set_result)
-        reply = await done
-    if isinstance(reply, BaseException):
-        reply = error_reply(reply) or ErrorReply(f"ERR internal error: {reply}")
-    return reply
+class Unit:
+    """Requests run one after the other as one unit of work: each through the executor's
+    rules (lookup, guards, parser, meaning), but its reads see the unit's own writes and its
+    writes wait in a buffer until `finish` sends them all, stamped together (units.py).
 
-
-class _InOrder:
-    """A script's commands, each run through the executor once the one before has answered."""
+    Run a unit only where nothing else of this proxy runs beside it: from a `Pending` made
+    with `exclusive`, which the session starts in its turn (gate.py). SELECT inside a unit
+    changes the database of the calls after it, as it does outside."""
 
     def __init__(self, context: Context) -> None:
-        self._context = context
+        self.context = context
+        self.calls = 0
+        """How many requests `call` has run, each known by its position."""
+        self._buffer = WriteBuffer()
+        self._failures: dict[int, ErrorReply] = {}
 
     async def call(self, args: list[bytes]) -> object:
-        return await _run_one(self._context, args)
+        """The reply of one request of the unit (an ErrorReply for an error)."""
+        position = self.calls
+        self.calls += 1
+        spec = lookup(args)
+        if isinstance(spec, ErrorReply):
+            return spec
+        command = checked(self.context, spec, args)
+        if isinstance(command, ErrorReply):
+            return command
+        try:
+            return await self._run(position, spec, args, command)
+        except Exception as exc:
+            return _failure(exc)
+
+    async def finish(self) -> list[ErrorReply | None]:
+        """Send what is buffered. Then, for each call in order, the error that replaces its
+        reply because a write of it missed its quorum, or None."""
+        await self._send()
+        return [self._failures.get(position) for position in range(self.calls)]
+
+    async def _run(
+        self, position: int, spec: CommandSpec, args: list[bytes], command: Any
+    ) -> object:
+        context = self.context
+        meaning = spec.meaning
+        if isinstance(meaning, Local | Session):
+            return meaning.answer(context, command)
+        coordinator = context.coordinator
+        if isinstance(meaning, Read):
+            records = await self._records(coordinator, spec.keys(args))
+            return meaning.reply(command, records, _now(context))
+        if isinstance(meaning, Write):
+            return self._buffered(position, coordinator, meaning.writes(command, _now(context)))
+        if isinstance(meaning, ReadWrite):
+            reads = meaning.reads(command)
+            records = await self._records(coordinator, spec.keys(args)) if reads else []
+            outcome = meaning.apply(command, records, _now(context))
+            return self._buffered(position, coordinator, outcome)
+        # Work over a whole keyspace sees what the unit wrote, and is stamped after it; so
+        # does a script (EVAL queued in MULTI), which runs as a unit of its own.
+        await self._send()
+        if isinstance(meaning, Keyspace):
+            return await meaning.run(context, command)
+        if isinstance(meaning, Script):
+            return await meaning.run(context, command, SCRIPT_COMMANDS)
+        return _exec(context)  # EXEC: no MULTI is open inside a unit
+
+    async def _records(self, coordinator: Coordinator, keys: Sequence[bytes]) -> Records:
+        unread = self._buffer.unread(coordinator.db, keys)
+        read = await coordinator.read(unread) if unread else []
+        return self._buffer.records(coordinator.db, keys, read)
+
+    def _buffered(
+        self, position: int, coordinator: Coordinator, outcome: Outcome | ErrorReply
+    ) -> object:
+        if isinstance(outcome, ErrorReply):
+            return outcome
+        reply, changes = outcome
+        if changes:
+            self._buffer.put(position, coordinator.db, _stamped(coordinator, changes))
+        return reply
+
+    async def _send(self) -> None:
+        """Write what is buffered, one write per database, all at once; a write that misses
+        its quorum fails the calls whose records it carried."""
+        root = self.context.state.coordinator
+        batches = self._buffer.take(root.stamp)
+        if not batches:
+            return
+        outcomes = await asyncio.gather(
+            *(root.database(batch.db).write(batch.records) for batch in batches),
+            return_exceptions=True,
+        )
+        for batch, outcome in zip(batches, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                for position in batch.writers:
+                    self._failures.setdefault(position, _failure(outcome))
+
+
+def _failure(exc: BaseException) -> ErrorReply:
+    return error_reply(exc) or ErrorReply(f"ERR internal error: {exc}")
 
 
 class _ScriptCommands:
+    """The executor as a script uses it: each script's commands run as one unit of work."""
+
     def lookup(self, args: list[bytes]) -> CommandSpec | ErrorReply:
         return lookup(args)
 
-    def calls(self, context: Context) -> _InOrder:
-        return _InOrder(context)
+    def calls(self, context: Context) -> Unit:
+        return Unit(context)
 
 
 SCRIPT_COMMANDS = _ScriptCommands()

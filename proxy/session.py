@@ -42,6 +42,7 @@ from leaderless.proxy.execute import (
     read_values,
     write_values,
 )
+from leaderless.proxy.gate import UnitGate
 from leaderless.proxy.resp import ErrorReply, Limits, RequestDecoder, encode
 from leaderless.proxy.state import CommandStats, Context, ProxyState
 from leaderless.replication.coordinator import MAX_BATCH
@@ -78,9 +79,10 @@ class ClientSession(asyncio.Protocol, Context):
         self._paused = False
         self._drained: asyncio.Future[None] | None = None  # only while shutdown waits
         self._barrier: asyncio.Future[None] | None = None
-        self._parked: deque[tuple[asyncio.Future[None], Pending, Answer]] = deque()
-        """Requests waiting for the read-then-write command ahead of them, in order, each with
-        the barrier it waits for: started by `_unpark`, never overtaken by later requests."""
+        self._parked: deque[tuple[asyncio.Future[None] | None, Pending, Answer]] = deque()
+        """Requests waiting for the read-then-write command ahead of them or for a unit of
+        work, in order, each with the barrier it waits for: started by `_unpark`, never
+        overtaken by later requests."""
         self._loop = asyncio.get_running_loop()
         self._flush_scheduled = False
 
@@ -166,7 +168,13 @@ class ClientSession(asyncio.Protocol, Context):
 
     def _execute_run(self, run: list[list[bytes]]) -> None:
         """Consecutive pipelined GETs, or SETs, as one read or write and one reply slot: the
-        per-request work is most of a pipelined request's cost."""
+        per-request work is most of a pipelined request's cost. While a unit of work holds
+        the gate, each request parks on its own instead."""
+        if self.state.gate.closed is not None:
+            for args in run:
+                self._execute(args)
+            return
+        self.state.gate.in_flight += 1
         self.commands += len(run)
         stats = self.state.command("get" if len(run[0]) == 2 else "set")
         slot = self._reserve()
@@ -203,23 +211,30 @@ class ClientSession(asyncio.Protocol, Context):
         if pending.barrier:
             lifted = self._barrier = self._loop.create_future()
             answer = partial(_answer_and_lift, answer, lifted)
-        if self._parked or (barrier is not None and not barrier.done()):
-            assert barrier is not None  # nothing is parked without a barrier to wait for
-            if not self._parked:
-                barrier.add_done_callback(self._unpark)
+        if (
+            self._parked
+            or (barrier is not None and not barrier.done())
+            or (state.gate.closed is not None and not pending.exclusive)
+        ):
             self._parked.append((barrier, pending, answer))
+            if len(self._parked) == 1:
+                self._unpark(None)
         else:
             self._start(pending, answer)
 
     def _unpark(self, _: object) -> None:
-        """Start the parked requests whose barrier is lifted, in order. A barrier's callbacks
-        run a loop turn after it is lifted; requests that arrive meanwhile park behind the
-        others rather than start first."""
+        """Start the parked requests whose barrier is lifted, in order, unless a unit of work
+        holds the gate. A barrier's callbacks run a loop turn after it is lifted; requests
+        that arrive meanwhile park behind the others rather than start first."""
         parked = self._parked
+        gate = self.state.gate
         while parked:
             barrier, pending, answer = parked[0]
-            if not barrier.done():
+            if barrier is not None and not barrier.done():
                 barrier.add_done_callback(self._unpark)
+                return
+            if gate.closed is not None and not pending.exclusive:
+                gate.closed.add_done_callback(self._unpark)
                 return
             parked.popleft()
             self._start(pending, answer)
@@ -234,10 +249,12 @@ class ClientSession(asyncio.Protocol, Context):
         return slot
 
     def _start(self, pending: Pending, answer: Answer) -> None:
-        try:
-            pending.start(answer)
-        except Exception as exc:  # a bug must cost one reply, not the connection
-            answer(exc)
+        gate = self.state.gate
+        gate.in_flight += 1
+        if pending.exclusive:
+            gate.admit(partial(_begin, pending, partial(_answer_and_end, answer, gate)))
+        else:
+            _begin(pending, answer)
 
     def _count_error(self, args: list[bytes], reply: ErrorReply, started: int) -> None:
         """Count an error answered at once. A request refused before its command ran (its
@@ -268,6 +285,10 @@ class ClientSession(asyncio.Protocol, Context):
         outcome: object,
     ) -> None:
         """A replicated command's reply (or failure) is in: send what is at the head."""
+        gate = self.state.gate
+        gate.in_flight -= 1
+        if gate.closed is not None:
+            gate.advance()
         if isinstance(outcome, BaseException):
             outcome = error_reply(outcome) or self._internal_error(outcome)
         self.state.count_calls(stats, started, failed=isinstance(outcome, ErrorReply))
@@ -284,6 +305,10 @@ class ClientSession(asyncio.Protocol, Context):
     ) -> None:
         """`_answer` for a run of requests done as one (`_execute_run`): the error for each, OK
         for each SET, or a value for each GET."""
+        gate = self.state.gate
+        gate.in_flight -= 1
+        if gate.closed is not None:
+            gate.advance()
         failed = isinstance(outcome, BaseException)
         self.state.count_calls(stats, started, failed=failed, count=count)
         if isinstance(outcome, BaseException):
@@ -371,6 +396,19 @@ class ClientSession(asyncio.Protocol, Context):
         transport, self._transport = self._transport, None
         if transport is not None:
             transport.close()
+
+
+def _begin(pending: Pending, answer: Answer) -> None:
+    try:
+        pending.start(answer)
+    except Exception as exc:  # a bug must cost one reply, not the connection
+        answer(exc)
+
+
+def _answer_and_end(answer: Answer, gate: UnitGate, outcome: object) -> None:
+    """Answer a unit of work, then let what waits for it go."""
+    answer(outcome)
+    gate.ended()
 
 
 def _answer_and_lift(answer: Answer, barrier: asyncio.Future[None], outcome: object) -> None:

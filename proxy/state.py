@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from leaderless.config.settings import Settings
+from leaderless.proxy.gate import UnitGate
 from leaderless.proxy.scripting.host import ScriptHost
 from leaderless.replication.coordinator import Coordinator
 from leaderless.replication.ntp import ClockCheck
@@ -64,6 +65,8 @@ class ProxyState:
     """Per command's full name (`config|get`), for INFO commandstats."""
     scripts: ScriptHost = field(default_factory=_script_host)
     """The scripts cached here and the Lua VM that runs them."""
+    gate: UnitGate = field(default_factory=UnitGate)
+    """Whether the sessions' requests may go to the replicas, or wait for a unit of work."""
 
     def command(self, name: str) -> CommandStats:
         """The figures of the command named, created at its first call."""

@@ -100,7 +100,9 @@ async def _run(
             return WRITE_IN_READ_ONLY
         return asyncio.run_coroutine_threadsafe(calls.call(request), loop).result()
 
-    return await host.run(sha, body, keys, argv, command)
+    reply = await host.run(sha, body, keys, argv, command)
+    failures = await calls.finish()
+    return next((failure for failure in failures if failure is not None), reply)
 
 
 def _script_load(context: Context, args: list[bytes]) -> object:

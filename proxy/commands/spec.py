@@ -98,10 +98,13 @@ class Keyspace:
 
 
 class Calls(Protocol):
-    """Requests run one after the other on behalf of one script: each answers its reply (an
-    `ErrorReply` for an error)."""
+    """Requests run one after the other on behalf of one script, as one unit of work: `call`
+    answers a request's reply (an `ErrorReply` for an error); `finish` sends the writes and
+    answers, per call, the error of a write that missed its quorum, or None."""
 
     async def call(self, args: list[bytes]) -> object: ...
+
+    async def finish(self) -> list[ErrorReply | None]: ...
 
 
 class ScriptCommands(Protocol):

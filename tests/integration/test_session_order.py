@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import hiredis
 from leaderless.config.settings import ReplicationSettings, Settings
 from leaderless.proxy.server import open_state
 from leaderless.proxy.session import ClientSession
@@ -45,6 +46,16 @@ class _ClientEnd:
 
 def command(*args: bytes) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in args)
+
+
+def replies(data: bytes) -> list[object]:
+    """The complete replies in `data`."""
+    reader = hiredis.Reader()
+    reader.feed(data)
+    found = []
+    while (reply := reader.gets()) is not False:
+        found.append(reply)
+    return found
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -88,3 +99,45 @@ def test_a_request_arriving_as_a_read_then_write_finishes_goes_after_those_waiti
             await state.coordinator.close()
 
     assert asyncio.run(scenario()) == b"$4\r\nlate\r\n"
+
+
+def test_a_unit_of_work_runs_after_what_other_clients_started_and_before_what_they_send_next(
+    redis_nodes: StartNodes,
+) -> None:
+    """B's APPEND is in flight when A's EXEC arrives: the unit waits for it, so its GET sees
+    it. B's SET arrives while the unit waits, and takes effect after the unit's own SET."""
+    nodes = redis_nodes(3)
+    settings = Settings(
+        replication=ReplicationSettings(
+            nodes=tuple(node.address for node in nodes), n=3, w=2, r=2, proxy_id=1
+        )
+    )
+
+    async def scenario() -> tuple[bytes, bytes, bytes]:
+        state = await open_state(settings)
+        try:
+            sessions, clients = [], []
+            for _ in range(2):
+                sessions.append(ClientSession(state))
+                clients.append(_ClientEnd())
+                sessions[-1].connection_made(clients[-1])
+            a, b = sessions
+            b.data_received(command(b"APPEND", b"k", b"b"))
+            a.data_received(
+                command(b"MULTI")
+                + command(b"GET", b"k")
+                + command(b"SET", b"k", b"unit")
+                + command(b"EXEC")
+            )
+            b.data_received(command(b"SET", b"k", b"after"))
+            await until(lambda: len(replies(clients[0].received)) == 4)
+            await until(lambda: len(replies(clients[1].received)) == 2)
+            b.data_received(command(b"GET", b"k"))
+            await until(lambda: len(replies(clients[1].received)) == 3)
+            return clients[0].received, clients[1].received[:9], clients[1].received[9:]
+        finally:
+            await state.coordinator.close()
+
+    exec_replies, b_replies, final = asyncio.run(scenario())
+    assert exec_replies == b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n$1\r\nb\r\n+OK\r\n"
+    assert (b_replies, final) == (b":1\r\n+OK\r\n", b"$5\r\nafter\r\n")
