@@ -68,18 +68,20 @@ async def _run(
     context: Context, args: list[bytes], commands: ScriptCommands, *, by_sha: bool, read_only: bool
 ) -> object:
     host = context.state.scripts
-    if by_sha:
-        sha = args[1].decode("latin-1").lower()
-        body = host.scripts.get(sha)
-        if body is None:
-            return NOSCRIPT
-    else:
-        body = args[1]
-        sha = sha1hex(body)
+    if by_sha and len(args[1]) != 40:
+        return NOSCRIPT
     split = _keys_and_args(args)
     if isinstance(split, ErrorReply):
         return split
-    if not by_sha:
+    if by_sha:
+        sha = args[1].decode("latin-1").lower()
+        found = host.scripts.get(sha)
+        if found is None:
+            return NOSCRIPT
+        body = found
+    else:
+        body = args[1]
+        sha = sha1hex(body)
         loaded = host.load(body)
         if isinstance(loaded, ErrorReply):
             return loaded

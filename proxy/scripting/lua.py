@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 HOOK_INSTRUCTIONS = 10_000
 CHUNK_NAME = b"@user_script"
-NO_ARGUMENTS = b"ERR Please specify at least one argument for this call"
-BAD_ARGUMENT = b"ERR Command arguments must be strings or integers"
+NO_ARGUMENTS = ErrorReply("ERR Please specify at least one argument for this call")
+BAD_ARGUMENT = ErrorReply("ERR Command arguments must be strings or integers")
 _COMPILES = (
     "function(body, name) local fn, message = loadstring(body, name) return fn ~= nil, message end"
 )
@@ -158,8 +158,15 @@ class LuaVM:
     def _call(self, raise_errors: bool, *args: object) -> tuple[bool, object]:
         """redis.call (`raise_errors`) and redis.pcall: (True, the reply as Lua sees it), or
         (False, the error's text) for the error to raise."""
+        reply = self._reply(args)
+        if isinstance(reply, ErrorReply):
+            text = error_text(b"-" + reply.encode("utf-8", "surrogateescape"))
+            return (False, text) if raise_errors else (True, self.table({b"err": text}))
+        return True, to_lua(self, reply, self._protocol)
+
+    def _reply(self, args: tuple[object, ...]) -> object:
         if not args:
-            return False, NO_ARGUMENTS
+            return NO_ARGUMENTS
         request = []
         for arg in args:
             if isinstance(arg, bytes):
@@ -167,13 +174,9 @@ class LuaVM:
             elif isinstance(arg, int | float) and not isinstance(arg, bool):
                 request.append(b"%.14g" % arg)  # as Lua's tostring writes a number
             else:
-                return False, BAD_ARGUMENT
+                return BAD_ARGUMENT
         assert self._commands is not None
-        reply = self._commands(request)
-        if isinstance(reply, ErrorReply):
-            text = error_text(b"-" + reply.encode("utf-8", "surrogateescape"))
-            return (True, self.table({b"err": text})) if not raise_errors else (False, text)
-        return True, to_lua(self, reply, self._protocol)
+        return self._commands(request)
 
     def _setresp(self, protocol: int) -> None:
         self._protocol = protocol

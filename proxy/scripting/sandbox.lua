@@ -150,7 +150,7 @@ globals._G = environment
 
 local function handler(err)
   sethook()
-  if rawequal(err, failure) then
+  if failure ~= nil and rawequal(err, failure) then
     return {err = failure_text, line = failure_line}
   end
   local line = nil

@@ -1,0 +1,383 @@
+"""Scripts against the reference, byte for byte in RESP2 and RESP3: what a script's values become
+as replies and what replies become in the script, Redis's errors and their lines, the commands a
+script may not call, SCRIPT LOAD, EXISTS and FLUSH and NOSCRIPT. Then redis-py's Lock through
+the proxy, a script's writes reaching the replicas together at its end, and scripts loaded
+through one proxy being unknown to another."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+import redis.asyncio
+from leaderless.proxy.app.local_nodes import LocalRedisNode
+from leaderless.replication.hlc import Timestamp
+from leaderless.replication.record import Record, decode_record
+
+from tests.integration.conftest import Cluster, start_proxy
+from tests.support.compat import Case, c, case, mismatches
+from tests.support.processes import wait_for
+
+pytestmark = pytest.mark.integration
+
+RETURN_1 = "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
+"""The SHA1 of `return 1`."""
+
+
+def script(body: str, *keys_then_args: str, keys: int = 0) -> object:
+    return c("EVAL", body, keys, *keys_then_args)
+
+
+CASES: list[Case] = [
+    case(
+        "Lua values as replies",
+        script("return 1"),
+        script("return 3.99"),
+        script("return -3.7"),
+        script("return 'a'"),
+        script("return true"),
+        script("return false"),
+        script("return nil"),
+        script("return"),
+        script("return {1, 2, 3, nil, 4}"),
+        script("return {1, 'a', {2, {3}}, true, false, 2.5, {err='e'}}"),
+        script("return {err='My Error'}"),
+        script("return {ok='fine'}"),
+        script("return {err=5}"),
+        script("return {double=3.5}"),
+        script("return {map={a=1}}"),
+        script("return {set={a=true}}"),
+        script("return {verbatim_string={format='txt', string='hi'}}"),
+        script("return 1, 2"),
+    ),
+    case(
+        "RESP3 values of a script that chose RESP3",
+        script("redis.setresp(3); return {map={a=1}}"),
+        script("redis.setresp(3); return {set={a=true}}"),
+        script("redis.setresp(3); return {double=3.5}"),
+        script("redis.setresp(3); return true"),
+        script("redis.setresp(3); return false"),
+        script("redis.setresp(3); return {1, false, true}"),
+    ),
+    case(
+        "replies as Lua values",
+        c("SET", "str", "abc"),
+        script("return redis.call('get', 'str')"),
+        script("return type(redis.call('get', 'nope'))"),
+        script("return tostring(redis.call('get', 'nope'))"),
+        script("return redis.call('mget', 'str', 'nope')"),
+        script("local r = redis.call('set', 'z', '1'); return type(r) .. r.ok"),
+        script("return redis.call('set', 'z', '1')"),
+        script("return redis.call('ping')"),
+        script("return redis.call('echo', 'x')"),
+        script("return redis.call('exists', 'str', 'nope')"),
+        script("return redis.call('set', 'str', 'b', 'GET')"),
+        script("redis.setresp(3); return redis.call('get', 'nope') == nil"),
+        script("return redis.call('get', 'nope') == false"),
+        script("return redis.call('set', 'n', 0.1) and redis.call('get', 'n')"),
+        script("return redis.call('set', 'n', 1e20) and redis.call('get', 'n')"),
+        script("return redis.call('set', 'n', 3) and redis.call('get', 'n')"),
+    ),
+    case(
+        "KEYS, ARGV and the number of keys",
+        c("EVAL", "return {KEYS[1], KEYS[2], ARGV[1], #KEYS, #ARGV}", 2, "k1", "k2", "a1"),
+        c("EVAL", "return 1", -1),
+        c("EVAL", "return 1", 2, "a"),
+        c("EVAL", "return 1", "x"),
+        c("EVAL", "return 1", "01"),
+        c("EVAL", "syntax error", "x"),
+        c("EVAL", "return 1"),
+    ),
+    case(
+        "writes and reads of a script",
+        c(
+            "EVAL",
+            "redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])",
+            1,
+            "k",
+            "v",
+        ),
+        c("GET", "k"),
+        c(
+            "EVAL",
+            "redis.call('append', KEYS[1], 'w'); return redis.call('strlen', KEYS[1])",
+            1,
+            "k",
+        ),
+        c("EVAL", "redis.call('del', KEYS[1]); return redis.call('exists', KEYS[1])", 1, "k"),
+        c("EXISTS", "k"),
+        c(
+            "EVAL",
+            "redis.call('set', 'e', 'v', 'PX', 100000); return redis.call('pexpire', 'e', 500000)",
+            0,
+        ),
+        c(
+            "EVAL",
+            "redis.call('select', 1); redis.call('set', 'in1', 'x'); return redis.call('dbsize')",
+            0,
+        ),
+        c("EXISTS", "in1"),
+        c("SELECT", 1),
+        c("GET", "in1"),
+        c("SELECT", 0),
+    ),
+    case(
+        "errors and the line they name",
+        script("return x"),
+        script("x = 1"),
+        script("KEYS = 1"),
+        script("redis.call = 1"),
+        script("string.foo = 1"),
+        script("return _G.x"),
+        script("return rawget(_G, 'x')"),
+        script("syntax error here"),
+        script("error('boom')"),
+        script("error({err='X boom'})"),
+        script("error({})"),
+        script("error({err=5})"),
+        script("error(5)"),
+        script("error('x', 0)"),
+        script("return error()"),
+        script("error(redis.error_reply('x'))"),
+        script("\n\nreturn redis.call('set', 'k')"),
+        script("local function f() return redis.call('set', 'k') end\nreturn f()"),
+        script("redis.setresp(3); return redis.call('nosuch')"),
+        script("return redis.error_reply('x')"),
+        script("return redis.error_reply('-x')"),
+        script("return redis.error_reply('My Error')"),
+        script("return redis.error_reply('MY x')"),
+        script("return redis.error_reply('')"),
+        script("return redis.error_reply(5)"),
+        script("return redis.status_reply('x')"),
+        script("return redis.status_reply(5)"),
+        script("return redis.setresp(4)"),
+        script("return redis.setresp()"),
+        script("return redis.sha1hex()"),
+        script("return redis.sha1hex('')"),
+        script("return redis.sha1hex(5)"),
+        script("return redis.log()"),
+        script("return redis.log(redis.LOG_WARNING, 'from a test')"),
+    ),
+    case(
+        "redis.call and redis.pcall refusals",
+        c("SET", "str", "abc"),
+        script("return redis.call('nosuch')"),
+        script("return redis.pcall('nosuch')"),
+        script("local t = redis.pcall('nosuch'); return type(t) .. ' ' .. t.err"),
+        script("local ok, e = pcall(redis.call, 'nosuch'); return e"),
+        script("return redis.call('get')"),
+        script("return redis.pcall('get')"),
+        script("return redis.call('get', 'a', 'b')"),
+        script("return redis.call()"),
+        script("return redis.pcall()"),
+        script("return redis.call(1)"),
+        script("return redis.call({})"),
+        script("return redis.call('set', 'n', true)"),
+        script("return redis.pcall('set', 'n', true)"),
+        script("return redis.call('set', 'k', 'v', 'bogus')"),
+        script("return redis.pcall('set', 'k', 'v', 'bogus')"),
+        script("local ok, e = pcall(redis.call, 'set', 'k', 'v', 'bogus'); return {ok, e}"),
+        script("return redis.call('eval', 'return 1', '0')"),
+        script("return redis.call('multi')"),
+        script("return redis.call('script', 'load', 'return 1')"),
+        script("return redis.call('client', 'id')"),
+        script("return redis.call('watch', 'x')"),
+        script("return redis.call('auth', 'x')"),
+        script("return redis.call('config', 'get', 'maxmemory')"),
+        script("return redis.call('select', '100')"),
+        c("EVAL_RO", "return redis.call('get', 'str')", 0),
+        c("EVAL_RO", "return redis.call('set', 'k', 'v')", 0),
+        c("EVAL_RO", "return redis.pcall('set', 'k', 'v')", 0),
+        c("EVAL_RO", "return redis.pcall('flushall')", 0),
+        c("GET", "k"),
+    ),
+    case(
+        "SCRIPT LOAD, EXISTS and FLUSH, and EVALSHA",
+        c("SCRIPT", "FLUSH"),
+        c("EVALSHA", RETURN_1, 0),
+        c("SCRIPT", "EXISTS", RETURN_1, "abc"),
+        c("SCRIPT", "LOAD", "return 1"),
+        c("SCRIPT", "EXISTS", RETURN_1.upper(), "abc"),
+        c("EVALSHA", RETURN_1, 0),
+        c("EVALSHA", RETURN_1.upper(), 0),
+        c("EVALSHA_RO", RETURN_1, 0),
+        c("EVALSHA", RETURN_1, "x"),
+        c("EVALSHA", "e0e1f9", -1),
+        c("EVALSHA", "0" * 40, "x"),
+        c("SCRIPT", "LOAD", "syntax error"),
+        c("SCRIPT", "LOAD", "a", "b"),
+        c("SCRIPT", "EXISTS"),
+        c("SCRIPT", "FLUSH", "x"),
+        c("SCRIPT", "FLUSH", "SYNC", "ASYNC"),
+        c("SCRIPT", "FLUSH", "sync"),
+        c("EVALSHA", RETURN_1, 0),
+        c("EVAL", "return 2", 0),
+        c("EVALSHA", "7f923f79fe76194c868d7e1d0820de36700eb649", 0),
+        c("SCRIPT", "FLUSH", "ASYNC"),
+        c("SCRIPT", "nosuch"),
+    ),
+    case(
+        "scripts inside a transaction",
+        c("MULTI"),
+        script("return redis.call('set', 'k', 'v')"),
+        c("EVAL", "return 1", -1),
+        script("return redis.call('get', 'k')"),
+        c("EXEC"),
+        c("MULTI"),
+        c("EVAL", "return 1"),
+        c("EXEC"),
+    ),
+    case(
+        "the libraries",
+        script("return cjson.encode({1, 2, {a=1}})"),
+        script("return cjson.decode('[1,2,{\"a\":1.5}]')[3].a"),
+        script("return cjson.encode({})"),
+        script("return cjson.encode('a/b')"),
+        script("return cjson.decode('[null]')[1] == cjson.null"),
+        script("return bit.band(5, 3)"),
+        script("return bit.tohex(255)"),
+        script("return bit.bxor(7, 2)"),
+        script("return bit.lshift(1, 4)"),
+        script("return type(os.clock)"),
+        script("return os.time"),
+        script("return tostring(1e15) .. ' ' .. tostring(0.1)"),
+        script("return string.format('%d-%s', 5, 'x')"),
+        script("return table.concat({'a', 'b'}, ',')"),
+        script("return {redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING}"),
+        script("return {redis.REDIS_VERSION, redis.REDIS_VERSION_NUM}"),
+        script("return redis.replicate_commands()"),
+        script("return redis.set_repl(redis.REPL_ALL)"),
+    ),
+]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_script_replies_match_the_reference_byte_for_byte(
+    shared_cluster: Cluster, shared_reference: LocalRedisNode, protocol: int
+) -> None:
+    found = mismatches(shared_cluster.proxy.port, shared_reference.port, protocol, CASES)
+    assert not found, found
+
+
+def test_redis_py_lock_acquires_extends_reacquires_and_releases(shared_cluster: Cluster) -> None:
+    with shared_cluster.client() as client, shared_cluster.client() as other:
+        client.flushall()
+        lock = client.lock("resource", timeout=5)
+        assert lock.acquire(blocking=False)
+        assert not other.lock("resource", timeout=5).acquire(blocking=False)
+        assert lock.owned()
+        assert lock.extend(10)
+        assert 10_000 < client.pttl("resource") <= 15_000
+        assert lock.reacquire()
+        assert 4_000 < client.pttl("resource") <= 5_000
+        assert lock.extend(20, replace_ttl=True)
+        assert 19_000 < client.pttl("resource") <= 20_000
+        lock.release()
+        assert client.exists("resource") == 0
+        taken = client.lock("resource", timeout=5)
+        assert taken.acquire(blocking=False)
+        other.set("resource", "someone else's token")
+        with pytest.raises(redis.exceptions.LockNotOwnedError):
+            taken.extend(1)
+        with pytest.raises(redis.exceptions.LockNotOwnedError):
+            taken.release()
+        assert other.get("resource") == b"someone else's token"
+
+
+def test_redis_py_lock_blocks_until_the_holders_lock_expires(shared_cluster: Cluster) -> None:
+    with shared_cluster.client() as client, shared_cluster.client() as other:
+        client.flushall()
+        held = client.lock("resource", timeout=0.5)
+        assert held.acquire()
+        waiting = other.lock("resource", timeout=5, blocking_timeout=5)
+        assert waiting.acquire()
+        with pytest.raises(redis.exceptions.LockNotOwnedError):
+            held.release()
+        assert waiting.owned()
+        waiting.release()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_asyncio_lock(shared_cluster: Cluster, protocol: int) -> None:
+    async def use_lock() -> list[object]:
+        client = redis.asyncio.Redis(port=shared_cluster.proxy.port, protocol=protocol)
+        try:
+            await client.flushall()
+            lock = client.lock("resource", timeout=5)
+            steps: list[object] = [await lock.acquire(blocking=False)]
+            steps.append(await client.lock("resource").acquire(blocking=False))
+            steps.append(await lock.extend(5))
+            steps.append(await lock.reacquire())
+            await lock.release()
+            steps.append(await client.exists("resource"))
+            return steps
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(use_lock()) == [True, False, True, True, 0]
+
+
+BUSY_THEN_WRITE = """
+redis.call('set', 'a', '1')
+redis.call('set', 'b', '2')
+local started = os.clock()
+while os.clock() - started < 0.5 do end
+redis.call('set', 'c', '3')
+return redis.call('mget', 'a', 'b', 'c')
+"""
+
+
+def test_a_scripts_writes_reach_the_replicas_together_when_it_ends(
+    shared_cluster: Cluster,
+) -> None:
+    """The script writes a and b, computes for half a second, then writes c: no replica has a
+    while it computes (written command by command, a would be there within milliseconds)."""
+    with shared_cluster.client() as client:
+        client.flushall()
+        with ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            running = pool.submit(client.eval, BUSY_THEN_WRITE, 0)
+            early_polls = 0
+            while time.monotonic() < started + 0.4:
+                assert all(stored(node, b"a") is None for node in shared_cluster.nodes)
+                early_polls += 1
+            assert running.result() == [b"1", b"2", b"3"]
+        assert early_polls > 10
+        assert wait_for(
+            lambda: all(
+                stored(node, key) is not None
+                for node in shared_cluster.nodes
+                for key in (b"a", b"b", b"c")
+            )
+        )
+        stamps = sorted(stored_stamp(shared_cluster.nodes[0], key) for key in (b"a", b"b", b"c"))
+        assert stamps[2].physical_ms - stamps[0].physical_ms < 100
+
+
+def stored(node: LocalRedisNode, key: bytes) -> Record | None:
+    with node.client() as raw:
+        found = raw.get(key)
+    return None if found is None else decode_record(found)
+
+
+def stored_stamp(node: LocalRedisNode, key: bytes) -> Timestamp:
+    record = stored(node, key)
+    assert record is not None
+    return record.ts
+
+
+def test_a_script_loaded_through_one_proxy_is_unknown_to_another(shared_cluster: Cluster) -> None:
+    second = start_proxy(shared_cluster.nodes)
+    try:
+        with shared_cluster.client() as first_client, second.client() as second_client:
+            sha = first_client.script_load("return 'loaded here'")
+            assert first_client.evalsha(sha, 0) == b"loaded here"
+            with pytest.raises(redis.exceptions.NoScriptError):
+                second_client.evalsha(sha, 0)
+            assert second_client.register_script("return 'loaded here'")() == b"loaded here"
+            assert second_client.script_exists(sha) == [True]
+    finally:
+        second.stop()
