@@ -373,14 +373,15 @@ async def _read_modify_write(
     command: object,
     keys: Sequence[bytes],
 ) -> object:
-    records = await coordinator.read(keys)
-    outcome = meaning.apply(command, records, _now(context))
-    if isinstance(outcome, ErrorReply):
-        return outcome
-    reply, changes = outcome
-    if changes:
-        await coordinator.write(_stamped(coordinator, changes))
-    return reply
+    async with context.state.latches.holding(coordinator.db, keys):
+        records = await coordinator.read(keys)
+        outcome = meaning.apply(command, records, _now(context))
+        if isinstance(outcome, ErrorReply):
+            return outcome
+        reply, changes = outcome
+        if changes:
+            await coordinator.write(_stamped(coordinator, changes))
+        return reply
 
 
 def _in_task(work: Awaitable[object], answer: Answer) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from leaderless.config.settings import Settings
 from leaderless.proxy.gate import UnitGate
+from leaderless.proxy.latches import KeyLatches
 from leaderless.proxy.scripting.host import ScriptHost
 from leaderless.replication.coordinator import Coordinator
 from leaderless.replication.ntp import ClockCheck
@@ -63,6 +64,8 @@ class ProxyState:
     error_replies: int = 0
     command_stats: dict[str, CommandStats] = field(default_factory=dict)
     """Per command's full name (`config|get`), for INFO commandstats."""
+    latches: KeyLatches = field(default_factory=KeyLatches)
+    """The keys a read-then-write command holds from its read to its write."""
     scripts: ScriptHost = field(default_factory=_script_host)
     """The scripts cached here and the Lua VM that runs them."""
     gate: UnitGate = field(default_factory=UnitGate)

@@ -7,8 +7,10 @@ through one proxy being unknown to another."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 import redis
@@ -381,3 +383,43 @@ def test_a_script_loaded_through_one_proxy_is_unknown_to_another(shared_cluster:
             assert second_client.script_exists(sha) == [True]
     finally:
         second.stop()
+
+
+def race(start: threading.Barrier, client: redis.Redis) -> bool:
+    start.wait()
+    return bool(client.set("resource", "token", nx=True, px=10_000))
+
+
+def test_set_nx_racing_on_one_proxy_has_one_winner(shared_cluster: Cluster) -> None:
+    clients = [shared_cluster.client() for _ in range(8)]
+    try:
+        for trial in range(10):
+            clients[0].delete("resource")
+            start = threading.Barrier(len(clients))
+            with ThreadPoolExecutor(len(clients)) as pool:
+                winners = sum(pool.map(partial(race, start), clients))
+            assert winners == 1, f"trial {trial}: {winners} clients acquired"
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_redis_py_lock_excludes_the_clients_of_one_proxy(shared_cluster: Cluster) -> None:
+    holders: list[int] = []
+    most = [0]
+    guard = threading.Lock()
+
+    def work(index: int) -> None:
+        with shared_cluster.client() as client:
+            for _ in range(3):
+                with client.lock("resource", timeout=5, sleep=0.01, blocking_timeout=20):
+                    with guard:
+                        holders.append(index)
+                        most[0] = max(most[0], len(holders))
+                    time.sleep(0.01)
+                    with guard:
+                        holders.remove(index)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+    assert most[0] == 1
