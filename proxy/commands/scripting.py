@@ -13,11 +13,12 @@ is not atomic against them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from leaderless.proxy.commands.args import NOT_AN_INTEGER, parse_long_long, token
 from leaderless.proxy.commands.spec import (
     Arg,
+    Calls,
     CommandSpec,
     Doc,
     KeySpec,
@@ -87,11 +88,19 @@ async def _run(
             return loaded
     keys, argv = split
     calls = commands.calls(context)
+    run = bridge(commands, calls, read_only)
+    reply = await host.run(sha, body, keys, argv, run)
+    return await finished(calls, reply)
+
+
+def bridge(
+    commands: ScriptCommands, calls: Calls, read_only: bool
+) -> Callable[[list[bytes]], object]:
+    """What a script's redis.call runs, from the VM's thread: a request checked as Redis
+    checks a script's, then run on the event loop while the thread waits."""
     loop = asyncio.get_running_loop()
 
     def command(request: list[bytes]) -> object:
-        """One redis.call, from the VM's thread: checked as Redis checks a script's command,
-        then run on the event loop while the thread waits."""
         spec = commands.lookup(request)
         if isinstance(spec, ErrorReply):
             arity = spec.startswith("ERR wrong number of arguments for ")
@@ -102,9 +111,22 @@ async def _run(
             return WRITE_IN_READ_ONLY
         return asyncio.run_coroutine_threadsafe(calls.call(request), loop).result()
 
-    reply = await host.run(sha, body, keys, argv, command)
+    return command
+
+
+async def finished(calls: Calls, reply: object) -> object:
+    """The script's reply once its writes are sent; the error of a write that missed its
+    quorum instead."""
     failures = await calls.finish()
     return next((failure for failure in failures if failure is not None), reply)
+
+
+def script_context(context: Context) -> Context:
+    """The context a script's commands run in: the caller's database when the request is
+    read, which a SELECT in the script changes for the script alone."""
+    inner = Context(context.state)
+    inner.db, inner.authenticated, inner.user = context.db, True, context.user
+    return inner
 
 
 def _script_load(context: Context, args: list[bytes]) -> object:

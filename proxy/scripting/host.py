@@ -15,9 +15,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from leaderless.proxy.resp import ErrorReply
+from leaderless.proxy.scripting.functions import Library
 from leaderless.proxy.scripting.lua import Commands, LuaVM, compile_error, runtime, sha1hex
 
 TIME_LIMIT_MS = 5000
@@ -61,6 +62,21 @@ class ScriptHost:
     ) -> object:
         """The script's reply. `commands` is called from the VM's thread."""
         return await self._submit(lambda: self._vm.run(sha, body, keys, argv, commands))
+
+    async def libraries(
+        self, version: object, codes: list[bytes]
+    ) -> dict[bytes, Library] | ErrorReply:
+        """The function libraries of `codes`, loaded into the VM unless already at `version`."""
+        return cast(
+            "dict[bytes, Library] | ErrorReply",
+            await self._submit(lambda: self._vm.libraries(version, codes)),
+        )
+
+    async def call(
+        self, name: bytes, keys: list[bytes], argv: list[bytes], commands: Commands
+    ) -> object:
+        """FCALL: the reply of a function of the libraries loaded last."""
+        return await self._submit(lambda: self._vm.call(name, keys, argv, commands))
 
     def _submit(self, job: Callable[[], object]) -> asyncio.Future[object]:
         loop = asyncio.get_running_loop()

@@ -23,11 +23,12 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from importlib.resources import files
-from typing import Any
+from typing import Any, cast
 
 from leaderless.proxy.resp import ErrorReply
-from leaderless.proxy.scripting import libraries
+from leaderless.proxy.scripting import functions, libraries
 from leaderless.proxy.scripting.convert import error_text, from_lua, to_lua
+from leaderless.proxy.scripting.functions import Library
 from lupa import lua51
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,10 @@ class LuaVM:
         self._compiled: dict[str, Any] = {}
         cjson = libraries.Cjson(self, self._lua.eval("newproxy()"), self._lua.eval("rawequal"))
         source = files("leaderless.proxy.scripting").joinpath("sandbox.lua").read_bytes()
-        self._compile, self._run = self._lua.execute(
+        self._libraries: dict[bytes, Library] = {}
+        self._callbacks: dict[bytes, Any] = {}
+        self._libraries_version: object = None
+        self._compile, self._run, self._load_library, self._call_function = self._lua.execute(
             source,
             self._call,
             lambda text: error_text(b"-" + text if not text.startswith(b"-") else text),
@@ -145,13 +149,89 @@ class LuaVM:
             )
         finally:
             self._commands = None
+        return self._outcome(ok, result, sha, "@user_script")
+
+    def _outcome(self, ok: bool, result: object, name: str, chunk: str) -> object:
+        """A run's reply; an error names the script (or function) and its line."""
         if ok:
             return from_lua(self, result, self._protocol)
         text = self.get(result, b"err")
         line = self.get(result, b"line")
         message = text.decode("utf-8", "surrogateescape") if isinstance(text, bytes) else ""
         where = "?" if line is None else str(line)
-        return ErrorReply(f"{message} script: {sha}, on @user_script:{where}.")
+        return ErrorReply(f"{message} script: {name}, on {chunk}:{where}.")
+
+    # Function libraries
+
+    def libraries(self, version: object, codes: list[bytes]) -> dict[bytes, Library] | ErrorReply:
+        """The libraries of `codes`, loaded unless `version` is the one loaded already; an
+        error (the libraries loaded stay as they were) if one does not load."""
+        if version is not None and version == self._libraries_version:
+            return self._libraries
+        libraries: dict[bytes, Library] = {}
+        callbacks: dict[bytes, Any] = {}
+        for code in codes:
+            loaded = self._load(code, callbacks)
+            if isinstance(loaded, ErrorReply):
+                return loaded
+            if loaded.name in libraries:
+                return ErrorReply(
+                    f"ERR Library '{loaded.name.decode('utf-8', 'replace')}' already exists"
+                )
+            libraries[loaded.name] = loaded
+        self._libraries, self._callbacks, self._libraries_version = libraries, callbacks, version
+        return libraries
+
+    def _load(self, code: bytes, callbacks: dict[bytes, Any]) -> Library | ErrorReply:
+        parsed = functions.parse(code)
+        if isinstance(parsed, ErrorReply):
+            return parsed
+        name, body = parsed
+        status, result = self._load_library(body, HOOK_INSTRUCTIONS)
+        if status == b"compile":
+            text = result.decode("utf-8", "surrogateescape")
+            return ErrorReply(f"ERR Error compiling function: {text}")
+        if status == b"error":
+            text = cast(bytes, self.get(result, b"err")).decode("utf-8", "surrogateescape")
+            return ErrorReply(f"ERR Error registering functions: {text}")
+        registered = []
+        for entry in _items(self, result):
+            function_name = cast(bytes, self.get(entry, b"name"))  # the sandbox checked it
+            if not functions.valid_name(function_name):
+                return ErrorReply(
+                    "ERR Function names can only contain letters, numbers, or underscores(_) "
+                    "and must be at least one character long"
+                )
+            if function_name in callbacks:
+                return ErrorReply(
+                    f"ERR Function {function_name.decode('utf-8', 'replace')} already exists"
+                )
+            callbacks[function_name] = self.get(entry, b"callback")
+            flags = tuple(_items(self, self.get(entry, b"flags")))
+            registered.append(
+                functions.Function(
+                    function_name, flags, cast("bytes | None", self.get(entry, b"description"))
+                )
+            )
+        if not registered:
+            return ErrorReply("ERR No functions registered")
+        return functions.Library(name, code, tuple(registered))
+
+    def call(self, name: bytes, keys: list[bytes], argv: list[bytes], commands: Commands) -> object:
+        """FCALL of a function of the libraries loaded."""
+        callback = self._callbacks[name]
+        self._protocol, self._commands = 2, commands
+        self._deadline = self._clock() + self._time_limit
+        try:
+            ok, result = self._call_function(
+                callback,
+                self.table(dict(enumerate(keys, 1))),
+                self.table(dict(enumerate(argv, 1))),
+                HOOK_INSTRUCTIONS,
+            )
+        finally:
+            self._commands = None
+        return self._outcome(ok, result, name.decode("utf-8", "surrogateescape"), "@user_function")
 
     # What sandbox.lua calls
 
@@ -185,3 +265,11 @@ class LuaVM:
         index = level if isinstance(level, int) and 0 <= level < len(_LOG_LEVELS) else 0
         text = b" ".join(part if isinstance(part, bytes) else str(part).encode() for part in parts)
         log.log(_LOG_LEVELS[index], "script: %s", text.decode("utf-8", "replace"))
+
+
+def _items(lua: LuaVM, table: object) -> Iterator[Any]:
+    """t[1], t[2], ... up to the first nil."""
+    index = 1
+    while (item := lua.get(table, index)) is not None:
+        yield item
+        index += 1

@@ -17,6 +17,8 @@ local WRONG_ARGUMENTS = 'ERR wrong number or type of arguments'
 -- each function below reads it on its first line (its entry is the current line) and raises
 -- with `fail`, which keeps the text and that line for the error handler.
 local line_before, line_now = nil, nil
+-- The chunk whose lines errors name: a script's, or a function library's.
+local source = '@user_script'
 local failure, failure_text, failure_line = nil, nil, nil
 
 -- Raise `raised`; the error handler answers `text` (the same by default) at `line`.
@@ -157,7 +159,7 @@ local function handler(err)
   for level = 2, 200 do
     local info = getinfo(level, 'Sl')
     if info == nil then break end
-    if info.source == '@user_script' then
+    if info.source == source then
       line = info.currentline
       break
     end
@@ -196,15 +198,119 @@ local function compile(body)
   return fn, nil
 end
 
+local function guarded(chunk, fn, count)
+  source, failure, line_before, line_now = chunk, nil, nil, nil
+  sethook(hook, 'l', count)
+  local ok, result = xpcall(fn, handler)
+  sethook()
+  source = '@user_script'
+  return ok, result
+end
+
 -- One run: KEYS and ARGV set, the time limit checked every `count` instructions. Answers
 -- true and the script's first result, or false and {err = text, line = n}.
 local function run(fn, keys, argv, count)
   globals.KEYS, globals.ARGV = keys, argv
-  failure, line_before, line_now = nil, nil, nil
-  sethook(hook, 'l', count)
-  local ok, result = xpcall(fn, handler)
-  sethook()
-  return ok, result
+  return guarded('@user_script', fn, count)
 end
 
-return compile, run
+-- Function libraries. While one loads, `redis` has only what Redis gives a loading library,
+-- and register_function collects its functions; a function runs later with the whole of
+-- `redis`, its keys and arguments as parameters, and no KEYS or ARGV.
+local FLAGS = {['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true,
+               ['no-cluster'] = true, ['allow-cross-slot-keys'] = true}
+local REGISTER_FIELDS = {function_name = true, callback = true, flags = true, description = true}
+local registered = nil
+
+local function register(line, ...)
+  local name, callback, flags, description
+  if select('#', ...) == 1 then
+    local named = ...
+    if type(named) ~= 'table' then
+      fail(line, 'ERR calling server.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+    end
+    for field in pairs(named) do
+      if not REGISTER_FIELDS[field] then
+        fail(line, 'ERR unknown argument given to server.register_function')
+      end
+    end
+    name, callback, flags, description = named.function_name, named.callback, named.flags, named.description
+  elseif select('#', ...) == 2 then
+    name, callback = ...
+  else
+    fail(line, 'ERR wrong number of arguments to server.register_function')
+  end
+  if type(name) ~= 'string' then
+    fail(line, 'ERR function_name argument given to server.register_function must be a string')
+  end
+  if type(callback) ~= 'function' then
+    fail(line, 'ERR callback argument given to server.register_function must be a function')
+  end
+  if description ~= nil and type(description) ~= 'string' then
+    fail(line, 'ERR description argument given to server.register_function must be a string')
+  end
+  local flag_list = {}
+  if flags ~= nil then
+    if type(flags) ~= 'table' then
+      fail(line, 'ERR flags argument to server.register_function must be a table representing function flags')
+    end
+    for _, flag in ipairs(flags) do
+      if not FLAGS[flag] then
+        fail(line, 'ERR unknown flag given')
+      end
+      flag_list[#flag_list + 1] = flag
+    end
+  end
+  registered[#registered + 1] = {name = name, callback = callback, flags = flag_list, description = description}
+  return restore(line)
+end
+
+local loading_fields = {
+  register_function = function(...) local line = line_before; return register(line, ...) end,
+  log = redis.log, setresp = redis.setresp,
+}
+for name, value in pairs(redis) do
+  if type(value) ~= 'function' then loading_fields[name] = value end
+end
+local loading_redis = setmetatable({}, {
+  __index = setmetatable(loading_fields, getmetatable(globals)),
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+
+local library_globals = setmetatable({}, {__index = globals})
+local library_environment = setmetatable({}, {
+  __index = library_globals,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+
+-- Load one library: 'compile' and the message, 'error' and {err, line}, or 'ok' and the
+-- functions it registered, in order.
+local function load_library(body, count)
+  local fn, message = loadstring(body, '@user_function')
+  if fn == nil then
+    return 'compile', message
+  end
+  setfenv(fn, library_environment)
+  registered = {}
+  globals.KEYS, globals.ARGV = nil, nil
+  rawset(library_globals, 'redis', loading_redis)
+  rawset(library_globals, 'server', loading_redis)
+  local ok, result = guarded('@user_function', fn, count)
+  rawset(library_globals, 'redis', globals.redis)
+  rawset(library_globals, 'server', globals.server)
+  local functions = registered
+  registered = nil
+  if not ok then
+    return 'error', result
+  end
+  return 'ok', functions
+end
+
+local function call_function(callback, keys, args, count)
+  globals.KEYS, globals.ARGV = nil, nil
+  return guarded('@user_function', function() return callback(keys, args) end, count)
+end
+
+return compile, run, load_library, call_function
