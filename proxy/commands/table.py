@@ -17,6 +17,7 @@ from leaderless.proxy.commands import (
     copies,
     databases,
     expiry,
+    functions,
     keyspace,
     lcs,
     scripting,
@@ -268,6 +269,7 @@ COMMAND_TABLE: Mapping[str, CommandSpec] = _table(
     databases.SPECS,
     transactions.SPECS,
     scripting.SPECS,
+    functions.SPECS,
     (_COMMAND,),
 )
 
