@@ -354,6 +354,15 @@ SPECS = (
         _doc("Manages the function libraries, which every proxy sees.", "Depends on subcommand."),
         None,
         subcommands=subcommands(
+            CommandSpec(
+                "function|help",
+                2,
+                "loading stale",
+                "@slow @scripting",
+                _doc("Lists the subcommands and what they do.", "O(1)"),
+                None,
+                help=("HELP", "    Print this help."),
+            ),
             _sub(
                 "delete",
                 3,

@@ -423,3 +423,147 @@ def test_redis_py_lock_excludes_the_clients_of_one_proxy(shared_cluster: Cluster
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(work, range(4)))
     assert most[0] == 1
+
+
+ECHO_LIBRARY = (
+    "#!lua name=echo\n"
+    "redis.register_function('echo_keys', function(keys, args) return {keys[1], args[1]} end)"
+)
+READER_LIBRARY = (
+    "#!lua name=reader\n"
+    "redis.register_function{function_name='reader', callback=function(keys, args)\n"
+    "  return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads'}"
+)
+WRITER_LIBRARY = (
+    "#!lua name=writer\n"
+    "redis.register_function('writer', function(keys, args)\n"
+    "  return redis.call('set', keys[1], args[1]) end)"
+)
+
+FUNCTION_CASES: list[Case] = [
+    case(
+        "FUNCTION LOAD, LIST and DELETE",
+        c("FUNCTION", "FLUSH"),
+        c("FUNCTION", "LOAD", ECHO_LIBRARY),
+        c("FUNCTION", "LOAD", ECHO_LIBRARY),
+        c("FUNCTION", "LOAD", "REPLACE", ECHO_LIBRARY),
+        c("FUNCTION", "LIST"),
+        c("FUNCTION", "LIST", "WITHCODE"),
+        c("FUNCTION", "LIST", "LIBRARYNAME", "ec*"),
+        c("FUNCTION", "LIST", "LIBRARYNAME", "x*"),
+        c("FUNCTION", "LIST", "bogus"),
+        c("FUNCTION", "LOAD", READER_LIBRARY),
+        c("FUNCTION", "LIST", "LIBRARYNAME", "reader"),
+        c("FUNCTION", "DELETE", "nosuch"),
+        c("FUNCTION", "DELETE", "echo"),
+        c("FUNCTION", "LIST", "LIBRARYNAME", "echo"),
+        c("FUNCTION", "FLUSH", "x"),
+        c("FUNCTION", "FLUSH", "ASYNC"),
+        c("FUNCTION", "LIST"),
+    ),
+    case(
+        "FUNCTION LOAD errors",
+        c("FUNCTION", "FLUSH"),
+        c("FUNCTION", "LOAD", "return 1"),
+        c("FUNCTION", "LOAD", "#!lua\nreturn 1"),
+        c("FUNCTION", "LOAD", "#!lua name=x\nreturn 1"),
+        c("FUNCTION", "LOAD", "#!py name=x\nreturn 1"),
+        c("FUNCTION", "LOAD", "#!lua name=x foo=bar\nreturn 1"),
+        c("FUNCTION", "LOAD", "#!lua name=x\nsyntax error"),
+        c("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('a-b', function() end)"),
+        c("FUNCTION", "LOAD", "#!lua name=x\nredis.call('get', 'k')"),
+        c("FUNCTION", "LOAD", "#!lua name=x\nlocal x = KEYS"),
+        c("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('f')"),
+        c(
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=x\nredis.register_function{function_name='f', callback=function() end,"
+            " flags={'bogus'}}",
+        ),
+        c("FUNCTION", "LOAD", ECHO_LIBRARY),
+        c(
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=other\nredis.register_function('echo_keys', function() end)",
+        ),
+        c("FUNCTION", "LIST"),
+    ),
+    case(
+        "FCALL and FCALL_RO",
+        c("FUNCTION", "FLUSH"),
+        c("FUNCTION", "LOAD", ECHO_LIBRARY),
+        c("FUNCTION", "LOAD", READER_LIBRARY),
+        c("FUNCTION", "LOAD", WRITER_LIBRARY),
+        c("FCALL", "echo_keys", 1, "k", "a"),
+        c("FCALL", "echo_keys", 0),
+        c("FCALL", "echo_keys", "x"),
+        c("FCALL", "echo_keys", -1),
+        c("FCALL", "echo_keys", 2, "k"),
+        c("FCALL", "nosuch", 0),
+        c("FCALL", "writer", 1, "k", "v"),
+        c("FCALL", "reader", 1, "k"),
+        c("FCALL_RO", "reader", 1, "k"),
+        c("FCALL_RO", "writer", 1, "k", "v"),
+        c("FCALL_RO", "echo_keys", 0),
+        c(
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=failing\nredis.register_function('failing', function()\n"
+            "  return redis.call('nosuch') end)\n"
+            "redis.register_function{function_name='sneaky', callback=function(keys)\n"
+            "  return redis.call('set', keys[1], 'x') end, flags={'no-writes'}}",
+        ),
+        c("FCALL", "failing", 0),
+        c("FCALL", "sneaky", 1, "k"),
+        c("GET", "k"),
+    ),
+]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_function_replies_match_the_reference_byte_for_byte(
+    shared_cluster: Cluster, shared_reference: LocalRedisNode, protocol: int
+) -> None:
+    found = mismatches(shared_cluster.proxy.port, shared_reference.port, protocol, FUNCTION_CASES)
+    assert not found, found
+
+
+def test_a_library_loaded_through_one_proxy_is_called_through_another(
+    shared_cluster: Cluster,
+) -> None:
+    second = start_proxy(shared_cluster.nodes)
+    try:
+        with shared_cluster.client() as first_client, second.client() as second_client:
+            first_client.function_flush()
+            assert first_client.function_load(WRITER_LIBRARY) == b"writer"
+            assert second_client.fcall("writer", 1, "k", "through the second") == b"OK"
+            assert first_client.get("k") == b"through the second"
+            listed = second_client.function_list()
+            assert [entry[:2] for entry in listed] == [[b"library_name", b"writer"]]
+            second_client.function_delete("writer")
+            with pytest.raises(redis.ResponseError, match="Function not found"):
+                first_client.fcall("writer", 1, "k", "v")
+    finally:
+        second.stop()
+
+
+def test_function_dump_restores_through_any_proxy(shared_cluster: Cluster) -> None:
+    second = start_proxy(shared_cluster.nodes)
+    try:
+        with shared_cluster.client() as first_client, second.client() as second_client:
+            first_client.function_flush()
+            first_client.function_load(ECHO_LIBRARY)
+            first_client.function_load(READER_LIBRARY)
+            payload = first_client.function_dump()
+            second_client.function_flush()
+            with pytest.raises(redis.ResponseError, match="Function not found"):
+                first_client.fcall("echo_keys", 1, "k", "a")
+            assert second_client.function_restore(payload)
+            assert first_client.fcall("echo_keys", 1, "k", "a") == [b"k", b"a"]
+            with pytest.raises(redis.ResponseError, match="Library 'echo' already exists"):
+                second_client.function_restore(payload)
+            assert second_client.function_restore(payload, "REPLACE")
+            with pytest.raises(redis.ResponseError, match="payload version or checksum"):
+                second_client.function_restore(payload[:-1] + b"x")
+    finally:
+        second.stop()
