@@ -103,6 +103,7 @@ class LuaVM:
             self.table(libraries.bit()),
             self.table(cjson.functions()),
             cjson.null,
+            self.table(libraries.Cmsgpack(self).functions()),
             version.encode(),
             version_num,
         )

@@ -2,7 +2,8 @@
 -- Scripts see Redis's globals only; they can neither create a global nor replace one, and
 -- what they cannot reach (debug, the Python bridge, these locals) stays out of their sight.
 local py_call, py_error_text, py_setresp, py_log, py_sha1hex, py_over_time = ...
-local bit_functions, cjson_functions, cjson_null, version, version_num = select(7, ...)
+local bit_functions, cjson_functions, cjson_null, cmsgpack_functions, version, version_num =
+  select(7, ...)
 
 local select, error, type, tostring, rawequal, rawget, xpcall = select, error, type, tostring, rawequal, rawget, xpcall
 local setmetatable, setfenv, loadstring, pairs = setmetatable, setfenv, loadstring, pairs
@@ -35,9 +36,12 @@ local function restore(line, ...) line_now = line; return ... end
 local function library(functions)
   local wrapped = {}
   for name, fn in pairs(functions) do
-    local function checked(line, ok, result)
+    local function checked(line, ok, result, count)
       if not ok then
-        fail(line, result, 'ERR ' .. result)
+        fail(line, result, 'ERR user_script:' .. tostring(line) .. ': ' .. result)
+      end
+      if count ~= nil then
+        return restore(line, unpack(result, 1, count))
       end
       return restore(line, result)
     end
@@ -48,6 +52,7 @@ end
 local bit = library(bit_functions)
 local cjson = library(cjson_functions)
 cjson.null = cjson_null
+local cmsgpack = library(cmsgpack_functions)
 
 local function call(line, raise, ...)
   local ok, reply = py_call(raise, ...)
@@ -114,7 +119,7 @@ local redis = {
 }
 
 local globals = {
-  redis = redis, server = redis, bit = bit, cjson = cjson,
+  redis = redis, server = redis, bit = bit, cjson = cjson, cmsgpack = cmsgpack,
   string = string, table = table, math = math, coroutine = coroutine, os = {clock = os.clock},
   assert = assert, error = error, gcinfo = gcinfo, getmetatable = getmetatable,
   ipairs = ipairs, next = next, pairs = pairs, pcall = pcall, rawequal = rawequal,
@@ -136,7 +141,7 @@ local function readonly(library)
     __metatable = false,
   })
 end
-for _, name in ipairs({'redis', 'server', 'bit', 'cjson', 'string', 'table', 'math',
+for _, name in ipairs({'redis', 'server', 'bit', 'cjson', 'cmsgpack', 'string', 'table', 'math',
                        'coroutine', 'os'}) do
   globals[name] = readonly(globals[name])
 end

@@ -11,6 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 
 import pytest
 import redis
@@ -20,6 +21,7 @@ from leaderless.replication.hlc import Timestamp
 from leaderless.replication.record import Record, decode_record
 
 from tests.integration.conftest import Cluster, start_proxy
+from tests.integration.test_redis_py_suite import SUITE, run_suite
 from tests.support.compat import Case, c, case, mismatches
 from tests.support.processes import wait_for
 
@@ -243,6 +245,31 @@ CASES: list[Case] = [
         script("return bit.tohex(255)"),
         script("return bit.bxor(7, 2)"),
         script("return bit.lshift(1, 4)"),
+        script("return bit.band()"),
+        script("return bit.band(1, 'x')"),
+        script("return bit.band(1, nil)"),
+        script("return bit.band('5', 3)"),
+        script("return bit.tohex(-1, -4)"),
+        script("return {bit.rol(0x80000001, 1), bit.ror(1, 1), bit.bswap(0x12345678)}"),
+        script("return {bit.arshift(-256, 4), bit.rshift(-256, 4), bit.bnot(0)}"),
+        script("return {bit.tobit(0xffffffff + 2), bit.lshift(1, 33), bit.bor(1, 2, 4, 8)}"),
+        script("return cmsgpack.pack({1, 2, 3}, {a=1}, {}, {1, nil, 3})"),
+        script("return cmsgpack.pack(1.5, -1, 300, 'x', true, nil, 2^40, 0.1)"),
+        script(
+            "return cmsgpack.pack(-33, -200, -40000, -3000000000, 70000, 5000000000,"
+            " string.rep('x', 40), string.rep('y', 300))"
+        ),
+        script(
+            "return {cmsgpack.unpack(cmsgpack.pack(-33, -3000000000, 5000000000, 'x', 2.5, 0.1,"
+            " {a={b={1}}}, {1, nil, 3}))}"
+        ),
+        script("return cmsgpack.unpack()"),
+        script("return cmsgpack.pack()"),
+        script("return cmsgpack.unpack(string.char(0x92, 1))"),
+        script("local ok, e = pcall(cmsgpack.unpack, string.char(0xc1)); return e"),
+        script("return cjson.decode('nope')"),
+        script("return cjson.encode()"),
+        script("return cjson.encode(function() end)"),
         script("return type(os.clock)"),
         script("return os.time"),
         script("return tostring(1e15) .. ' ' .. tostring(0.1)"),
@@ -567,3 +594,31 @@ def test_function_dump_restores_through_any_proxy(shared_cluster: Cluster) -> No
                 second_client.function_restore(payload[:-1] + b"x")
     finally:
         second.stop()
+
+
+REDIS_PY_SCRIPT_TESTS = ["tests/test_lock.py", "tests/test_scripting.py", "tests/test_function.py"]
+REDIS_PY_DIVERGENT: dict[str, str] = {}
+"""redis-py's tests of locks, scripts and functions that pass on the reference but not through
+the proxy: the reason."""
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_py_lock_script_and_function_tests_pass_through_the_proxy(
+    shared_cluster: Cluster, shared_reference: LocalRedisNode, protocol: int, tmp_path: Path
+) -> None:
+    if not (SUITE / REDIS_PY_SCRIPT_TESTS[0]).exists():
+        pytest.fail(f"redis-py's test suite is not at {SUITE}: run `make dev` to unpack it")
+    for port in (shared_reference.port, shared_cluster.proxy.port):
+        with redis.Redis(port=port) as client:
+            client.function_flush()
+    reference = run_suite(
+        shared_reference.port, protocol, REDIS_PY_SCRIPT_TESTS, tmp_path / "reference.xml"
+    )
+    proxy = run_suite(
+        shared_cluster.proxy.port, protocol, REDIS_PY_SCRIPT_TESTS, tmp_path / "proxy.xml"
+    )
+    expected = [name for name, outcome in reference.items() if outcome == "passed"]
+    assert len(expected) > 50
+    failing = [n for n in expected if proxy.get(n) != "passed" and n not in REDIS_PY_DIVERGENT]
+    assert not failing, f"{len(failing)} of {len(expected)} fail through the proxy: {failing}"
+    assert all(proxy.get(name) != "passed" for name in REDIS_PY_DIVERGENT), "stale divergence"
