@@ -21,10 +21,6 @@ from leaderless.proxy.resp import ErrorReply
 from leaderless.proxy.scripting.functions import Library
 from leaderless.proxy.scripting.lua import Commands, LuaVM, compile_error, runtime, sha1hex
 
-TIME_LIMIT_MS = 5000
-"""How long a script may run, its commands included, before it is stopped with an error
-(Redis's default lua-time-limit, after which Redis lets SCRIPT KILL stop it)."""
-
 _Job = tuple[Callable[[], object], asyncio.Future[object], asyncio.AbstractEventLoop]
 
 
@@ -33,7 +29,7 @@ class ScriptHost:
         self,
         version: str,
         version_num: int,
-        time_limit_ms: int = TIME_LIMIT_MS,
+        time_limit_ms: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.scripts: dict[str, bytes] = {}

@@ -622,3 +622,33 @@ def test_redis_py_lock_script_and_function_tests_pass_through_the_proxy(
     failing = [n for n in expected if proxy.get(n) != "passed" and n not in REDIS_PY_DIVERGENT]
     assert not failing, f"{len(failing)} of {len(expected)} fail through the proxy: {failing}"
     assert all(proxy.get(name) != "passed" for name in REDIS_PY_DIVERGENT), "stale divergence"
+
+
+def test_a_script_past_the_time_limit_is_stopped_and_the_proxy_serves_again(
+    shared_cluster: Cluster,
+) -> None:
+    """A proxy with a 300 ms limit: another client's GET, sent while the endless script runs,
+    waits for it and then sees the write the script made before its loop."""
+    limited = start_proxy(shared_cluster.nodes, "--script-time-limit-ms", "300")
+    try:
+        with limited.client() as client, limited.client() as other:
+            client.flushall()
+            with ThreadPoolExecutor(1) as pool:
+                started = time.monotonic()
+                looping = pool.submit(
+                    client.eval, "redis.call('set', 'before', '1') while true do end", 0
+                )
+                assert wait_for(
+                    lambda: any(entry["cmd"] == "eval" for entry in other.client_list())
+                )
+                assert other.get("before") == b"1"
+                waited = time.monotonic() - started
+                with pytest.raises(redis.ResponseError) as stopped:
+                    looping.result()
+            assert str(stopped.value).startswith(
+                "Script killed: it ran longer than the proxy's script time limit script: "
+            )
+            assert 0.3 <= waited < 5
+            assert client.eval("return 1", 0) == 1
+    finally:
+        limited.stop()
