@@ -10,8 +10,9 @@ tasks. A read-modify-write, and keyspace work that writes, need a barrier: the c
 it on the same connection wait until it has written, or they would reach the replicas first.
 Every request goes to the coordinator of the database the client had selected when it was
 read (`Context.coordinator`). Between MULTI and EXEC a request passes its lookup and guards and
-is queued instead (commands/transactions.py says what holds); EXEC runs the queue through this
-same function, one request after the other.
+is queued instead (commands/transactions.py says what holds); EXEC runs the queue as a `Unit`,
+which takes each request through the same lookup, guards and parser and runs its meaning with
+the unit's own writes buffered (units.py), alone at this proxy (gate.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from leaderless.proxy.commands.args import NOAUTH, token
 from leaderless.proxy.commands.spec import (
@@ -59,6 +60,7 @@ RESERVED = ErrorReply(
     "ERR keys starting with '__leaderless:' are reserved for the proxy's own bookkeeping"
 )
 
+T = TypeVar("T")
 Answer = Callable[[object], None]
 """Takes a replicated command's reply, or the exception that stands for it."""
 
@@ -160,24 +162,45 @@ def _exec(context: Context) -> object:
         return EXEC_WITHOUT_MULTI
     if failed:
         return EXECABORT
-    return Pending(partial(_start_queued, context, queued, watched), True, exclusive=True)
+    # The requests read after EXEC run in the database it leaves selected, as in Redis.
+    db, context.db = context.db, _selected_after(context.db, queued)
+    return Pending(partial(_start_queued, context, db, queued, watched), True, exclusive=True)
+
+
+def _selected_after(db: int, queued: list[list[bytes]]) -> int:
+    """The database a transaction leaves selected: its last SELECT's, if that parses (the
+    only way one fails), else `db`. Known when EXEC is read, before the queue runs."""
+    for args in queued:
+        spec = lookup(args)
+        if isinstance(spec, CommandSpec) and spec.name == "select" and spec.parse is not None:
+            index = spec.parse(args)
+            if isinstance(index, int):
+                db = index
+    return db
 
 
 def _start_queued(
-    context: Context, queued: list[list[bytes]], watched: list[Awaitable[Watched]], answer: Answer
+    context: Context,
+    db: int,
+    queued: list[list[bytes]],
+    watched: list[Awaitable[Watched]],
+    answer: Answer,
 ) -> None:
-    _in_task(_run_queued(context, queued, watched), answer)
+    _in_task(_run_queued(context, db, queued, watched), answer)
 
 
 async def _run_queued(
-    context: Context, queued: list[list[bytes]], watched: list[Awaitable[Watched]]
+    context: Context, db: int, queued: list[list[bytes]], watched: list[Awaitable[Watched]]
 ) -> object:
     """EXEC's replies: a null array if a watched key changed, else the queued requests run as
-    one unit, each entry the request's reply or the error of its writes' missed quorum. The
-    check runs inside the unit's turn, so no other client of this proxy writes in between."""
+    one unit in database `db` (what was selected before EXEC), each entry the request's reply
+    or the error of its writes' missed quorum. The check runs inside the unit's turn, so no
+    other client of this proxy writes in between."""
     if watched and await modified(watched, _now(context)):
+        if context.db == _selected_after(db, queued):
+            context.db = db  # none of its SELECTs ran
         return NULL_ARRAY
-    unit = Unit(context)
+    unit = Unit(context, db)
     replies = [await unit.call(args) for args in queued]
     failures = await unit.finish()
     return [
@@ -192,11 +215,15 @@ class Unit:
     writes wait in a buffer until `finish` sends them all, stamped together (units.py).
 
     Run a unit only where nothing else of this proxy runs beside it: from a `Pending` made
-    with `exclusive`, which the session starts in its turn (gate.py). SELECT inside a unit
-    changes the database of the calls after it, as it does outside."""
+    with `exclusive`, which the session starts in its turn (gate.py). It runs in database
+    `db`, the one selected when the request that runs it was read; a SELECT inside the unit
+    changes the database of the calls after it, and only the unit's: the session may have
+    read (and run) further requests meanwhile."""
 
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: Context, db: int) -> None:
         self.context = context
+        self.db = db
+        """The database the unit's next call runs in."""
         self.calls = 0
         """How many requests `call` has run, each known by its position."""
         self._buffer = WriteBuffer()
@@ -229,8 +256,8 @@ class Unit:
         context = self.context
         meaning = spec.meaning
         if isinstance(meaning, Local | Session):
-            return meaning.answer(context, command)
-        coordinator = context.coordinator
+            return self._in_own_database(meaning.answer, command)
+        coordinator = context.state.coordinator.database(self.db)
         if isinstance(meaning, Read):
             records = await self._records(coordinator, spec.keys(args))
             return meaning.reply(command, records, _now(context))
@@ -245,10 +272,23 @@ class Unit:
         # does a script (EVAL queued in MULTI), which runs as a unit of its own.
         await self._send()
         if isinstance(meaning, Keyspace):
-            return await meaning.run(context, command)
+            return await self._in_own_database(meaning.run, command)
         if isinstance(meaning, Script):
-            return await meaning.run(context, command, SCRIPT_COMMANDS)
+            run = meaning.run
+            return await self._in_own_database(
+                lambda context, command: run(context, command, SCRIPT_COMMANDS), command
+            )
         return _exec(context)  # EXEC: no MULTI is open inside a unit
+
+    def _in_own_database(self, answer: Callable[[Context, Any], T], command: Any) -> T:
+        """What `answer` gives (and takes from the context) with the unit's database
+        selected; a SELECT it makes stays the unit's."""
+        context = self.context
+        outer, context.db = context.db, self.db
+        try:
+            return answer(context, command)
+        finally:
+            self.db, context.db = context.db, outer
 
     async def _records(self, coordinator: Coordinator, keys: Sequence[bytes]) -> Records:
         unread = self._buffer.unread(coordinator.db, keys)
@@ -293,7 +333,7 @@ class _ScriptCommands:
         return lookup(args)
 
     def calls(self, context: Context) -> Unit:
-        return Unit(context)
+        return Unit(context, context.db)
 
 
 SCRIPT_COMMANDS = _ScriptCommands()

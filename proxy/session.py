@@ -16,6 +16,11 @@ Limits, as Redis has them: a protocol error or an over-limit request is answered
 `max_output_bytes` is disconnected; a client with too many requests in flight stops being
 read until it catches up.
 
+While a unit of work (EXEC) runs or waits for its turn (gate.py), the requests that would go
+to the replicas park, in order, as they park behind a read-then-write command of their own
+connection; the session counts what it has started and not answered, for the gate to know
+when a unit may start.
+
 Replies the client turned off (CLIENT REPLY OFF or SKIP) still take their place in the order,
 empty. Each command's calls, time to reply, refusals and errors go to INFO commandstats.
 """

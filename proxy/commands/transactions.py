@@ -3,13 +3,14 @@
 Between MULTI and EXEC the executor queues each request instead of running it (execute.py),
 answering QUEUED; a request it cannot queue (an unknown command, a wrong arity, a refusal, a
 command not allowed in a transaction) answers its error and makes EXEC answer EXECABORT, so
-nothing of the transaction applies, as in Redis. EXEC runs the queued requests one after the
-other, each once the one before it has answered, and answers their replies in one array; an
-error of one (a syntax error, a missed quorum) is its own entry and the others still apply, as
-a runtime error in Redis does not roll a transaction back. The commands behind EXEC on the
-connection wait for it. Across connections and proxies a transaction is not isolated: other
-clients' commands can interleave with its commands, and each write converges by last write
-wins on its own.
+nothing of the transaction applies, as in Redis. EXEC runs the queued requests as one unit of
+work (execute.py's `Unit`): alone at this proxy, no other client's command in between
+(gate.py), its reads seeing its own writes, and its writes sent together at the end (units.py).
+It answers their replies in one array; an error of one (a syntax error, a missed quorum of its
+writes) is its own entry and the others still apply, as a runtime error in Redis does not roll
+a transaction back. The commands behind EXEC on the connection wait for it. Across proxies a
+transaction is not isolated: other proxies' clients can write its keys meanwhile, and each
+write converges by last write wins on its own.
 
 WATCH reads its keys at quorum and keeps the version each had (its timestamp, and whether a
 client could see it); EXEC reads them again first and answers nil, running nothing, if any

@@ -370,9 +370,14 @@ def test_a_scripts_writes_reach_the_replicas_together_when_it_ends(
             started = time.monotonic()
             running = pool.submit(client.eval, BUSY_THEN_WRITE, 0)
             early_polls = 0
-            while time.monotonic() < started + 0.4:
-                assert all(stored(node, b"a") is None for node in shared_cluster.nodes)
-                early_polls += 1
+            replicas = [node.client() for node in shared_cluster.nodes]
+            try:
+                while time.monotonic() < started + 0.4:
+                    assert all(replica.get(b"a") is None for replica in replicas)
+                    early_polls += 1
+            finally:
+                for replica in replicas:
+                    replica.close()
             assert running.result() == [b"1", b"2", b"3"]
         assert early_polls > 10
         assert wait_for(

@@ -92,6 +92,55 @@ CASES = [
         c("GET", "k"),
     ),
     case(
+        "reads inside a transaction see its own writes, deletions and expiries",
+        c("SET", "b", "old"),
+        c("SET", "c", "kept"),
+        c("MULTI"),
+        c("SET", "a", "1"),
+        c("APPEND", "a", "x"),
+        c("GET", "a"),
+        c("DEL", "b"),
+        c("GET", "b"),
+        c("EXISTS", "a", "b", "c"),
+        c("MGET", "a", "b", "c", "missing"),
+        c("SET", "b", "new", "NX"),
+        c("SETRANGE", "b", 0, "N"),
+        c("STRLEN", "b"),
+        c("SET", "a", "2", "GET"),
+        c("GETDEL", "a"),
+        c("GET", "a"),
+        c("SET", "e", "v", "EX", 100),
+        c("TTL", "e"),
+        c("PERSIST", "e"),
+        c("TTL", "e"),
+        c("RENAME", "c", "d"),
+        c("MGET", "c", "d"),
+        c("EXEC"),
+        c("MGET", "a", "b", "c", "d", "e"),
+        ttl("e"),
+    ),
+    case(
+        "keyspace commands inside a transaction see the writes before them",
+        c("SET", "old", "1"),
+        c("MULTI"),
+        c("SET", "a", "1"),
+        c("DBSIZE"),
+        c("COPY", "a", "b"),
+        c("GET", "b"),
+        c("MOVE", "a", 3),
+        c("EXISTS", "a"),
+        c("FLUSHDB"),
+        c("SET", "after", "1"),
+        c("DBSIZE"),
+        c("SELECT", 3),
+        c("GET", "a"),
+        c("SELECT", 0),
+        c("EXEC"),
+        c("MGET", "old", "a", "b", "after"),
+        c("SELECT", 3),
+        c("GET", "a"),
+    ),
+    case(
         "SELECT inside a transaction applies to what follows it",
         c("MULTI"),
         c("SELECT", 2),
@@ -102,6 +151,27 @@ CASES = [
         c("GET", "k"),
         c("SELECT", 2),
         c("GET", "k"),
+    ),
+    case(
+        "pipelined: the database a transaction runs in, and the one after it",
+        raw(
+            request("MULTI")
+            + request("SET", "k", "zero")
+            + request("EXEC")
+            + request("SELECT", 1)
+            + request("GET", "k")
+            + request("MULTI")
+            + request("SET", "k", "one")
+            + request("SELECT", 2)
+            + request("SET", "k", "two")
+            + request("EXEC")
+            + request("GET", "k")
+            + request("SELECT", 0)
+            + request("GET", "k")
+            + request("SELECT", 1)
+            + request("GET", "k"),
+            replies=15,
+        ),
     ),
     case(
         "WATCH: a key this client changes, sets or deletes aborts EXEC",
@@ -120,6 +190,19 @@ CASES = [
         c("DEL", "a"),
         c("MULTI"),
         c("EXEC"),
+    ),
+    case(
+        "WATCH: a transaction that runs nothing selects nothing",
+        c("SET", "a", "1"),
+        c("WATCH", "a"),
+        c("SET", "a", "2"),
+        c("MULTI"),
+        c("SELECT", 3),
+        c("SET", "k", "three"),
+        c("EXEC"),
+        c("SET", "k", "zero"),
+        c("SELECT", 3),
+        c("GET", "k"),
     ),
     case(
         "WATCH: unchanged keys run the transaction; EXEC, DISCARD and UNWATCH forget them",
