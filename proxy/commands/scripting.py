@@ -2,12 +2,11 @@
 
 A script cannot run on the replicas, each of which would decide on its own: it runs at the
 proxy, in the proxy's Lua VM (proxy/scripting/), and each redis.call is one of the proxy's own
-commands, run through the executor as a client's would be: reads at quorum, writes stamped and
-written at quorum, errors as Redis gives them to a script. The commands a script may call are
-the ones the proxy serves, without those Redis keeps from scripts (flag `noscript`); EVAL_RO
-and EVALSHA_RO refuse writes. The scripts run one at a time at a proxy, each to its end, but
-other clients' commands, and every other proxy's, interleave with a script's commands: a script
-is not atomic against them.
+commands, with the errors Redis gives a script. The commands a script may call are the ones the
+proxy serves, without those Redis keeps from scripts (flag `noscript`); EVAL_RO and EVALSHA_RO
+refuse writes. A script's commands run as one unit of work (execute.py's Unit): alone at this
+proxy, its reads seeing its own writes, its writes sent together when it ends. Other proxies'
+commands still interleave with a script's: it is atomic at this proxy, not across proxies.
 """
 
 from __future__ import annotations
