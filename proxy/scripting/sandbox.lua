@@ -133,26 +133,55 @@ setmetatable(globals, {
   end,
 })
 
+-- The tables a script sees read-only, each with the table it reads through to: rawset refuses
+-- them, and rawget, next and pairs see what they stand for.
+local READONLY = 'Attempt to modify a readonly table'
+local backing = setmetatable({}, {__mode = 'k'})
+
+local function refuse() error(READONLY, 2) end
+
 -- A library as scripts see it: readable, not writable.
 local function readonly(library)
-  return setmetatable({}, {
-    __index = library,
-    __newindex = function() error('Attempt to modify a readonly table', 2) end,
-    __metatable = false,
-  })
+  local view = setmetatable({}, {__index = library, __newindex = refuse, __metatable = false})
+  backing[view] = library
+  return view
 end
 for _, name in ipairs({'redis', 'server', 'bit', 'cjson', 'cmsgpack', 'string', 'table', 'math',
                        'coroutine', 'os'}) do
   globals[name] = readonly(globals[name])
 end
 
+-- Strings index the read-only string library, and their metatable reads as a read-only view.
+local string_metatable = getmetatable('')
+string_metatable.__index = globals.string
+string_metatable.__metatable = readonly({__index = globals.string})
+
+local raw_next, raw_rawget, raw_rawset = next, rawget, rawset
+local function seen_next(line, t, k) return restore(line, raw_next(backing[t] or t, k)) end
+local function guarded_rawset(line, t, k, v)
+  if backing[t] then
+    fail(line, READONLY, 'ERR ' .. READONLY)
+  end
+  return restore(line, raw_rawset(t, k, v))
+end
+globals.next = function(t, k) local line = line_before; return seen_next(line, t, k) end
+local function seen_pairs(line, ...)
+  local t = ...
+  if type(t) ~= 'table' then
+    local got = select('#', ...) == 0 and 'no value' or type(t)
+    local text = "bad argument #1 to 'pairs' (table expected, got " .. got .. ')'
+    fail(line, text, 'ERR user_script:' .. tostring(line) .. ': ' .. text)
+  end
+  return restore(line, globals.next, t, nil)
+end
+globals.pairs = function(...) local line = line_before; return seen_pairs(line, ...) end
+globals.rawget = function(t, k) local line = line_before; return restore(line, raw_rawget(backing[t] or t, k)) end
+globals.rawset = function(t, k, v) local line = line_before; return guarded_rawset(line, t, k, v) end
+
 -- What a script sees as its globals: an empty table that reads through to `globals` and
 -- refuses every assignment.
-local environment = setmetatable({}, {
-  __index = globals,
-  __newindex = function() error('Attempt to modify a readonly table', 2) end,
-  __metatable = false,
-})
+local environment = setmetatable({}, {__index = globals, __newindex = refuse, __metatable = false})
+backing[environment] = globals
 globals._G = environment
 
 local function handler(err)
@@ -178,6 +207,8 @@ local function handler(err)
   end
   return {err = text, line = line}
 end
+
+globals.__redis__err__handler, globals.__server__err__handler = handler, handler
 
 local function kill()
   error({err = KILLED})
@@ -285,10 +316,9 @@ local loading_redis = setmetatable({}, {
 
 local library_globals = setmetatable({}, {__index = globals})
 local library_environment = setmetatable({}, {
-  __index = library_globals,
-  __newindex = function() error('Attempt to modify a readonly table', 2) end,
-  __metatable = false,
+  __index = library_globals, __newindex = refuse, __metatable = false,
 })
+backing[library_environment] = globals
 
 -- Load one library: 'compile' and the message, 'error' and {err, line}, or 'ok' and the
 -- functions it registered, in order.
