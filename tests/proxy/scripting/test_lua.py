@@ -163,3 +163,20 @@ def test_commands_receive_numbers_as_lua_writes_them() -> None:
     commands = Commands()
     vm.run("s", b"redis.call('set', 'k', 3, 2.5, 1e15)", [], [], commands)
     assert commands.requests == [[b"set", b"k", b"3", b"2.5", b"1e+15"]]
+
+
+def test_no_script_can_change_what_the_next_one_finds(vm: LuaVM) -> None:
+    for attempt in (
+        "getmetatable('').__index.upper = nil",
+        "getmetatable('').__index = {}",
+        "rawset(string, 'upper', nil)",
+        "rawset(_G, 'leaked', 1)",
+        "rawset(redis, 'call', nil)",
+        "setmetatable(_G, nil)",
+    ):
+        assert isinstance(run(vm, f"pcall(function() {attempt} end) return 1"), int)
+    assert run(vm, "return {('x'):upper(), string.upper('y'), rawget(_G, 'leaked')}") == [
+        b"X",
+        b"Y",
+    ]
+    assert run(vm, "return redis.call('get', 'str')") == b"abc"
