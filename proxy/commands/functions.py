@@ -26,6 +26,7 @@ from leaderless.proxy.commands.args import (
 from leaderless.proxy.commands.scripting import (
     NEGATIVE_KEYS,
     TOO_MANY_KEYS,
+    WRITE_FLAG_IN_RO,
     bridge,
     finished,
     script_context,
@@ -51,7 +52,6 @@ from leaderless.replication.scripts import FUNCTIONS_KEY
 
 FUNCTION_NOT_FOUND = ErrorReply("ERR Function not found")
 BAD_KEY_COUNT = ErrorReply("ERR Bad number of keys provided")
-WRITE_FLAG_IN_RO = ErrorReply("ERR Can not execute a script with write flag using *_ro command.")
 LIBRARY_NOT_FOUND = ErrorReply("ERR Library not found")
 FLUSH_OPTION = ErrorReply("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
 RESTORE_POLICY = ErrorReply(

@@ -29,6 +29,7 @@ from leaderless.proxy.commands.spec import (
 from leaderless.proxy.commands.strings import OK
 from leaderless.proxy.resp import ErrorReply
 from leaderless.proxy.scripting.lua import sha1hex
+from leaderless.proxy.scripting.shebang import declared
 from leaderless.proxy.state import Context
 
 NOSCRIPT = ErrorReply("NOSCRIPT No matching script.")
@@ -39,6 +40,7 @@ ARITY_IN_SCRIPT = ErrorReply("ERR Wrong number of args calling command from scri
 NOT_IN_SCRIPT = ErrorReply("ERR This Redis command is not allowed from script")
 WRITE_IN_READ_ONLY = ErrorReply("ERR Write commands are not allowed from read-only scripts.")
 FLUSH_OPTION = ErrorReply("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+WRITE_FLAG_IN_RO = ErrorReply("ERR Can not execute a script with write flag using *_ro command.")
 
 
 def _keys_and_args(args: list[bytes]) -> tuple[list[bytes], list[bytes]] | ErrorReply:
@@ -85,9 +87,15 @@ async def _run(
         loaded = host.load(body)
         if isinstance(loaded, ErrorReply):
             return loaded
+    script = declared(body)
+    if isinstance(script, ErrorReply):
+        return script
+    no_writes = script.flags is not None and b"no-writes" in script.flags
+    if read_only and script.flags is not None and not no_writes:
+        return WRITE_FLAG_IN_RO
     keys, argv = split
     calls = commands.calls(context)
-    run = bridge(commands, calls, read_only)
+    run = bridge(commands, calls, read_only or no_writes)
     reply = await host.run(sha, body, keys, argv, run)
     return await finished(calls, reply)
 

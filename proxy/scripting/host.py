@@ -20,6 +20,7 @@ from typing import Any, cast
 from leaderless.proxy.resp import ErrorReply
 from leaderless.proxy.scripting.functions import Library
 from leaderless.proxy.scripting.lua import Commands, LuaVM, compile_error, runtime, sha1hex
+from leaderless.proxy.scripting.shebang import declared
 
 _Job = tuple[Callable[[], object], asyncio.Future[object], asyncio.AbstractEventLoop]
 
@@ -43,7 +44,10 @@ class ScriptHost:
         """Cache a script (SCRIPT LOAD): its SHA1, or the error if it does not compile."""
         sha = sha1hex(body)
         if sha not in self.scripts:
-            error = compile_error(self._checker, body)
+            script = declared(body)
+            if isinstance(script, ErrorReply):
+                return script
+            error = compile_error(self._checker, script.lua)
             if error is not None:
                 return error
             self.scripts[sha] = body

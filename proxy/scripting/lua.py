@@ -29,6 +29,7 @@ from leaderless.proxy.resp import ErrorReply
 from leaderless.proxy.scripting import functions, libraries
 from leaderless.proxy.scripting.convert import error_text, from_lua, to_lua
 from leaderless.proxy.scripting.functions import Library
+from leaderless.proxy.scripting.shebang import declared
 from lupa import lua51
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,10 @@ class LuaVM:
         """The script's reply; its commands go through `commands`."""
         fn = self._compiled.get(sha)
         if fn is None:
-            fn, message = self._compile(body)
+            script = declared(body)
+            if isinstance(script, ErrorReply):
+                return script
+            fn, message = self._compile(script.lua)
             if fn is None:
                 text = message.decode("utf-8", "surrogateescape")
                 return ErrorReply(f"ERR Error compiling script (new function): {text}")
