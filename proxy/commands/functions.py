@@ -37,6 +37,7 @@ from leaderless.proxy.commands.spec import (
     Doc,
     Keyspace,
     KeySpec,
+    Local,
     Script,
     ScriptCommands,
     subcommands,
@@ -232,6 +233,10 @@ def _described(library: Library, with_code: bool) -> dict[bytes, object]:
     return entry
 
 
+def _kill(context: Context, args: list[bytes]) -> object:
+    return context.state.scripts.kill(function=True)
+
+
 def _dump(context: Context, args: list[bytes]) -> Awaitable[object]:
     return _dump_libraries(context.state)
 
@@ -273,7 +278,7 @@ async def _call(
     if read_only and not no_writes:
         return WRITE_FLAG_IN_RO
     calls = commands.calls(context)
-    run = bridge(commands, calls, read_only or no_writes)
+    run = bridge(commands, calls, read_only or no_writes, state.scripts.wrote)
     reply = await state.scripts.call(name, args[3 : 3 + count], args[3 + count :], run)
     return await finished(calls, reply)
 
@@ -399,6 +404,16 @@ SPECS = (
                 Keyspace(_flush),
                 _CHANGES,
                 ("FLUSH [ASYNC|SYNC]", "    Delete every library."),
+            ),
+            CommandSpec(
+                "function|kill",
+                2,
+                "noscript allow_busy",
+                "@slow @scripting",
+                _doc("Stops the function running at this proxy.", "O(1)"),
+                Local(_kill),
+                tips=("request_policy:all_shards", "response_policy:one_succeeded"),
+                help=("KILL", "    Stop the running function, unless it has written."),
             ),
             _sub(
                 "list",

@@ -95,13 +95,13 @@ async def _run(
         return WRITE_FLAG_IN_RO
     keys, argv = split
     calls = commands.calls(context)
-    run = bridge(commands, calls, read_only or no_writes)
+    run = bridge(commands, calls, read_only or no_writes, host.wrote)
     reply = await host.run(sha, body, keys, argv, run)
     return await finished(calls, reply)
 
 
 def bridge(
-    commands: ScriptCommands, calls: Calls, read_only: bool
+    commands: ScriptCommands, calls: Calls, read_only: bool, wrote: Callable[[], None]
 ) -> Callable[[list[bytes]], object]:
     """What a script's redis.call runs, from the VM's thread: a request checked as Redis
     checks a script's, then run on the event loop while the thread waits."""
@@ -114,8 +114,10 @@ def bridge(
             return ARITY_IN_SCRIPT if arity else UNKNOWN_IN_SCRIPT
         if spec.has("noscript"):
             return NOT_IN_SCRIPT
-        if read_only and spec.has("write"):
-            return WRITE_IN_READ_ONLY
+        if spec.has("write"):
+            if read_only:
+                return WRITE_IN_READ_ONLY
+            wrote()
         return asyncio.run_coroutine_threadsafe(calls.call(request), loop).result()
 
     return command
@@ -144,6 +146,10 @@ def _script_load(context: Context, args: list[bytes]) -> object:
 def _script_exists(context: Context, args: list[bytes]) -> object:
     scripts = context.state.scripts.scripts
     return [int(sha.decode("latin-1").lower() in scripts) for sha in args[2:]]
+
+
+def _script_kill(context: Context, args: list[bytes]) -> object:
+    return context.state.scripts.kill(function=False)
 
 
 def _script_flush(context: Context, args: list[bytes]) -> object:
@@ -271,6 +277,15 @@ SPECS = (
                 Local(_script_flush),
                 ("request_policy:all_nodes", "response_policy:all_succeeded"),
                 ("FLUSH [ASYNC|SYNC]", "    Empty the cache of scripts."),
+            ),
+            _script_sub(
+                "kill",
+                2,
+                "noscript allow_busy",
+                Doc("Stops the script running at this proxy.", "2.6.0", "scripting", "O(1)"),
+                Local(_script_kill),
+                ("request_policy:all_shards", "response_policy:one_succeeded"),
+                ("KILL", "    Stop the running script, unless it has written."),
             ),
             _script_sub(
                 "load",

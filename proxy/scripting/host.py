@@ -15,12 +15,28 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
-from leaderless.proxy.resp import ErrorReply
+from leaderless.proxy.resp import ErrorReply, SimpleString
 from leaderless.proxy.scripting.functions import Library
 from leaderless.proxy.scripting.lua import Commands, LuaVM, compile_error, runtime, sha1hex
 from leaderless.proxy.scripting.shebang import declared
+
+NOTBUSY = ErrorReply("NOTBUSY No scripts in execution right now.")
+UNKILLABLE = ErrorReply(
+    "UNKILLABLE Sorry the script already executed write commands against the dataset. You can "
+    "either wait the script termination or kill the server in a hard way using the SHUTDOWN "
+    "NOSAVE command."
+)
+_BUSY = "BUSY Redis is busy running a script. You can only call {} KILL or SHUTDOWN NOSAVE."
+
+
+@dataclass(slots=True)
+class _Running:
+    function: bool
+    wrote: bool = False
+
 
 _Job = tuple[Callable[[], object], asyncio.Future[object], asyncio.AbstractEventLoop]
 
@@ -39,6 +55,8 @@ class ScriptHost:
         self._vm = LuaVM(time_limit_ms, clock, version, version_num)
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._running: _Running | None = None
+        """The script or function running now, as SCRIPT KILL and FUNCTION KILL see it."""
 
     def load(self, body: bytes) -> str | ErrorReply:
         """Cache a script (SCRIPT LOAD): its SHA1, or the error if it does not compile."""
@@ -61,7 +79,7 @@ class ScriptHost:
         self, sha: str, body: bytes, keys: list[bytes], argv: list[bytes], commands: Commands
     ) -> object:
         """The script's reply. `commands` is called from the VM's thread."""
-        return await self._submit(lambda: self._vm.run(sha, body, keys, argv, commands))
+        return await self._running_one(False, lambda: self._vm.run(sha, body, keys, argv, commands))
 
     async def libraries(
         self, version: object, codes: list[bytes]
@@ -76,7 +94,34 @@ class ScriptHost:
         self, name: bytes, keys: list[bytes], argv: list[bytes], commands: Commands
     ) -> object:
         """FCALL: the reply of a function of the libraries loaded last."""
-        return await self._submit(lambda: self._vm.call(name, keys, argv, commands))
+        return await self._running_one(True, lambda: self._vm.call(name, keys, argv, commands))
+
+    async def _running_one(self, function: bool, job: Callable[[], object]) -> object:
+        """Run one script or function, known to SCRIPT KILL and FUNCTION KILL meanwhile. One
+        runs at a time: each is a unit of work, alone at this proxy."""
+        self._running = _Running(function)
+        self._vm.stop(None)
+        try:
+            return await self._submit(job)
+        finally:
+            self._running = None
+
+    def wrote(self) -> None:
+        """The running script has called a write command: it can no longer be killed."""
+        if self._running is not None:
+            self._running.wrote = True
+
+    def kill(self, function: bool) -> object:
+        """SCRIPT KILL (FUNCTION KILL with `function`): stop the running one, unless it wrote."""
+        running = self._running
+        if running is None:
+            return NOTBUSY
+        if running.function != function:
+            return ErrorReply(_BUSY.format("FUNCTION" if running.function else "SCRIPT"))
+        if running.wrote:
+            return UNKILLABLE
+        self._vm.stop("FUNCTION" if function else "SCRIPT")
+        return SimpleString("OK")
 
     def _submit(self, job: Callable[[], object]) -> asyncio.Future[object]:
         loop = asyncio.get_running_loop()

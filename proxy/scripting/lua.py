@@ -12,8 +12,9 @@ scripts as coroutines on the event loop would break scripts that call redis.call
 LuaJIT could yield there but differs from Lua 5.1 in its numbers and messages. The thread also
 leaves the event loop free while a script computes.
 
-The time limit: a count hook checks the clock every HOOK_INSTRUCTIONS instructions; past the
-limit it raises an error on every instruction after, so a pcall in the script cannot hold it.
+The time limit: the line hook asks whether to stop every HOOK_LINES lines run (a loop runs a
+line at each turn); past the limit, or after SCRIPT KILL, it raises an error on every line
+after, so a pcall in the script cannot hold it.
 The time a script waits for its commands counts too, as it does in Redis.
 """
 
@@ -34,10 +35,11 @@ from lupa import lua51
 
 log = logging.getLogger(__name__)
 
-HOOK_INSTRUCTIONS = 10_000
+HOOK_LINES = 1000
 CHUNK_NAME = b"@user_script"
 NO_ARGUMENTS = ErrorReply("ERR Please specify at least one argument for this call")
 BAD_ARGUMENT = ErrorReply("ERR Command arguments must be strings or integers")
+TIME_LIMIT = "ERR Script killed: it ran longer than the proxy's script time limit"
 _COMPILES = (
     "function(body, name) local fn, message = loadstring(body, name) return fn ~= nil, message end"
 )
@@ -84,6 +86,7 @@ class LuaVM:
         self._time_limit = time_limit_ms / 1000
         self._clock = clock
         self._deadline = 0.0
+        self._killed_by: str | None = None
         self._protocol = 2
         self._commands: Commands | None = None
         self._lua = runtime()
@@ -100,7 +103,7 @@ class LuaVM:
             self._setresp,
             self._log,
             lambda text: sha1hex(text).encode(),
-            lambda: self._clock() > self._deadline,
+            self._stop_reason,
             self.table(libraries.bit()),
             self.table(cjson.functions()),
             cjson.null,
@@ -143,18 +146,21 @@ class LuaVM:
                 text = message.decode("utf-8", "surrogateescape")
                 return ErrorReply(f"ERR Error compiling script (new function): {text}")
             self._compiled[sha] = fn
-        self._protocol, self._commands = 2, commands
-        self._deadline = self._clock() + self._time_limit
+        self._start(commands)
         try:
             ok, result = self._run(
                 fn,
                 self.table(dict(enumerate(keys, 1))),
                 self.table(dict(enumerate(argv, 1))),
-                HOOK_INSTRUCTIONS,
+                HOOK_LINES,
             )
         finally:
             self._commands = None
         return self._outcome(ok, result, sha, "@user_script")
+
+    def _start(self, commands: Commands) -> None:
+        self._protocol, self._commands = 2, commands
+        self._deadline = self._clock() + self._time_limit
 
     def _outcome(self, ok: bool, result: object, name: str, chunk: str) -> object:
         """A run's reply; an error names the script (or function) and its line."""
@@ -192,7 +198,7 @@ class LuaVM:
         if isinstance(parsed, ErrorReply):
             return parsed
         name, body = parsed
-        status, result = self._load_library(body, HOOK_INSTRUCTIONS)
+        status, result = self._load_library(body, HOOK_LINES)
         if status == b"compile":
             text = result.decode("utf-8", "surrogateescape")
             return ErrorReply(f"ERR Error compiling function: {text}")
@@ -225,20 +231,31 @@ class LuaVM:
     def call(self, name: bytes, keys: list[bytes], argv: list[bytes], commands: Commands) -> object:
         """FCALL of a function of the libraries loaded."""
         callback = self._callbacks[name]
-        self._protocol, self._commands = 2, commands
-        self._deadline = self._clock() + self._time_limit
+        self._start(commands)
         try:
             ok, result = self._call_function(
                 callback,
                 self.table(dict(enumerate(keys, 1))),
                 self.table(dict(enumerate(argv, 1))),
-                HOOK_INSTRUCTIONS,
+                HOOK_LINES,
             )
         finally:
             self._commands = None
         return self._outcome(ok, result, name.decode("utf-8", "surrogateescape"), "@user_function")
 
+    def stop(self, command: str | None) -> None:
+        """SCRIPT KILL or FUNCTION KILL (`command`): the running script stops at its next check
+        (None: the next script runs). Called from another thread than the script's."""
+        self._killed_by = command
+
     # What sandbox.lua calls
+
+    def _stop_reason(self) -> bytes | None:
+        if self._killed_by is not None:
+            return f"ERR Script killed by user with {self._killed_by} KILL.".encode()
+        if self._clock() > self._deadline:
+            return TIME_LIMIT.encode()
+        return None
 
     def _call(self, raise_errors: bool, *args: object) -> tuple[bool, object]:
         """redis.call (`raise_errors`) and redis.pcall: (True, the reply as Lua sees it), or

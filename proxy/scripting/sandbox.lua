@@ -1,7 +1,7 @@
 -- The sandbox every script runs in, set up once per Lua VM with the Python functions it needs.
 -- Scripts see Redis's globals only; they can neither create a global nor replace one, and
 -- what they cannot reach (debug, the Python bridge, these locals) stays out of their sight.
-local py_call, py_error_text, py_setresp, py_log, py_sha1hex, py_over_time = ...
+local py_call, py_error_text, py_setresp, py_log, py_sha1hex, py_stop = ...
 local bit_functions, cjson_functions, cjson_null, cmsgpack_functions, version, version_num =
   select(7, ...)
 
@@ -9,7 +9,6 @@ local select, error, type, tostring, rawequal, rawget, xpcall = select, error, t
 local setmetatable, setfenv, loadstring, pairs = setmetatable, setfenv, loadstring, pairs
 local getinfo, sethook = debug.getinfo, debug.sethook
 
-local KILLED = 'ERR Script killed: it ran longer than the proxy\'s script time limit'
 local WRONG_ARGUMENTS = 'ERR wrong number or type of arguments'
 
 -- Redis's redis.* functions are C functions: an error they raise names the line of the
@@ -210,17 +209,20 @@ end
 
 globals.__redis__err__handler, globals.__server__err__handler = handler, handler
 
-local function kill()
-  error({err = KILLED})
-end
-
--- Every line: the line before; every `count` instructions: the time limit. Past the limit,
--- every instruction raises, so that a pcall in the script cannot hold the error.
+-- Every line: the line before it; every `count` lines, whether to stop (the time limit, SCRIPT
+-- KILL). A count hook would miss its turns while this line hook runs, which is on nearly every
+-- instruction of a tight loop. Once stopped, every line raises, so that a pcall cannot hold the
+-- error.
+local lines, lines_per_check = 0, 1
 local function hook(event, line)
-  if event == 'line' then
-    line_before, line_now = line_now, line
-  elseif py_over_time() then
-    sethook(kill, '', 1)
+  line_before, line_now = line_now, line
+  lines = lines + 1
+  if lines < lines_per_check then return end
+  lines = 0
+  local stop = py_stop()
+  if stop ~= nil then
+    local function kill() error({err = stop}) end
+    sethook(kill, 'l')
     kill()
   end
 end
@@ -236,14 +238,15 @@ end
 
 local function guarded(chunk, fn, count)
   source, failure, line_before, line_now = chunk, nil, nil, nil
-  sethook(hook, 'l', count)
+  lines, lines_per_check = 0, count
+  sethook(hook, 'l')
   local ok, result = xpcall(fn, handler)
   sethook()
   source = '@user_script'
   return ok, result
 end
 
--- One run: KEYS and ARGV set, the time limit checked every `count` instructions. Answers
+-- One run: KEYS and ARGV set, the time limit checked every `count` lines. Answers
 -- true and the script's first result, or false and {err = text, line = n}.
 local function run(fn, keys, argv, count)
   globals.KEYS, globals.ARGV = keys, argv

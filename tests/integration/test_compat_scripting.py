@@ -237,6 +237,9 @@ CASES: list[Case] = [
         c("EVALSHA", "7f923f79fe76194c868d7e1d0820de36700eb649", 0),
         c("SCRIPT", "FLUSH", "ASYNC"),
         c("SCRIPT", "nosuch"),
+        c("SCRIPT", "KILL"),
+        c("FUNCTION", "KILL"),
+        c("SCRIPT", "KILL", "x"),
     ),
     case(
         "a shebang line and its flags",
@@ -691,5 +694,58 @@ def test_a_script_past_the_time_limit_is_stopped_and_the_proxy_serves_again(
             )
             assert 0.3 <= waited < 5
             assert client.eval("return 1", 0) == 1
+    finally:
+        limited.stop()
+
+
+def kill(client: redis.Redis, container: str) -> str:
+    """SCRIPT KILL or FUNCTION KILL's reply, an error's text included."""
+    try:
+        reply = client.execute_command(container, "KILL")
+    except redis.ResponseError as error:
+        return str(error)
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
+def busy(client: redis.Redis, container: str) -> str:
+    """`kill`'s reply once a script runs (until then, it is NOTBUSY)."""
+    replies: list[str] = []
+    assert wait_for(
+        lambda: not replies.append(kill(client, container)) and "NOTBUSY" not in replies[-1]
+    )
+    return replies[-1]
+
+
+def test_script_kill_and_function_kill_stop_the_one_running(shared_cluster: Cluster) -> None:
+    limited = start_proxy(shared_cluster.nodes, "--script-time-limit-ms", "2000")
+    try:
+        with limited.client() as client, limited.client() as other:
+            client.flushall()
+            client.function_flush()
+            client.function_load(
+                "#!lua name=spin\nredis.register_function('spin', function() while true do end end)"
+            )
+            with ThreadPoolExecutor(1) as pool:
+                looping = pool.submit(client.eval, "while true do end", 0)
+                assert "only call SCRIPT KILL" in busy(other, "FUNCTION")
+                assert kill(other, "SCRIPT") == "OK"
+                with pytest.raises(redis.ResponseError) as killed:
+                    looping.result()
+            sha = "694a5fe1ddb97a4c6a1bf299d9537c7d3d0f84e7"
+            assert str(killed.value) == (
+                f"Script killed by user with SCRIPT KILL. script: {sha}, on @user_script:1."
+            )
+            with ThreadPoolExecutor(1) as pool:
+                spinning = pool.submit(client.fcall, "spin", 0)
+                assert "only call FUNCTION KILL" in busy(other, "SCRIPT")
+                assert kill(other, "FUNCTION") == "OK"
+                with pytest.raises(redis.ResponseError) as killed:
+                    spinning.result()
+            assert str(killed.value) == (
+                "Script killed by user with FUNCTION KILL. script: spin, on @user_function:2."
+            )
+            with pytest.raises(redis.ResponseError, match=r"^NOTBUSY"):
+                other.script_kill()
+            client.function_flush()
     finally:
         limited.stop()

@@ -3,11 +3,15 @@ lines, pcall, the libraries, and the time limit. Every expected text is the refe
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 
 import pytest
 from leaderless.proxy.resp import ErrorReply, SimpleString
+from leaderless.proxy.scripting.host import UNKILLABLE
 from leaderless.proxy.scripting.lua import LuaVM, sha1hex
+from leaderless.proxy.state import script_host
 
 
 class Commands:
@@ -180,3 +184,24 @@ def test_no_script_can_change_what_the_next_one_finds(vm: LuaVM) -> None:
         b"Y",
     ]
     assert run(vm, "return redis.call('get', 'str')") == b"abc"
+
+
+def test_a_script_that_wrote_cannot_be_killed() -> None:
+    async def main() -> tuple[object, object]:
+        host = script_host(300)
+        written = threading.Event()
+
+        def commands(request: list[bytes]) -> object:
+            host.wrote()
+            written.set()
+            return SimpleString("OK")
+
+        body = b"redis.call('set', 'w', '1') while true do end"
+        running = asyncio.ensure_future(host.run(sha1hex(body), body, [], [], commands))
+        await asyncio.get_running_loop().run_in_executor(None, written.wait, 5)
+        refused = host.kill(function=False)
+        return refused, await running
+
+    refused, reply = asyncio.run(main())
+    assert refused == UNKILLABLE
+    assert isinstance(reply, ErrorReply) and "script time limit" in reply
