@@ -105,7 +105,9 @@ def test_a_unit_of_work_runs_after_what_other_clients_started_and_before_what_th
     redis_nodes: StartNodes,
 ) -> None:
     """B's APPEND is in flight when A's EXEC arrives: the unit waits for it, so its GET sees
-    it. B's SET arrives while the unit waits, and takes effect after the unit's own SET."""
+    it. B's SET arrives while the unit waits, and takes effect after the unit's own SET. C's
+    pipelined SETs (one run, see `_execute_run`) arrive as the unit starts, and take effect
+    after it too."""
     nodes = redis_nodes(3)
     settings = Settings(
         replication=ReplicationSettings(
@@ -113,31 +115,43 @@ def test_a_unit_of_work_runs_after_what_other_clients_started_and_before_what_th
         )
     )
 
-    async def scenario() -> tuple[bytes, bytes, bytes]:
+    async def scenario() -> list[bytes]:
         state = await open_state(settings)
         try:
             sessions, clients = [], []
-            for _ in range(2):
+            for _ in range(3):
                 sessions.append(ClientSession(state))
                 clients.append(_ClientEnd())
                 sessions[-1].connection_made(clients[-1])
-            a, b = sessions
+            a, b, c = sessions
             b.data_received(command(b"APPEND", b"k", b"b"))
+            barrier = b._barrier
+            assert barrier is not None
+            barrier.add_done_callback(  # B's APPEND has answered: the unit is starting
+                lambda _: c.data_received(
+                    command(b"SET", b"j", b"c1") + command(b"SET", b"j", b"c2")
+                )
+            )
             a.data_received(
                 command(b"MULTI")
                 + command(b"GET", b"k")
+                + command(b"GET", b"j")
                 + command(b"SET", b"k", b"unit")
+                + command(b"SET", b"j", b"unit")
                 + command(b"EXEC")
             )
             b.data_received(command(b"SET", b"k", b"after"))
-            await until(lambda: len(replies(clients[0].received)) == 4)
+            await until(lambda: len(replies(clients[0].received)) == 6)
             await until(lambda: len(replies(clients[1].received)) == 2)
-            b.data_received(command(b"GET", b"k"))
-            await until(lambda: len(replies(clients[1].received)) == 3)
-            return clients[0].received, clients[1].received[:9], clients[1].received[9:]
+            await until(lambda: len(replies(clients[2].received)) == 2)
+            a.data_received(command(b"MGET", b"k", b"j"))
+            await until(lambda: len(replies(clients[0].received)) == 7)
+            return [client.received for client in clients]
         finally:
             await state.coordinator.close()
 
-    exec_replies, b_replies, final = asyncio.run(scenario())
-    assert exec_replies == b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n$1\r\nb\r\n+OK\r\n"
-    assert (b_replies, final) == (b":1\r\n+OK\r\n", b"$5\r\nafter\r\n")
+    a_replies, b_replies, c_replies = asyncio.run(scenario())
+    exec_reply = b"*4\r\n$1\r\nb\r\n$-1\r\n+OK\r\n+OK\r\n"
+    final = b"*2\r\n$5\r\nafter\r\n$2\r\nc2\r\n"
+    assert a_replies == b"+OK\r\n" + b"+QUEUED\r\n" * 4 + exec_reply + final
+    assert (b_replies, c_replies) == (b":1\r\n+OK\r\n", b"+OK\r\n+OK\r\n")

@@ -33,8 +33,10 @@ def test_requests_between_multi_and_exec_are_queued_not_run() -> None:
     assert run(context, "SELECT 3") == QUEUED
     assert context.db == 0
     assert context.transaction == [[b"SET", b"k", b"v"], [b"SELECT", b"3"]]
-    assert isinstance(run(context, "EXEC"), Pending)
+    pending = run(context, "EXEC")
+    assert isinstance(pending, Pending) and pending.exclusive and pending.barrier
     assert context.transaction is None
+    assert context.db == 3  # what is read after EXEC runs in the database it leaves selected
 
 
 def test_a_request_that_cannot_be_queued_makes_exec_abort() -> None:
