@@ -56,14 +56,9 @@ def _keys_and_args(args: list[bytes]) -> tuple[list[bytes], list[bytes]] | Error
 
 
 def _eval(context: Context, args: list[bytes], commands: ScriptCommands) -> Awaitable[object]:
-    """EVAL and its kin. The database is the caller's when the request is read; a SELECT in
-    the script changes the script's own."""
-    inner = Context(context.state)
-    inner.db, inner.authenticated, inner.user = context.db, True, context.user
     name = token(args[0])
-    return _run(
-        inner, args, commands, by_sha=name.startswith(b"EVALSHA"), read_only=name.endswith(b"_RO")
-    )
+    by_sha, read_only = name.startswith(b"EVALSHA"), name.endswith(b"_RO")
+    return _run(script_context(context), args, commands, by_sha=by_sha, read_only=read_only)
 
 
 async def _run(
