@@ -164,18 +164,43 @@ local function guarded_rawset(line, t, k, v)
   return restore(line, raw_rawset(t, k, v))
 end
 globals.next = function(t, k) local line = line_before; return seen_next(line, t, k) end
-local function seen_pairs(line, ...)
+-- Raise C's error for a first argument that is not a table, as the library function `name`.
+local function expect_table(line, name, ...)
   local t = ...
   if type(t) ~= 'table' then
     local got = select('#', ...) == 0 and 'no value' or type(t)
-    local text = "bad argument #1 to 'pairs' (table expected, got " .. got .. ')'
+    local text = 'bad argument #1 to \'' .. name .. '\' (table expected, got ' .. got .. ')'
     fail(line, text, 'ERR user_script:' .. tostring(line) .. ': ' .. text)
   end
-  return restore(line, globals.next, t, nil)
+end
+local function seen_pairs(line, ...)
+  expect_table(line, 'pairs', ...)
+  return restore(line, globals.next, (...), nil)
 end
 globals.pairs = function(...) local line = line_before; return seen_pairs(line, ...) end
 globals.rawget = function(t, k) local line = line_before; return restore(line, raw_rawget(backing[t] or t, k)) end
 globals.rawset = function(t, k, v) local line = line_before; return guarded_rawset(line, t, k, v) end
+
+-- table.insert writes raw as well; the scripts' table library is a copy with it guarded.
+local raw_insert = table.insert
+local function guarded_insert(line, ...)
+  expect_table(line, 'insert', ...)
+  if select('#', ...) > 3 then
+    local text = "wrong number of arguments to 'insert'"
+    fail(line, text, 'ERR user_script:' .. tostring(line) .. ': ' .. text)
+  end
+  local t = ...
+  if backing[t] then
+    fail(line, READONLY, 'ERR ' .. READONLY)
+  end
+  return restore(line, raw_insert(...))
+end
+local scripts_table = {}
+for name, fn in raw_next, backing[globals.table] do
+  scripts_table[name] = fn
+end
+scripts_table.insert = function(...) local line = line_before; return guarded_insert(line, ...) end
+globals.table = readonly(scripts_table)
 
 -- What a script sees as its globals: an empty table that reads through to `globals` and
 -- refuses every assignment.
