@@ -27,7 +27,7 @@ from importlib.resources import files
 from typing import Any, cast
 
 from leaderless.proxy.resp import ErrorReply
-from leaderless.proxy.scripting import functions, libraries
+from leaderless.proxy.scripting import functions, libraries, msgpack
 from leaderless.proxy.scripting.convert import error_text, from_lua, to_lua
 from leaderless.proxy.scripting.functions import Library
 from leaderless.proxy.scripting.shebang import declared
@@ -107,7 +107,7 @@ class LuaVM:
             self.table(libraries.bit()),
             self.table(cjson.functions()),
             cjson.null,
-            self.table(libraries.Cmsgpack(self).functions()),
+            self.table(msgpack.Cmsgpack(self).functions()),
             version.encode(),
             version_num,
         )
