@@ -391,6 +391,15 @@ class LimitSettings:
             "metavar": "BYTES",
         },
     )
+    script_time_limit_ms: int = field(
+        default=5000,
+        metadata={
+            "doc": "Milliseconds a script (EVAL, FCALL) may run, its commands included, before "
+            "it is stopped with an error. Meanwhile the proxy's other clients wait.",
+            "flag": "--script-time-limit-ms",
+            "metavar": "MS",
+        },
+    )
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from leaderless.proxy.commands.spec import (
     Read,
     ReadWrite,
     Records,
+    Script,
     Session,
     Transaction,
     Write,
@@ -99,6 +100,9 @@ def execute(context: Context, args: list[bytes]) -> object:
         return meaning.answer(context, command)
     if isinstance(meaning, Transaction):
         return _exec(context)
+    if isinstance(meaning, Script):
+        run = meaning.run(context, command, SCRIPT_COMMANDS)
+        return Pending(partial(_in_task, run), True, exclusive=True)
     # The database is the one selected when the request is read: it may start later, behind
     # a read-then-write, after a SELECT or RESET that came after it has changed the context.
     coordinator = context.coordinator
@@ -268,10 +272,16 @@ class Unit:
             records = await self._records(coordinator, spec.keys(args)) if reads else []
             outcome = meaning.apply(command, records, _now(context))
             return self._buffered(position, coordinator, outcome)
-        # Work over a whole keyspace sees what the unit wrote, and is stamped after it.
+        # Work over a whole keyspace sees what the unit wrote, and is stamped after it; so
+        # does a script (EVAL queued in MULTI), which runs as a unit of its own.
         await self._send()
         if isinstance(meaning, Keyspace):
             return await self._in_own_database(meaning.run, command)
+        if isinstance(meaning, Script):
+            run = meaning.run
+            return await self._in_own_database(
+                lambda context, command: run(context, command, SCRIPT_COMMANDS), command
+            )
         return _exec(context)  # EXEC: no MULTI is open inside a unit
 
     def _in_own_database(self, answer: Callable[[Context, Any], T], command: Any) -> T:
@@ -323,6 +333,19 @@ class Unit:
 
 def _failure(exc: BaseException) -> ErrorReply:
     return error_reply(exc) or ErrorReply(f"ERR internal error: {exc}")
+
+
+class _ScriptCommands:
+    """The executor as a script uses it: each script's commands run as one unit of work."""
+
+    def lookup(self, args: list[bytes]) -> CommandSpec | ErrorReply:
+        return lookup(args)
+
+    def calls(self, context: Context) -> Unit:
+        return Unit(context, context.db)
+
+
+SCRIPT_COMMANDS = _ScriptCommands()
 
 
 def _refusal(context: Context, spec: CommandSpec, args: list[bytes]) -> ErrorReply | None:
@@ -405,6 +428,19 @@ def _answer_written(answer: Answer, reply: object, outcome: object) -> None:
 
 
 async def _read_modify_write(
+    coordinator: Coordinator,
+    context: Context,
+    meaning: ReadWrite,
+    command: object,
+    keys: Sequence[bytes],
+) -> object:
+    if not meaning.latched:
+        return await _read_then_write(coordinator, context, meaning, command, keys)
+    async with context.state.latches.holding(coordinator.db, keys):
+        return await _read_then_write(coordinator, context, meaning, command, keys)
+
+
+async def _read_then_write(
     coordinator: Coordinator,
     context: Context,
     meaning: ReadWrite,

@@ -43,7 +43,7 @@ from leaderless.config.settings import (
     parse_ntp_server,
 )
 from leaderless.proxy.session import ClientSession
-from leaderless.proxy.state import ProxyState, wall_ms
+from leaderless.proxy.state import ProxyState, script_host, wall_ms
 from leaderless.proxy.tls import server_context
 from leaderless.replication.backend import Backend
 from leaderless.replication.coordinator import Coordinator
@@ -173,6 +173,7 @@ async def open_state(settings: Settings, *, wall_ms: Callable[[], int] = wall_ms
         proxy_id=proxy_id,
         clock_check=clock_check,
         wall_ms=wall_ms,
+        scripts=script_host(settings.limits.script_time_limit_ms),
     )
     try:
         await asyncio.gather(*(backend.connect() for backend in backends))

@@ -8,14 +8,22 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from leaderless.config.settings import Settings
+from leaderless.config.settings import LimitSettings, Settings
 from leaderless.proxy.gate import UnitGate
+from leaderless.proxy.latches import KeyLatches
+from leaderless.proxy.scripting.host import ScriptHost
 from leaderless.replication.coordinator import Coordinator
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.ntp import ClockCheck
 
 DIALECT_VERSION = "7.2.4"
 """The Redis version whose replies the proxy gives, whatever its replicas run (INFO, HELLO)."""
+
+
+def script_host(time_limit_ms: int = LimitSettings.script_time_limit_ms) -> ScriptHost:
+    """The proxy's scripts, their `redis.REDIS_VERSION` the dialect's."""
+    major, minor, patch = (int(part) for part in DIALECT_VERSION.split("."))
+    return ScriptHost(DIALECT_VERSION, major << 16 | minor << 8 | patch, time_limit_ms)
 
 
 def wall_ms() -> int:
@@ -58,6 +66,10 @@ class ProxyState:
     error_replies: int = 0
     command_stats: dict[str, CommandStats] = field(default_factory=dict)
     """Per command's full name (`config|get`), for INFO commandstats."""
+    latches: KeyLatches = field(default_factory=KeyLatches)
+    """The keys a read-then-write command holds from its read to its write."""
+    scripts: ScriptHost = field(default_factory=script_host)
+    """The scripts cached here and the Lua VM that runs them."""
     gate: UnitGate = field(default_factory=UnitGate)
     """Whether the sessions' requests may go to the replicas, or wait for a unit of work."""
 

@@ -54,7 +54,10 @@ ANTI_ENTROPY_KEY = INTERNAL_PREFIX + b"anti_entropy"
 """The sidecars' counters and the replica's `synced_at` marker (see anti_entropy.py)."""
 MEMBERS_KEY = INTERNAL_PREFIX + b"members"
 """The replicas known to hold their data, name -> when marked (see membership.py)."""
+FUNCTIONS_KEY = INTERNAL_PREFIX + b"functions"
+"""The record holding the code of every function library (FUNCTION LOAD), in database 0."""
 INTERNAL_KEYS = (
+    FUNCTIONS_KEY,
     FLUSH_KEY,
     TOMBSTONES_KEY,
     DIGESTS_KEY,

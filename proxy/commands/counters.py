@@ -116,7 +116,7 @@ def _spec(
         "write denyoom fast",
         "@write @string @fast",
         Doc(summary, since, "string", "O(1)", (key(), *amount)),
-        ReadWrite(apply),
+        ReadWrite(apply, latched=False),
         parse,
         key_specs=(KeySpec("RW access update"),),
     )

@@ -16,10 +16,14 @@ def _key_spec(spec: KeySpec) -> dict[bytes, Reply]:
         out[b"notes"] = spec.notes.encode()
     out[b"flags"] = SetReply(SimpleString(flag) for flag in spec.flags.split())
     out[b"begin_search"] = {b"type": b"index", b"spec": {b"index": spec.begin}}
-    out[b"find_keys"] = {
-        b"type": b"range",
-        b"spec": {b"lastkey": spec.last, b"keystep": spec.step, b"limit": spec.limit},
-    }
+    out[b"find_keys"] = (
+        {b"type": b"keynum", b"spec": {b"keynumidx": 0, b"firstkey": 1, b"keystep": 1}}
+        if spec.keynum
+        else {
+            b"type": b"range",
+            b"spec": {b"lastkey": spec.last, b"keystep": spec.step, b"limit": spec.limit},
+        }
+    )
     return out
 
 

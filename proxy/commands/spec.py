@@ -13,6 +13,7 @@ things only we need: the parser that turns arguments into a typed command, and t
 - `ReadWrite`: a quorum read, then a pure function gives the reply and the records to write.
 - `Keyspace`: work over every replica's whole keyspace (DBSIZE, FLUSHDB, SCAN).
 - `Transaction`: EXEC, the requests queued since MULTI run in order.
+- `Script`: EVAL and its kin, a script whose commands run through the executor.
 
 Everything the executor does around a meaning (arity errors, the NOAUTH, reserved-key and
 clock guards, key extraction, the ordering barrier, fast paths, COMMAND and COMMAND DOCS)
@@ -23,8 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from leaderless.proxy.commands.args import parse_long_long
 from leaderless.proxy.resp import ErrorReply
 from leaderless.proxy.state import Context
 from leaderless.replication.counters import CounterWrite
@@ -82,6 +84,10 @@ class ReadWrite:
     reads: Callable[[Any], bool] = _always
     """Whether this instance must read first; if not, `apply` gets no records and the command
     is a single round (SET without NX/XX/GET/KEEPTTL)."""
+    latched: bool = True
+    """Whether it holds its keys at this proxy from its read to its write (latches.py).
+    Increments need not: each builds on this process's unacknowledged counters instead
+    (counters.py), so a hot counter's increments do not wait for one another."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +108,43 @@ class Keyspace:
     behind it would otherwise overtake."""
 
 
-Meaning = Local | Session | Read | Write | ReadWrite | Keyspace | Transaction
+class Calls(Protocol):
+    """Requests run one after the other on behalf of one script, as one unit of work: `call`
+    answers a request's reply (an `ErrorReply` for an error); `finish` sends the writes and
+    answers, per call, the error of a write that missed its quorum, or None."""
+
+    async def call(self, args: list[bytes]) -> object: ...
+
+    async def finish(self) -> list[ErrorReply | None]: ...
+
+
+class ScriptCommands(Protocol):
+    """What a script needs of the executor: the spec a request names (or its error), and a
+    fresh run of requests over a context."""
+
+    def lookup(self, args: list[bytes]) -> CommandSpec | ErrorReply: ...
+
+    def calls(self, context: Context) -> Calls: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """EVAL, FCALL and their kin: `run(context, command, commands)` runs the script, whose
+    commands go through `commands`. The commands after it on the connection wait for it, as it
+    may write."""
+
+    run: Callable[[Context, Any, ScriptCommands], Awaitable[object]]
+
+
+Meaning = Local | Session | Read | Write | ReadWrite | Keyspace | Transaction | Script
 
 
 @dataclass(frozen=True, slots=True)
 class KeySpec:
     """Where a command's keys are, as Redis 7.2's key specs say: from argument `begin`, keys
     up to `last` (an offset from `begin`; negative counts from the end) every `step`; a
-    `limit` of L > 1 keeps the first 1/L of that range."""
+    `limit` of L > 1 keeps the first 1/L of that range. A `keynum` spec (EVAL's) says instead
+    where the number of keys is (argument `begin`), and that the keys follow it."""
 
     flags: str
     begin: int = 1
@@ -117,11 +152,17 @@ class KeySpec:
     step: int = 1
     limit: int = 0
     notes: str | None = None
+    keynum: bool = False
 
     def keys(self, args: Sequence[bytes]) -> Sequence[bytes]:
         start = self.begin
         if start >= len(args):
             return ()
+        if self.keynum:
+            count = parse_long_long(args[start])
+            if count is None or not 0 <= count <= len(args) - start - 1:
+                return ()
+            return args[start + 1 : start + 1 + count]
         last = start + self.last if self.last >= 0 else len(args) + self.last
         if self.limit > 1:
             last = start + (last - start) // self.limit
@@ -189,9 +230,10 @@ class CommandSpec:
     @property
     def legacy_range(self) -> tuple[int, int, int]:
         """COMMAND's first key, last key and step, from the key specs as Redis derives them:
-        one range over every spec that starts at an index; (0, 0, 0) for none."""
+        one range over every spec that starts at an index; (0, 0, 0) for none, or for keys
+        whose number is an argument."""
         ranges = self.key_specs
-        if not ranges:
+        if not ranges or any(s.keynum for s in ranges):
             return (0, 0, 0)
         first = min(s.begin for s in ranges)
         lasts = [s.begin + s.last if s.last >= 0 else s.last for s in ranges]

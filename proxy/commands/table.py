@@ -20,10 +20,12 @@ from leaderless.proxy.commands import (
     databases,
     durability,
     expiry,
+    functions,
     keyspace,
     lcs,
     object_info,
     scanning,
+    scripting,
     server,
     string_edits,
     string_updates,
@@ -276,6 +278,8 @@ COMMAND_TABLE: Mapping[str, CommandSpec] = _table(
     transactions.SPECS,
     durability.SPECS,
     object_info.SPECS,
+    scripting.SPECS,
+    functions.SPECS,
     (_COMMAND,),
 )
 

@@ -81,10 +81,9 @@ def selected_tests() -> list[str]:
     return selected
 
 
-def run_suite(port: int, protocol: int, tests: list[str], report: Path) -> dict[str, str]:
-    """Run the tests against the server on `port`: each test's outcome, passed, failed or
-    skipped."""
-    node_ids = [f"{TEST_FILE}::{TEST_CLASS}::{name}" for name in tests]
+def run_suite(port: int, protocol: int, node_ids: list[str], report: Path) -> dict[str, str]:
+    """Run the tests (pytest node ids in the suite) against the server on `port`: each test's
+    outcome by its name, passed, failed or skipped."""
     subprocess.run(
         [
             sys.executable,
@@ -127,8 +126,9 @@ def test_redis_py_tests_that_pass_on_the_reference_pass_through_the_proxy(
     protocol: int,
     tmp_path: Path,
 ) -> None:
-    reference = run_suite(shared_reference.port, protocol, suite, tmp_path / "reference.xml")
-    proxy = run_suite(shared_cluster.proxy.port, protocol, suite, tmp_path / "proxy.xml")
+    node_ids = [f"{TEST_FILE}::{TEST_CLASS}::{name}" for name in suite]
+    reference = run_suite(shared_reference.port, protocol, node_ids, tmp_path / "reference.xml")
+    proxy = run_suite(shared_cluster.proxy.port, protocol, node_ids, tmp_path / "proxy.xml")
     expected = [name for name in suite if reference.get(name) == "passed"]
     failing = [name for name in expected if proxy.get(name) != "passed" and name not in DIVERGENT]
     print(
