@@ -220,6 +220,11 @@ def _validate(settings: Settings, specs: Mapping[str, SettingField]) -> None:
         raise SettingsError(f"{_label(specs['listen.address'])}: {error}") from None
     _validate_listen(settings, specs)
     _validate_clock(settings, specs)
+    if settings.metrics.listen is not None:
+        try:
+            parse_endpoint(settings.metrics.listen)
+        except ValueError as error:
+            raise SettingsError(f"{_label(specs['metrics.listen'])}: {error}") from None
 
 
 def _validate_listen(settings: Settings, specs: Mapping[str, SettingField]) -> None:

@@ -513,6 +513,21 @@ class LocalNodeSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """[metrics]: the Prometheus endpoint of a proxy or a sidecar."""
+
+    listen: str | None = field(
+        default=None,
+        metadata={
+            "doc": "Address to serve Prometheus metrics on at /metrics, HOST:PORT; with "
+            "listen.workers = K, worker i serves on PORT + i. Unset: no endpoint.",
+            "flag": "--metrics-listen",
+            "metavar": "HOST:PORT",
+        },
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the proxy is configured with; each field is one TOML section."""
 
@@ -522,6 +537,7 @@ class Settings:
     anti_entropy: AntiEntropySettings = field(default_factory=AntiEntropySettings)
     hints: HintSettings = field(default_factory=HintSettings)
     local_nodes: LocalNodeSettings = field(default_factory=LocalNodeSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 @dataclass(frozen=True)

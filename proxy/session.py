@@ -267,12 +267,14 @@ class ClientSession(asyncio.Protocol, Context):
         it names; any other error a failed call. An unknown command is only an error reply."""
         state = self.state
         spec = lookup(args)
+        refused_clock = reply == state.clock_check.refusal()
         if isinstance(spec, CommandSpec) and not (
-            reply is NOAUTH or reply is RESERVED or reply == state.clock_check.refusal()
+            reply is NOAUTH or reply is RESERVED or refused_clock
         ):
             state.count_calls(state.command(spec.name), started, failed=True)
             return
         state.error_replies += 1
+        state.clock_refused_writes += refused_clock
         if isinstance(spec, CommandSpec):
             state.command(spec.name).rejected += 1
             return

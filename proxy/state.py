@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -30,16 +31,31 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+DURATION_BOUNDS_USEC = (
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000
+)
+"""The upper bounds of the buckets a call's time to reply is counted in (the metrics'
+command duration histogram); a last bucket holds the calls slower than all of them."""
+
+
 @dataclass(slots=True)
 class CommandStats:
     """One command's figures as INFO commandstats gives them. `calls` counts the executions
     (a refused request is `rejected`, not a call), `usec` the time from the request to its
-    reply, replicas' round trips included; `failed` the calls answered with an error."""
+    reply, replicas' round trips included; `failed` the calls answered with an error.
+
+    For the metrics, `buckets[i]` counts the calls whose time to reply is at most
+    DURATION_BOUNDS_USEC[i] and above the bound before (the last, above every bound), and
+    `observed_usec` adds up every call's time: the calls of a pipelined run done as one share
+    its time, which `usec` counts once but each of them observed. Plain integers, so that
+    counting stays a few additions and a bisection; the metrics read them when scraped."""
 
     calls: int = 0
     usec: int = 0
     rejected: int = 0
     failed: int = 0
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BOUNDS_USEC) + 1))
+    observed_usec: int = 0
 
 
 @dataclass
@@ -64,6 +80,8 @@ class ProxyState:
     net_input_bytes: int = 0
     net_output_bytes: int = 0
     error_replies: int = 0
+    clock_refused_writes: int = 0
+    """Writes refused because this proxy's clock is out of bounds (replication/ntp.py)."""
     command_stats: dict[str, CommandStats] = field(default_factory=dict)
     """Per command's full name (`config|get`), for INFO commandstats."""
     latches: KeyLatches = field(default_factory=KeyLatches)
@@ -87,8 +105,11 @@ class ProxyState:
         """Count `count` calls of a command, started at `started_ns` (perf_counter_ns), whose
         replies are ready now. Only calls count as commands processed (as in Redis, a refused
         request does not), and a failed call's reply as an error reply."""
+        usec = (time.perf_counter_ns() - started_ns) // 1000
         stats.calls += count
-        stats.usec += (time.perf_counter_ns() - started_ns) // 1000
+        stats.usec += usec
+        stats.buckets[bisect_left(DURATION_BOUNDS_USEC, usec)] += count
+        stats.observed_usec += usec * count
         self.commands_processed += count
         if failed:
             stats.failed += count

@@ -139,7 +139,7 @@ class RepairAcks:
             self._timer.cancel()
         done, self._done = self._done, None
         if done is not None:
-            self._stats.quorum_failures += 1
+            self._stats.read_quorum_failures += 1
             done(QuorumError(f"NOQUORUM read repair not acknowledged; {failure}"))
 
 

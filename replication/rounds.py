@@ -35,15 +35,20 @@ class QuorumError(Exception):
 
 @dataclass
 class ReplicationStats:
-    """Counters shown by INFO."""
+    """Counters shown by INFO and the metrics."""
 
     reads: int = 0
     writes: int = 0
     read_repairs: int = 0
     background_repairs: int = 0
-    quorum_failures: int = 0
+    read_quorum_failures: int = 0
+    write_quorum_failures: int = 0
     tombstones_purged: int = 0
     restamped_writes: int = 0
+
+    @property
+    def quorum_failures(self) -> int:
+        return self.read_quorum_failures + self.write_quorum_failures
 
 
 class BadReply(Exception):
@@ -164,7 +169,10 @@ class Round:
         elif type(decision) is Failed:
             done, self._done = self._done, None
             if done is not None:
-                self._stats.quorum_failures += 1
+                if self._quorum.kind == "read":
+                    self._stats.read_quorum_failures += 1
+                else:
+                    self._stats.write_quorum_failures += 1
                 done(QuorumError(decision.error))
         elif type(decision) is Late and self._on_late is not None:
             self._on_late(decision.replica, decision.value)

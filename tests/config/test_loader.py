@@ -88,7 +88,7 @@ def test_unknown_section_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, "[replicaton]\nn = 3\n")
     assert error_text(path, {}) == (
         f"{path}: unknown section [replicaton]; known sections: "
-        "[anti_entropy], [hints], [limits], [listen], [local_nodes], [replication]"
+        "[anti_entropy], [hints], [limits], [listen], [local_nodes], [metrics], [replication]"
     )
 
 
@@ -104,7 +104,7 @@ def test_unknown_key_names_key_and_section(tmp_path: Path) -> None:
 def test_key_outside_a_section(tmp_path: Path) -> None:
     path = write(tmp_path, "n = 3\n")
     assert error_text(path, {}) == f"{path}: unknown section [n]; known sections: " + (
-        "[anti_entropy], [hints], [limits], [listen], [local_nodes], [replication]"
+        "[anti_entropy], [hints], [limits], [listen], [local_nodes], [metrics], [replication]"
     )
 
 
@@ -365,3 +365,9 @@ def test_ntp_servers_default_to_port_123() -> None:
         None, {"replication.ntp_servers": ["pool.ntp.org", "10.0.0.1:1123", "[::1]:5", "::1"]}
     )
     assert settings.replication.ntp_servers == ("pool.ntp.org", "10.0.0.1:1123", "[::1]:5", "::1")
+
+
+def test_metrics_listen_must_be_host_port() -> None:
+    assert error_text(None, {"metrics.listen": "9121"}) == (
+        "metrics.listen (--metrics-listen): '9121' is not HOST:PORT (e.g. 127.0.0.1:6380)"
+    )
