@@ -19,6 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
+from leaderless.config.settings import format_endpoint, parse_endpoint
+from leaderless.proxy.state import DURATION_BOUNDS_USEC, ProxyState
+from leaderless.replication.anti_entropy import SidecarTotals
+from leaderless.replication.membership import Health
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -28,11 +32,6 @@ from prometheus_client.core import (
 )
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
-
-from leaderless.config.settings import format_endpoint, parse_endpoint
-from leaderless.proxy.state import DURATION_BOUNDS_USEC, ProxyState
-from leaderless.replication.anti_entropy import SidecarTotals
-from leaderless.replication.membership import Health
 
 REPLICA_STATES = ("up", "suspect", "down", "connecting")
 HEALTHS = tuple(health.value for health in Health)
@@ -112,7 +111,9 @@ def _replication_families(state: ProxyState) -> Iterator[Metric]:
     )
     hints = coordinator.handoff
     pending = GaugeMetricFamily(
-        "leaderless_hints_pending", "Writes kept for a replica that missed them.", labels=["replica"]
+        "leaderless_hints_pending",
+        "Writes kept for a replica that missed them, not yet replayed.",
+        labels=["replica"],
     )
     for backend in coordinator.backends:
         pending.add_metric([backend.name], hints.pending(backend.name))
@@ -251,4 +252,3 @@ def offset_port(address: str, offset: int) -> str:
     """`address` with its port moved up by `offset` (port 0 stays 0: each picks a free one)."""
     host, port = parse_endpoint(address)
     return format_endpoint(host, port + offset if port else 0)
-

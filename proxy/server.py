@@ -40,8 +40,10 @@ from leaderless.config.settings import (
     ListenSettings,
     Settings,
     format_endpoint,
+    parse_endpoint,
     parse_ntp_server,
 )
+from leaderless.proxy.metrics import MetricsEndpoint, ProxyCollector, endpoint_url, start_endpoint
 from leaderless.proxy.session import ClientSession
 from leaderless.proxy.state import ProxyState, script_host, wall_ms
 from leaderless.proxy.tls import server_context
@@ -125,6 +127,8 @@ class Started:
     replicas: tuple[str, ...]
     """Each replica as found, e.g. `127.0.0.1:7000 up (valkey 8.1.8)`."""
     hints_pending: int
+    metrics_port: int | None = None
+    """Where /metrics is served (metrics.listen's host), None when it is not."""
 
 
 async def open_state(settings: Settings, *, wall_ms: Callable[[], int] = wall_ms) -> ProxyState:
@@ -219,12 +223,21 @@ async def serve(
         await coordinator.close()
         raise
     state.port = server.sockets[0].getsockname()[1]
+    metrics: MetricsEndpoint | None = None
+    if settings.metrics.listen is not None:
+        try:
+            metrics = start_endpoint(settings.metrics.listen, ProxyCollector(state))
+        except BaseException:
+            server.close()
+            await coordinator.close()
+            raise
     started = Started(
         pid=os.getpid(),
         proxy_id=state.proxy_id,
         port=state.port,
         replicas=tuple(_replica_state(backend) for backend in backends),
         hints_pending=coordinator.hints.pending,
+        metrics_port=None if metrics is None else metrics.port,
     )
     if report is None:
         print("\n".join(startup_lines(settings, [started])), flush=True)
@@ -250,6 +263,8 @@ async def serve(
             await stop.wait()
     finally:
         server.close()
+        if metrics is not None:
+            metrics.close()
         log.info("shutting down: no new clients, finishing requests in flight")
         for task in tasks:
             task.cancel()
@@ -332,6 +347,13 @@ def startup_lines(settings: Settings, started: Sequence[Started]) -> list[str]:
         where = f"in {hints.dir}"
     pending = sum(worker.hints_pending for worker in started)
     lines.append(f"  hints: kept {where}, {pending} pending")
+    if settings.metrics.listen is not None:
+        metrics_host = parse_endpoint(settings.metrics.listen)[0]
+        urls = [endpoint_url(metrics_host, worker.metrics_port or 0) for worker in started]
+        if several:
+            lines.append(f"  metrics: {', '.join(urls)} (one per worker, in worker order)")
+        else:
+            lines.append(f"  metrics: {urls[0]}")
     if not replication.ntp_servers:
         lines.append(
             "  clock: no NTP server configured (replication.ntp_servers), so the clock's "

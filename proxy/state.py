@@ -32,7 +32,20 @@ def wall_ms() -> int:
 
 
 DURATION_BOUNDS_USEC = (
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000
+    100,
+    250,
+    500,
+    1000,
+    2500,
+    5000,
+    10000,
+    25000,
+    50000,
+    100000,
+    250000,
+    500000,
+    1000000,
+    2500000,
 )
 """The upper bounds of the buckets a call's time to reply is counted in (the metrics'
 command duration histogram); a last bucket holds the calls slower than all of them."""

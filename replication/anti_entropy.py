@@ -159,6 +159,24 @@ class RoundReport:
         )
 
 
+@dataclass
+class SidecarTotals:
+    """This sidecar's rounds since it started, for its metrics endpoint."""
+
+    rounds: int = 0
+    rounds_failed: int = 0
+    keys_repaired: int = 0
+    last_round_s: float | None = None
+    """How long the last finished round took; None before one."""
+    last_round_converged: bool = False
+
+    def add(self, report: RoundReport) -> None:
+        self.rounds += 1
+        self.keys_repaired += report.keys_repaired
+        self.last_round_s = report.seconds
+        self.last_round_converged = report.converged
+
+
 @dataclass(frozen=True)
 class Progress:
     segments_done: int
@@ -204,8 +222,10 @@ class AntiEntropy:
         wall_ms: Callable[[], int],
         owner: str | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        totals: SidecarTotals | None = None,
     ) -> None:
         self.backends = list(backends)
+        self.totals = totals or SidecarTotals()
         self.settings = settings
         self.owner = owner or f"{socket.gethostname()}/{os.getpid()}/{os.urandom(4).hex()}"
         self._grace_ms = tombstone_grace_ms
@@ -227,6 +247,7 @@ class AntiEntropy:
             try:
                 report = await self.run_round(finish_leased=False)
             except (RoundFailed, OSError) as failure:
+                self.totals.rounds_failed += 1
                 log.warning("anti-entropy round failed: %s", failure)
             else:
                 if report.ranges_differing or not report.converged:
@@ -249,6 +270,7 @@ class AntiEntropy:
             await self._round(up, finish_leased)
         report.seconds = time.monotonic() - started
         await self._publish(up, report)
+        self.totals.add(report)
         return report
 
     async def _round(self, up: list[Backend], finish_leased: bool) -> None:
@@ -653,6 +675,7 @@ async def run_sidecar(
     stop: asyncio.Event,
     wall_ms: Callable[[], int],
     on_progress: Callable[[Progress], None] | None = None,
+    totals: SidecarTotals | None = None,
 ) -> RoundReport | None:
     """Connect to the replicas, then one round (`once`: its report) or rounds until `stop`."""
     replication = settings.replication
@@ -669,6 +692,7 @@ async def run_sidecar(
             expired_grace_ms=replication.expired_grace_s * 1000,
             wall_ms=wall_ms,
             on_progress=on_progress,
+            totals=totals,
         )
         if once:
             return await sidecar.run_round(finish_leased=True)

@@ -29,13 +29,20 @@ from typing import TextIO
 
 from leaderless.bench import proxy as bench_command
 from leaderless.config.loader import SettingsError, load_settings, settings_warnings
-from leaderless.config.settings import SettingField, setting_fields
+from leaderless.config.settings import SettingField, parse_endpoint, setting_fields
 from leaderless.proxy.app.embedded import DEFAULT_PORT, default_data_dir, run_embedded
 from leaderless.proxy.app.local_nodes import LocalNodeError, find_node_server
 from leaderless.proxy.app.workers import WorkerFailed, supervise
+from leaderless.proxy.metrics import SidecarCollector, endpoint_url, start_endpoint
 from leaderless.proxy.server import configure_logging, run_until_signalled, serve
 from leaderless.proxy.state import wall_ms
-from leaderless.replication.anti_entropy import Progress, RoundFailed, RoundReport, run_sidecar
+from leaderless.replication.anti_entropy import (
+    Progress,
+    RoundFailed,
+    RoundReport,
+    SidecarTotals,
+    run_sidecar,
+)
 
 EXIT_RUNTIME_ERROR = 1
 EXIT_SETTINGS_ERROR = 2
@@ -147,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="TOML config file; its [replication] and [anti_entropy] sections are used",
+        help="TOML config file; its [replication], [anti_entropy] and [metrics] sections are used",
     )
     anti_entropy.add_argument(
         "--once",
@@ -157,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups = {}
     for spec in setting_fields():
-        if spec.section in ("replication", "anti_entropy"):
+        if spec.section in ("replication", "anti_entropy", "metrics"):
             if spec.section not in groups:
                 groups[spec.section] = anti_entropy.add_argument_group(f"[{spec.section}] settings")
             _add_setting_flag(groups[spec.section], spec)
@@ -250,6 +257,7 @@ def _anti_entropy(args: argparse.Namespace) -> None:
         )
     once: bool = args.once
     outcome: list[RoundReport | None] = []
+    totals = SidecarTotals()
 
     async def run(stop: asyncio.Event) -> None:
         progress = ProgressLine(sys.stderr) if once else None
@@ -260,13 +268,22 @@ def _anti_entropy(args: argparse.Namespace) -> None:
                 stop=stop,
                 wall_ms=wall_ms,
                 on_progress=progress.show if progress else None,
+                totals=totals,
             )
         )
 
+    metrics = None
+    if settings.metrics.listen is not None:
+        metrics = start_endpoint(settings.metrics.listen, SidecarCollector(totals))
+        host = parse_endpoint(settings.metrics.listen)[0]
+        print(f"anti-entropy metrics: {endpoint_url(host, metrics.port)}", flush=True)
     try:
         run_until_signalled(run)
     except RoundFailed as failure:
         raise OSError(f"anti-entropy round failed: {failure}") from None
+    finally:
+        if metrics is not None:
+            metrics.close()
     report = outcome[0] if outcome else None
     if report is not None:
         print(report.summary(), flush=True)

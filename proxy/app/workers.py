@@ -17,10 +17,11 @@ Each worker is a whole proxy that shares nothing with the others but the port an
 replicas: its own replica connections, hybrid clock and proxy id (proxy_id + i, or K distinct
 random ids when proxy_id is unset: two writers must never stamp alike), hints folder
 (<hints.dir>/worker-<i>: one writer per SQLite file, and a restart with the same K finds each
-worker's hints again), NTP check, tombstone purge, and its share of max_clients (an even split,
-the remainder to the first workers, so that together they admit max_clients). So INFO and
-CLIENT ID/INFO answer for the worker that the connection reached; client ids repeat across
-workers.
+worker's hints again), NTP check, tombstone purge, metrics endpoint (metrics.listen's port + i:
+each worker's figures are its own, and Prometheus scrapes each, as it would K proxies), and its
+share of max_clients (an even split, the remainder to the first workers, so that together they
+admit max_clients). So INFO and CLIENT ID/INFO answer for the worker that the connection
+reached; client ids repeat across workers.
 
 Supervision. SIGINT or SIGTERM to the parent reaches every worker as SIGTERM; each drains as a
 single proxy does, and the parent exits 0 once all have. A worker that ends on its own is not
@@ -50,6 +51,7 @@ from typing import Any
 
 from leaderless.config.loader import SettingsError
 from leaderless.config.settings import Settings, format_endpoint
+from leaderless.proxy.metrics import offset_port
 from leaderless.proxy.server import (
     DRAIN_TIMEOUT_S,
     Started,
@@ -85,11 +87,12 @@ def worker_proxy_ids(proxy_id: int | None, workers: int, rng: random.Random) -> 
 
 
 def worker_settings(settings: Settings, index: int, proxy_id: int, port: int) -> Settings:
-    """Worker `index`'s settings: the port every worker binds, its own proxy id and hints folder,
-    its share of max_clients."""
+    """Worker `index`'s settings: the port every worker binds, its own proxy id, hints folder
+    and metrics port (metrics.listen's + index), its share of max_clients."""
     listen = settings.listen
     share, extra = divmod(listen.max_clients, listen.workers)
     hints_dir = settings.hints.dir
+    metrics = settings.metrics.listen
     return replace(
         settings,
         listen=replace(
@@ -101,6 +104,10 @@ def worker_settings(settings: Settings, index: int, proxy_id: int, port: int) ->
         hints=replace(
             settings.hints,
             dir=None if hints_dir is None else str(worker_hints_dir(hints_dir, index)),
+        ),
+        metrics=replace(
+            settings.metrics,
+            listen=None if metrics is None else offset_port(metrics, index),
         ),
     )
 
