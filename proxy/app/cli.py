@@ -30,6 +30,7 @@ from typing import TextIO
 from leaderless.bench import proxy as bench_command
 from leaderless.config.loader import SettingsError, load_settings, settings_warnings
 from leaderless.config.settings import SettingField, parse_endpoint, setting_fields
+from leaderless.proxy.app import status as status_command
 from leaderless.proxy.app.embedded import DEFAULT_PORT, default_data_dir, run_embedded
 from leaderless.proxy.app.local_nodes import LocalNodeError, find_node_server
 from leaderless.proxy.app.workers import WorkerFailed, supervise
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(error, EXIT_SETTINGS_ERROR)
     except (OSError, LocalNodeError, WorkerFailed) as error:
         return _fail(error, EXIT_RUNTIME_ERROR)
-    except NotConverged:
+    except (NotConverged, status_command.Unhealthy):
         return EXIT_RUNTIME_ERROR
     return 0
 
@@ -169,6 +170,17 @@ def build_parser() -> argparse.ArgumentParser:
                 groups[spec.section] = anti_entropy.add_argument_group(f"[{spec.section}] settings")
             _add_setting_flag(groups[spec.section], spec)
     anti_entropy.set_defaults(command=_anti_entropy)
+
+    status = commands.add_parser(
+        "status",
+        help="show every node's state and the last anti-entropy round; exit 1 if unwell",
+        description="Ask every node for its version, keys, memory and health (as the proxies "
+        "judge it), and the last anti-entropy round the sidecars recorded on them; with "
+        "--proxy, each proxy for its pending hints. Exits 1 when a node or proxy does not "
+        "answer or the last round did not converge.",
+    )
+    status_command.add_arguments(status)
+    status.set_defaults(command=status_command.run)
 
     # Further subcommands are added here in the same way.
     return parser
