@@ -154,6 +154,7 @@ def render_table(report: StatusReport) -> str:
     lines.append("")
     lines.append(_round_line(report.last_round))
     lines += _proxy_lines(report.proxies)
+    lines.append("")
     lines.append(f"status: {'ok' if report.healthy else 'NOT ok'}")
     return "\n".join(lines)
 
