@@ -16,6 +16,7 @@ from leaderless.proxy.app.local_nodes import LocalRedisNode, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import LEADERLESS, ProxyProcess, start_proxy
+from tests.integration.test_workers import connection_to_each_worker
 from tests.support.processes import LineReader, wait_for
 from tests.support.redis_servers import StartNodes
 
@@ -218,3 +219,26 @@ def test_status_of_a_cluster_all_up_then_with_a_node_down(
     code, out = status(capsys, *flags, "--json")
     assert code == 1
     assert [node["reachable"] for node in json.loads(out)["nodes"]] == [True, False, True]
+
+
+def test_each_worker_serves_its_own_metrics(nodes: list[LocalRedisNode]) -> None:
+    port = free_port()
+    proxy = start_proxy(nodes, "--workers", "2", "--metrics-listen", f"127.0.0.1:{port}")
+    try:
+        urls = f"http://127.0.0.1:{port}/metrics, http://127.0.0.1:{port + 1}/metrics"
+        assert wait_for(lambda: urls in proxy.output.text(), 10)
+        workers = connection_to_each_worker(proxy, 2)
+        assert len(workers) == 2
+        for sent, client in zip((3, 5), workers.values(), strict=True):
+            for index in range(sent):
+                client.set(f"key:{index}", "value")
+            client.close()
+        counts = [
+            scrape(metrics).get(
+                ("leaderless_commands_total", (("command", "set"), ("outcome", "ok")))
+            )
+            for metrics in (port, port + 1)
+        ]
+        assert sorted(counts) == [3, 5]  # type: ignore[type-var]
+    finally:
+        proxy.stop()
