@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -221,12 +222,24 @@ def test_status_of_a_cluster_all_up_then_with_a_node_down(
     assert [node["reachable"] for node in json.loads(out)["nodes"]] == [True, False, True]
 
 
+def free_port_pair() -> int:
+    """A port P on 127.0.0.1 such that P and P + 1 were both free a moment ago."""
+    while True:
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
 def test_each_worker_serves_its_own_metrics(nodes: list[LocalRedisNode]) -> None:
-    port = free_port()
+    port = free_port_pair()
     proxy = start_proxy(nodes, "--workers", "2", "--metrics-listen", f"127.0.0.1:{port}")
     try:
         urls = f"http://127.0.0.1:{port}/metrics, http://127.0.0.1:{port + 1}/metrics"
-        assert wait_for(lambda: urls in proxy.output.text(), 10)
+        assert wait_for(lambda: urls in proxy.output.text(), 30), proxy.output.text()
         workers = connection_to_each_worker(proxy, 2)
         assert len(workers) == 2
         for sent, client in zip((3, 5), workers.values(), strict=True):
