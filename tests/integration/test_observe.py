@@ -10,6 +10,7 @@ import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from leaderless.proxy.app.cli import main
@@ -180,6 +181,7 @@ def test_status_of_a_cluster_all_up_then_with_a_node_down(
     metered: tuple[ProxyProcess, int],
     sidecar: int,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     proxy, _ = metered
     with proxy.client() as client:
@@ -201,6 +203,12 @@ def test_status_of_a_cluster_all_up_then_with_a_node_down(
     assert (proxy_row[1], proxy_row[3], proxy_row[4]) == ("yes", "0", "none")  # no hint pending
     assert ", converged;" in out
     assert out.rstrip().endswith("status: ok")
+
+    config = tmp_path / "leaderless.toml"
+    config.write_text(f"[replication]\nnodes = {json.dumps([node.url for node in nodes])}\n")
+    code, out = status(capsys, "--config", str(config))
+    assert code == 0, out
+    assert sum(line.startswith("127.") for line in out.splitlines()) == 3  # no proxy asked
 
     code, out = status(capsys, *flags, "--json")
     document = json.loads(out)
