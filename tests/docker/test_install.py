@@ -46,8 +46,9 @@ def test_the_install_steps_give_a_working_leaderless(tmp_path: Path) -> None:
         [leaderless, "proxy", "--help"], capture_output=True, text=True, check=True
     )
     assert "--node" in proxy.stdout
+    module_file = "import leaderless.proxy; print(leaderless.proxy.__file__)"
     where = subprocess.run(
-        [tmp_path / "venv" / "bin" / "python", "-c", "import leaderless.proxy; print(leaderless.proxy.__file__)"],
+        [tmp_path / "venv" / "bin" / "python", "-c", module_file],
         capture_output=True,
         text=True,
         check=True,
