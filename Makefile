@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REDIS_PY_TESTS := $(VENV)/redis-py-tests
 
-.PHONY: run test lint typecheck unit integration dev clients clean
+.PHONY: run test lint typecheck deploy-check unit integration dev clients clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,14 @@ lint: dev
 typecheck: dev
 	$(BIN)/mypy
 
+# The deploy files, offline (no Docker engine or cluster needed): the Dockerfile's lint, the
+# compose file against the Compose specification, the manifests against Kubernetes' schemas.
+K8S_VERSION := 1.33.0
+deploy-check: dev
+	$(BIN)/hadolint docker/Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker/compose.yaml
+	$(BIN)/kubernetes-validate --strict --quiet --kubernetes-version $(K8S_VERSION) docker/k8s/*.yaml
+
 unit: dev
 	$(BIN)/pytest -m "not integration"
 
@@ -78,7 +86,7 @@ integration: dev
 	$(BIN)/pytest -m "integration and not clients"
 
 # Two workers: every test starts its own servers on free ports, so tests share nothing.
-test: lint typecheck
+test: lint typecheck deploy-check
 	$(BIN)/pytest -n 2
 
 clean:

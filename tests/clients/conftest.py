@@ -115,6 +115,10 @@ def compare_suite(
             f"{suite}: {len(failing)} tests pass on the reference but fail through the proxy "
             f"and are not in tests/clients/expectations.toml: {failing}"
         )
+        assert not comparison.now_passing, (
+            f"{suite}: listed in tests/clients/expectations.toml but passing through the proxy "
+            f"now, remove them: {comparison.now_passing}"
+        )
         return comparison
 
     return compare

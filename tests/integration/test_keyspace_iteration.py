@@ -159,6 +159,7 @@ def test_pipelined_writes_behind_a_scan_do_not_overtake_it(cluster: Cluster) -> 
     """A SCAN reads a page's keys at quorum after the replica listed them: a DEL pipelined
     behind it waits, as it would behind Redis's SCAN."""
     client = cluster.client()
+    assert wait_for(lambda: all_in_sync(client), 10), "a SCAN needs N - W + 1 in-sync replicas"
     for index in range(30):
         key = f"k{index}"
         pipe = client.pipeline(transaction=False)
@@ -173,6 +174,14 @@ def test_pipelined_writes_behind_a_scan_do_not_overtake_it(cluster: Cluster) -> 
             [],
             (0, []),
         ]
+
+
+def all_in_sync(client: redis.Redis) -> bool:
+    """Whether the proxy counts every replica as holding its data (a fresh proxy checks each
+    one's membership first)."""
+    info = client.info("leaderless")
+    nodes = [value for name, value in info.items() if name.startswith("node")]
+    return bool(nodes) and all(node["health"] == "in_sync" for node in nodes)
 
 
 def scanned_replicas(client: redis.Redis) -> tuple[set[int], set[bytes]]:
