@@ -221,10 +221,7 @@ def _validate(settings: Settings, specs: Mapping[str, SettingField]) -> None:
     _validate_listen(settings, specs)
     _validate_clock(settings, specs)
     if settings.metrics.listen is not None:
-        try:
-            parse_endpoint(settings.metrics.listen)
-        except ValueError as error:
-            raise SettingsError(f"{_label(specs['metrics.listen'])}: {error}") from None
+        _validate_metrics(settings.metrics.listen, settings.listen.workers, specs)
 
 
 def _validate_listen(settings: Settings, specs: Mapping[str, SettingField]) -> None:
@@ -256,6 +253,19 @@ def _validate_listen(settings: Settings, specs: Mapping[str, SettingField]) -> N
         raise SettingsError(
             f"{label['tls_require_client_cert']} needs {label['tls_ca_file']} to verify "
             "client certificates against"
+        )
+
+
+def _validate_metrics(address: str, workers: int, specs: Mapping[str, SettingField]) -> None:
+    label = _label(specs["metrics.listen"])
+    try:
+        port = parse_endpoint(address)[1]
+    except ValueError as error:
+        raise SettingsError(f"{label}: {error}") from None
+    if port and port + workers - 1 > 65535:
+        raise SettingsError(
+            f"{label} = {address!r} with {_label(specs['listen.workers'])} = {workers}: the "
+            f"workers serve metrics on ports {port}..{port + workers - 1}, past 65535"
         )
 
 

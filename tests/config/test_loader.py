@@ -371,3 +371,11 @@ def test_metrics_listen_must_be_host_port() -> None:
     assert error_text(None, {"metrics.listen": "9121"}) == (
         "metrics.listen (--metrics-listen): '9121' is not HOST:PORT (e.g. 127.0.0.1:6380)"
     )
+
+
+def test_each_worker_needs_a_metrics_port() -> None:
+    overrides = {"metrics.listen": "127.0.0.1:65535", "listen.workers": 2}
+    assert error_text(None, overrides) == (
+        "metrics.listen (--metrics-listen) = '127.0.0.1:65535' with listen.workers (--workers) "
+        "= 2: the workers serve metrics on ports 65535..65536, past 65535"
+    )
