@@ -126,4 +126,12 @@ def test_setting_fields_follow_the_dataclasses() -> None:
     for spec in setting_fields():
         assert getattr(getattr(defaults, spec.section), spec.name) == spec.default
     sections = {spec.section for spec in setting_fields()}
-    assert sections == {"listen", "replication", "limits", "anti_entropy", "hints", "local_nodes"}
+    assert sections == {
+        "listen",
+        "replication",
+        "limits",
+        "anti_entropy",
+        "hints",
+        "local_nodes",
+        "log",
+    }
