@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -37,6 +38,8 @@ from leaderless.proxy.logs import configure_logging
 from leaderless.proxy.server import run_until_signalled, serve
 from leaderless.proxy.state import wall_ms
 from leaderless.replication.anti_entropy import Progress, RoundFailed, RoundReport, run_sidecar
+
+log = logging.getLogger(__name__)
 
 EXIT_RUNTIME_ERROR = 1
 EXIT_SETTINGS_ERROR = 2
@@ -236,7 +239,7 @@ def _proxy(args: argparse.Namespace) -> None:
             "or list them as nodes in [replication]"
         )
     for line in settings_warnings(settings):
-        print(f"leaderless: warning: {line}", file=sys.stderr, flush=True)
+        log.warning("%s", line, extra={"event": "settings_warning"})
     if settings.listen.workers > 1:
         run_until_signalled(lambda stop: supervise(settings, stop))
     else:
