@@ -210,8 +210,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=_PARTS,
         action="append",
         metavar="PART",
-        help="run only this part: redis-benchmark, mixed, latency or memory (repeatable; "
-        "default: all)",
+        help="run only this part: redis-benchmark (the SET and GET cases, whichever load "
+        "generator sends them), mixed, latency or memory (repeatable; default: all)",
     )
 
 
