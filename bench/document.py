@@ -30,7 +30,9 @@ class RunInfo:
     r: int
     workers: int
     repeat: int
-    load_generator: str | None
+    load_generators: tuple[str, ...]
+    """Those that sent the SET and GET cases (none if they were not run); given several, each
+    case's name ends with the generator's in brackets."""
     requests: int
     clients: int
     pipeline: int
@@ -66,7 +68,7 @@ def document(
             "r": info.r,
             "workers": info.workers,
             "repeat": info.repeat,
-            "load_generator": info.load_generator,
+            "load_generators": list(info.load_generators),
             "requests": info.requests,
             "clients": info.clients,
             "pipeline": info.pipeline,
