@@ -27,7 +27,8 @@ class Measurement:
 
     ops: int
     seconds: float
-    p50_ms: float
+    p50_ms: float | None
+    """None where the load generator does not report it (resp-benchmark)."""
     p99_ms: float
     cpu_s: float | None = None
     """The proxy's CPU seconds over the run; None for the direct redis-server."""

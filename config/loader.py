@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from leaderless.config.settings import (
+    LOG_FORMATS,
+    LOG_LEVELS,
     ClientUser,
     NodeAddress,
     SettingField,
@@ -222,6 +224,7 @@ def _validate(settings: Settings, specs: Mapping[str, SettingField]) -> None:
     _validate_clock(settings, specs)
     if settings.metrics.listen is not None:
         _validate_metrics(settings.metrics.listen, settings.listen.workers, specs)
+    _validate_log(settings, specs)
 
 
 def _validate_listen(settings: Settings, specs: Mapping[str, SettingField]) -> None:
@@ -295,3 +298,12 @@ def _validate_clock(settings: Settings, specs: Mapping[str, SettingField]) -> No
             parse_ntp_server(server)
         except ValueError as error:
             raise SettingsError(f"{_label(specs['replication.ntp_servers'])}: {error}") from None
+
+
+def _validate_log(settings: Settings, specs: Mapping[str, SettingField]) -> None:
+    for name, allowed in (("level", LOG_LEVELS), ("format", LOG_FORMATS)):
+        value = getattr(settings.log, name)
+        if value not in allowed:
+            raise SettingsError(
+                f"{_label(specs['log.' + name])} must be one of {', '.join(allowed)}, got {value!r}"
+            )

@@ -512,6 +512,33 @@ class LocalNodeSettings:
     )
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """[log]: what the proxy, `up` and the anti-entropy sidecar write on stderr, and how."""
+
+    level: str = field(
+        default="info",
+        metadata={
+            "doc": "Least severe log lines written: debug, info, warning or error.",
+            "flag": "--log-level",
+            "metavar": "LEVEL",
+        },
+    )
+    format: str = field(
+        default="text",
+        metadata={
+            "doc": "text: one readable line per event; json: one JSON object per line (time, "
+            "level, logger, message and the event's fields), for log shippers.",
+            "flag": "--log-format",
+            "metavar": "text|json",
+        },
+    )
+
+
 @dataclass(frozen=True)
 class MetricsSettings:
     """[metrics]: the Prometheus endpoint of a proxy or a sidecar."""
@@ -538,6 +565,7 @@ class Settings:
     hints: HintSettings = field(default_factory=HintSettings)
     local_nodes: LocalNodeSettings = field(default_factory=LocalNodeSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    log: LogSettings = field(default_factory=LogSettings)
 
 
 @dataclass(frozen=True)

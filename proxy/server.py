@@ -28,7 +28,6 @@ import logging
 import os
 import random
 import signal
-import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -71,16 +70,6 @@ GC_YOUNG_THRESHOLD = 100_000
 700). Every request allocates a few short-lived closures and futures; at the default the
 collector runs every few requests and costs about a quarter of the proxy's CPU. Cyclic garbage
 is still collected, in larger and rarer batches."""
-
-
-def configure_logging(source: str = "") -> None:
-    """Log lines on stderr; `source` (a worker's "worker 1") tells apart processes that share it."""
-    tag = f"{source} " if source else ""
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format=f"%(asctime)s %(levelname)s {tag}%(name)s: %(message)s",
-    )
 
 
 def run_until_signalled(run: Main) -> None:

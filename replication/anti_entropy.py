@@ -146,6 +146,22 @@ class RoundReport:
     emptied: list[str] = field(default_factory=list)
     """Replicas that lost their `synced_at` mark: emptied since the last converged round."""
 
+    def fields(self) -> dict[str, object]:
+        """The round's figures by name, for a structured log line."""
+        return {
+            "converged": self.converged,
+            "replicas": self.replicas,
+            "replicas_up": self.replicas_up,
+            "ranges_compared": self.ranges_compared,
+            "ranges_differing": self.ranges_differing,
+            "keys_scanned": self.keys_scanned,
+            "keys_compared": self.keys_compared,
+            "keys_repaired": self.keys_repaired,
+            "bytes_read": list(self.bytes_read),
+            "seconds": round(self.seconds, 3),
+            "emptied": list(self.emptied),
+        }
+
     def summary(self) -> str:
         state = "converged" if self.converged else "NOT converged"
         emptied = f"; emptied since last sync: {', '.join(self.emptied)}" if self.emptied else ""
@@ -251,7 +267,8 @@ class AntiEntropy:
                 log.warning("anti-entropy round failed: %s", failure)
             else:
                 if report.ranges_differing or not report.converged:
-                    log.info("%s", report.summary())
+                    fields = {"event": "anti_entropy_round", **report.fields()}
+                    log.info("%s", report.summary(), extra=fields)
             remaining = self.settings.interval_s - (time.monotonic() - started)
             if remaining > 0:
                 with contextlib.suppress(TimeoutError):

@@ -361,7 +361,12 @@ class Backend:
         self.version = _server_version(replies[-1])
         self._stream = stream
         if self.state != "up":
-            log.info("replica %s is up (%s)", self.name, self.version)
+            log.info(
+                "replica %s is up (%s)",
+                self.name,
+                self.version,
+                extra={"event": "replica_up", "replica": self.name, "version": self.version},
+            )
         self.state = "up"
         self.last_error = ""
         self._stalls = 0
@@ -409,21 +414,40 @@ class Backend:
                 continue
             if loop.time() - stream.last_progress < timeout:
                 if self._stalls:
-                    log.info("replica %s answers again", self.name)
+                    log.info(
+                        "replica %s answers again",
+                        self.name,
+                        extra={"event": "replica_answers_again", "replica": self.name},
+                    )
                 self._stalls = 0
                 continue
             self._stalls += 1
             if self._stalls == 1:
-                log.warning("replica %s is suspect: no reply for %.1f s", self.name, timeout)
+                log.warning(
+                    "replica %s is suspect: no reply for %.1f s",
+                    self.name,
+                    timeout,
+                    extra={"event": "replica_suspect", "replica": self.name, "silent_s": timeout},
+                )
             if self._stalls >= STALLS_BEFORE_DOWN and stream.transport is not None:
                 self.last_error = "stopped answering"
                 stream.transport.abort()  # connection_lost fails its requests and reconnects
 
     def _mark_down(self, reason: str) -> None:
         if self.state != "down":
-            log.warning("replica %s is down: %s", self.name, reason)
+            log.warning(
+                "replica %s is down: %s",
+                self.name,
+                reason,
+                extra={"event": "replica_down", "replica": self.name, "reason": reason},
+            )
         elif reason != self.last_error:
-            log.warning("replica %s is still down: %s", self.name, reason)
+            log.warning(
+                "replica %s is still down: %s",
+                self.name,
+                reason,
+                extra={"event": "replica_still_down", "replica": self.name, "reason": reason},
+            )
         self.state = "down"
         self.last_error = reason
 

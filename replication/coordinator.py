@@ -65,6 +65,7 @@ from leaderless.replication.rounds import (
     Deadlines,
     Outcome,
     QuorumError,
+    QuorumWatch,
     ReplicationStats,
     Round,
     completion,
@@ -124,6 +125,7 @@ class Coordinator:
         self.unacknowledged = Unacknowledged()
         """The counters this process wrote that no quorum has acknowledged yet."""
         self.stats = ReplicationStats()
+        self.quorum_watch = QuorumWatch()
         self._deadlines = Deadlines(timeout_s)
         self._queued: list[tuple[_Batch, Sequence[object], Outcome]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -460,6 +462,7 @@ class Coordinator:
             self._names,
             self.sloppy_quorum,
             self.stats,
+            self.quorum_watch,
             kind,
             required,
             parse,

@@ -135,7 +135,21 @@ async def monitor_clock(
         verdict = check.observe(offsets, now())
         if verdict is Verdict.OUT_OF_BOUNDS:
             consequence = "writes are refused" if check.writes_refused else "writes continue"
-            log.warning("clock out of bounds: %s; %s", check.describe(), consequence)
+            log.warning(
+                "clock out of bounds: %s; %s",
+                check.describe(),
+                consequence,
+                extra={
+                    "event": "clock_out_of_bounds",
+                    "offset_ms": check.offset_ms,
+                    "max_offset_ms": check.max_offset_ms,
+                    "writes_refused": check.writes_refused,
+                },
+            )
         elif verdict is Verdict.BACK_IN_BOUNDS:
-            log.warning("clock back in bounds: %s; writes are accepted", check.describe())
+            log.warning(
+                "clock back in bounds: %s; writes are accepted",
+                check.describe(),
+                extra={"event": "clock_in_bounds", "offset_ms": check.offset_ms},
+            )
         await asyncio.sleep(interval_s)

@@ -130,6 +130,7 @@ class Rejoin:
                     "it takes writes but does not count toward reads until its hints are "
                     "replayed and an anti-entropy pass has covered it",
                     backend.name,
+                    extra={"event": "replica_recovering", "replica": backend.name},
                 )
             self._set(backend.index, verdict)
         replicas = [b for b, _ in answered]
@@ -162,7 +163,11 @@ class Rejoin:
             ):
                 return
             await self._request(backend, b"HSET", MEMBERS_KEY, name, self._now())
-        log.info("replica %s is refilled: it counts toward reads again", backend.name)
+        log.info(
+            "replica %s is refilled: it counts toward reads again",
+            backend.name,
+            extra={"event": "replica_refilled", "replica": backend.name},
+        )
         self._set(backend.index, Health.IN_SYNC)
 
     def _set(self, index: int, health: Health) -> None:

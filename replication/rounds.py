@@ -17,6 +17,7 @@ what a request means stays with the coordinator and `reads`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from typing import Literal
 
 from leaderless.replication.backend import ReplicaUnavailable, Reply, settle
 from leaderless.replication.quorum import Failed, Late, QuorumRound, Reached
+
+log = logging.getLogger(__name__)
 
 Outcome = Callable[[object], None]
 """Receives a request's result, or the exception that stands for it (a QuorumError, ...)."""
@@ -51,6 +54,44 @@ class ReplicationStats:
         return self.read_quorum_failures + self.write_quorum_failures
 
 
+class QuorumWatch:
+    """Whether the rounds of each kind reach their quorum, so that losing it and regaining it
+    are each logged once rather than once per request: the first read (or write) round to fail
+    after one that reached its quorum logs "quorum lost", and the next to reach it "quorum
+    regained", with the rounds that failed in between. While every quorum is reached, a round
+    costs one attribute test."""
+
+    __slots__ = ("_failing", "lost")
+
+    def __init__(self) -> None:
+        self.lost = False
+        self._failing: dict[str, int] = {}  # kind -> rounds failed since it was lost
+
+    def failed(self, kind: str, error: str) -> None:
+        failing = self._failing.get(kind)
+        if failing is None:
+            log.warning(
+                "%s quorum lost: %s",
+                kind,
+                error,
+                extra={"event": "quorum_lost", "kind": kind, "error": error},
+            )
+            failing = 0
+        self._failing[kind] = failing + 1
+        self.lost = True
+
+    def reached(self, kind: str) -> None:
+        failed = self._failing.pop(kind, None)
+        if failed is not None:
+            log.info(
+                "%s quorum regained after %d failed rounds",
+                kind,
+                failed,
+                extra={"event": "quorum_regained", "kind": kind, "failed_rounds": failed},
+            )
+        self.lost = bool(self._failing)
+
+
 class BadReply(Exception):
     """A replica answered something other than what the request expects."""
 
@@ -75,6 +116,7 @@ class Round:
         "_stats",
         "_succeeded",
         "_unanswered",
+        "_watch",
     )
 
     def __init__(
@@ -82,6 +124,7 @@ class Round:
         names: Sequence[str],
         sloppy: bool,
         stats: ReplicationStats,
+        watch: QuorumWatch,
         kind: Literal["read", "write"],
         required: int,
         parse: Callable[[Reply], object],
@@ -92,6 +135,7 @@ class Round:
         replicas = len(names)
         self._names = names
         self._stats = stats
+        self._watch = watch
         self._quorum: QuorumRound[object] = QuorumRound(kind, replicas, required)
         self._parse = parse
         self._done: Outcome | None = done
@@ -165,6 +209,8 @@ class Round:
         if type(decision) is Reached:
             done, self._done = self._done, None
             if done is not None:
+                if self._watch.lost:
+                    self._watch.reached(self._quorum.kind)
                 done(decision.answers)
         elif type(decision) is Failed:
             done, self._done = self._done, None
@@ -173,6 +219,7 @@ class Round:
                     self._stats.read_quorum_failures += 1
                 else:
                     self._stats.write_quorum_failures += 1
+                self._watch.failed(self._quorum.kind, decision.error)
                 done(QuorumError(decision.error))
         elif type(decision) is Late and self._on_late is not None:
             self._on_late(decision.replica, decision.value)

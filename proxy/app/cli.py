@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -34,8 +35,9 @@ from leaderless.proxy.app import status as status_command
 from leaderless.proxy.app.embedded import DEFAULT_PORT, default_data_dir, run_embedded
 from leaderless.proxy.app.local_nodes import LocalNodeError, find_node_server
 from leaderless.proxy.app.workers import WorkerFailed, supervise
+from leaderless.proxy.logs import configure_logging
 from leaderless.proxy.metrics import SidecarCollector, endpoint_url, start_endpoint
-from leaderless.proxy.server import configure_logging, run_until_signalled, serve
+from leaderless.proxy.server import run_until_signalled, serve
 from leaderless.proxy.state import wall_ms
 from leaderless.replication.anti_entropy import (
     Progress,
@@ -44,6 +46,8 @@ from leaderless.replication.anti_entropy import (
     SidecarTotals,
     run_sidecar,
 )
+
+log = logging.getLogger(__name__)
 
 EXIT_RUNTIME_ERROR = 1
 EXIT_SETTINGS_ERROR = 2
@@ -106,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "n, w, r and the hints folder, which up chooses",
     )
     for spec in setting_fields():
-        if spec.section == _LOCAL_NODES:
+        if spec.section in (_LOCAL_NODES, _LOG):
             _add_setting_flag(up, spec)
     up.set_defaults(command=_up)
 
@@ -165,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups = {}
     for spec in setting_fields():
-        if spec.section in ("replication", "anti_entropy", "metrics"):
+        if spec.section in ("replication", "anti_entropy", "metrics", _LOG):
             if spec.section not in groups:
                 groups[spec.section] = anti_entropy.add_argument_group(f"[{spec.section}] settings")
             _add_setting_flag(groups[spec.section], spec)
@@ -188,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 _LOCAL_NODES = "local_nodes"
 """The section of the nodes leaderless starts itself: `up` takes its flags, `proxy` does not."""
+_LOG = "log"
+"""The log settings, which every long-running command takes."""
 
 
 def _add_setting_flag(
@@ -232,6 +238,7 @@ def _positive_int(text: str) -> int:
 def _up(args: argparse.Namespace) -> None:
     overrides = {key: value for key, value in vars(args).items() if "." in key}
     settings = load_settings(args.config, overrides, os.environ)
+    configure_logging(settings.log)
     server = find_node_server(settings.local_nodes.redis_server)
     data_dir: Path = args.data_dir or default_data_dir(datetime.now())
     node_count: int = args.nodes
@@ -244,13 +251,14 @@ def _up(args: argparse.Namespace) -> None:
 def _proxy(args: argparse.Namespace) -> None:
     overrides = {key: value for key, value in vars(args).items() if "." in key}
     settings = load_settings(args.config, overrides)
+    configure_logging(settings.log)
     if not settings.replication.nodes:
         raise SettingsError(
             "no backend nodes: give --node redis://HOST:PORT once for each of the n nodes, "
             "or list them as nodes in [replication]"
         )
     for line in settings_warnings(settings):
-        print(f"leaderless: warning: {line}", file=sys.stderr, flush=True)
+        log.warning("%s", line, extra={"event": "settings_warning"})
     if settings.listen.workers > 1:
         run_until_signalled(lambda stop: supervise(settings, stop))
     else:
@@ -262,6 +270,7 @@ def _anti_entropy(args: argparse.Namespace) -> None:
     if "replication.nodes" in overrides and "replication.n" not in overrides:
         overrides["replication.n"] = len(overrides["replication.nodes"])
     settings = load_settings(args.config, overrides)
+    configure_logging(settings.log)
     if len(settings.replication.nodes) < 2:
         raise SettingsError(
             "anti-entropy needs at least two nodes: give --node redis://HOST:PORT for each, "

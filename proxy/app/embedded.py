@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
+import logging
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,8 @@ from leaderless.proxy.app.node_binary import NodeServer
 from leaderless.proxy.server import serve
 from leaderless.proxy.state import wall_ms
 from leaderless.replication.anti_entropy import run_sidecar
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 6380
 
@@ -57,7 +59,7 @@ async def run_embedded(
     print(f"leaderless: {server.startup_line()}", flush=True)
     warning = server.warning()
     if warning is not None:
-        print(f"leaderless: warning: {warning}", file=sys.stderr, flush=True)
+        log.warning("%s", warning, extra={"event": "settings_warning"})
     nodes: list[LocalRedisNode] = []
     try:
         for index in range(1, node_count + 1):

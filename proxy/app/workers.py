@@ -51,11 +51,11 @@ from typing import Any
 
 from leaderless.config.loader import SettingsError
 from leaderless.config.settings import Settings, format_endpoint
+from leaderless.proxy.logs import configure_logging
 from leaderless.proxy.metrics import offset_port
 from leaderless.proxy.server import (
     DRAIN_TIMEOUT_S,
     Started,
-    configure_logging,
     protected_mode_refusal,
     run_until_signalled,
     serve,
@@ -284,7 +284,7 @@ def run_worker(index: int) -> None:
     """One worker's life: its settings from stdin, `serve()` until SIGTERM or SIGINT or the
     parent's end, its start-up reported on stdout; exit 1 after a start-up failure."""
     settings: Settings = pickle.load(sys.stdin.buffer)
-    configure_logging(f"worker {index}")
+    configure_logging(settings.log, f"worker {index}")
     try:
         run_until_signalled(partial(_serve, settings))
     except (SettingsError, OSError) as error:

@@ -88,7 +88,8 @@ def test_unknown_section_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, "[replicaton]\nn = 3\n")
     assert error_text(path, {}) == (
         f"{path}: unknown section [replicaton]; known sections: "
-        "[anti_entropy], [hints], [limits], [listen], [local_nodes], [metrics], [replication]"
+        "[anti_entropy], [hints], [limits], [listen], [local_nodes], [log], [metrics], "
+        "[replication]"
     )
 
 
@@ -104,7 +105,8 @@ def test_unknown_key_names_key_and_section(tmp_path: Path) -> None:
 def test_key_outside_a_section(tmp_path: Path) -> None:
     path = write(tmp_path, "n = 3\n")
     assert error_text(path, {}) == f"{path}: unknown section [n]; known sections: " + (
-        "[anti_entropy], [hints], [limits], [listen], [local_nodes], [metrics], [replication]"
+        "[anti_entropy], [hints], [limits], [listen], [local_nodes], [log], [metrics], "
+        "[replication]"
     )
 
 
@@ -344,6 +346,14 @@ def test_users_from_a_table_or_a_list(tmp_path: Path) -> None:
             {"replication.clock_offset_action": "ignore"},
             "replication.clock_offset_action (--clock-offset-action) must be refuse or warn, "
             "got 'ignore'",
+        ),
+        (
+            {"log.level": "verbose"},
+            "log.level (--log-level) must be one of debug, info, warning, error, got 'verbose'",
+        ),
+        (
+            {"log.format": "logfmt"},
+            "log.format (--log-format) must be one of text, json, got 'logfmt'",
         ),
         (
             {"replication.ntp_servers": ["pool.ntp.org:x"]},

@@ -134,4 +134,5 @@ def test_setting_fields_follow_the_dataclasses() -> None:
         "hints",
         "local_nodes",
         "metrics",
+        "log",
     }
