@@ -210,3 +210,15 @@ def test_the_replicas_merge_as_join_does(
     stored = replica.get(KEY)
     assert stored is not None
     assert stored == encode_record(expected, range_of(KEY))
+
+
+def test_an_increment_after_a_flush_wins_over_a_counter_from_before_it() -> None:
+    """A read that finds only a flush gives the key as deleted at the flush (reads.py), so an
+    increment starts in the flush's epoch, and a replica that missed the flush and still holds
+    the old counter takes the new one whole."""
+    before = _increment(None, 10, SHARDS[1], 7)
+    flushed = Record.deletion(_ts(20))
+    after = _increment(flushed, 21, SHARDS[0], 1)
+    assert counter_of(after).epoch == Epoch(_ts(20), 0)
+    assert join(before, after) == after
+    assert view(join(before, after)).value == b"1"
