@@ -170,3 +170,21 @@ def test_a_ring_refuses_a_list_longer_than_its_nodes() -> None:
 def test_a_bad_ring_is_refused(nodes: list[RingNode], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Ring(nodes)
+
+
+def test_removing_a_node_takes_keys_from_that_node_only() -> None:
+    before, after = ring_of(7), ring_of(6)
+    rng = random.Random(5)
+    for _ in range(2000):
+        hash_value = rng.getrandbits(64)
+        lost = set(before.preference_list(hash_value, 3)) - set(
+            after.preference_list(hash_value, 3)
+        )
+        assert lost <= {"node-6"}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_owned_fractions_add_up_to_n_copies_of_the_hash_space(n: int) -> None:
+    owned = ring_of(5, vnodes=32, zones=2).owned_fraction(n)
+    assert sum(owned.values()) == pytest.approx(n)
+    assert all(0 < share <= 1 for share in owned.values())
