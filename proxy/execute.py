@@ -397,7 +397,7 @@ def _stamped(
     """The changes as records, each with its own timestamp, in order (a counter's change in
     this process's shard); the client's last write from now on (for WAIT)."""
     records = [(change.key, _record(coordinator, change)) for change in changes]
-    context.last_write = (coordinator.db, [(key, record.ts) for key, record in records])
+    context.last_write = (coordinator.db, records)
     return records
 
 

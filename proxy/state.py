@@ -14,8 +14,8 @@ from leaderless.proxy.gate import UnitGate
 from leaderless.proxy.latches import KeyLatches
 from leaderless.proxy.scripting.host import ScriptHost
 from leaderless.replication.coordinator import Coordinator
-from leaderless.replication.hlc import Timestamp
 from leaderless.replication.ntp import ClockCheck
+from leaderless.replication.record import Record
 
 DIALECT_VERSION = "7.2.4"
 """The Redis version whose replies the proxy gives, whatever its replicas run (INFO, HELLO)."""
@@ -139,9 +139,9 @@ class ProxyState:
         return [backend.version for backend in self.coordinator.backends]
 
 
-LastWrite = tuple[int, list[tuple[bytes, Timestamp]]]
-"""A client's last write, for WAIT: its database, and each key with its timestamp. A plain
-tuple: one is made for every write."""
+LastWrite = tuple[int, list[tuple[bytes, Record]]]
+"""A client's last write, for WAIT: its database, and the records it wrote, as stamped. A plain
+tuple of what the write made anyway: one is kept for every write."""
 
 
 Watched = list[tuple[Coordinator, bytes, object]]

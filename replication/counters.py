@@ -164,18 +164,18 @@ def join_all(records: Iterable[Record]) -> Record:
     return merged
 
 
-def epoch_after(read: Record | None, now_ms: int) -> tuple[Epoch, bytes, Timestamp]:
-    """Where an increment of a key holding `read` builds: the epoch, the base and the expiry's
-    stamp. A visible value or a tombstone is built on; nothing at all is the first epoch; an
-    expired record is followed by the epoch after it, the same for every proxy that read it."""
+def built_on(read: Record | None, now_ms: int) -> Counter:
+    """The counter an increment of a key holding `read` builds on: a visible value or counter
+    as it is, a tombstone's epoch with nothing counted, nothing at all as the first epoch, and
+    for an expired record the epoch after it, the same for every proxy that read it."""
     if read is None:
-        return Epoch(_ZERO_TS, 0), b"", _ZERO_TS
+        return Counter(Epoch(_ZERO_TS, 0), _ZERO_TS, b"", {})
     if read.tombstone:
-        return Epoch(read.ts, 0), b"", read.ts
+        return Counter(Epoch(read.ts, 0), read.ts, b"", {})
     counter = counter_of(read)
     if read.is_visible(now_ms):
-        return counter.epoch, counter.base, counter.expiry_ts
-    return Epoch(read.ts, counter.epoch.generation + 1), b"", read.ts
+        return counter
+    return Counter(Epoch(read.ts, counter.epoch.generation + 1), read.ts, b"", {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,12 +194,8 @@ class CounterWrite:
 
     def record(self, stamp: Timestamp, shard: bytes) -> Record:
         """The record to write at `stamp`, adding `delta` to shard `shard`'s contribution."""
-        epoch, base, expiry_ts = epoch_after(self.read, self.now_ms)
-        shards: dict[bytes, tuple[Timestamp, bytes]] = {}
-        if self.read is not None and self.read.counter:
-            counter = counter_of(self.read)
-            if counter.epoch == epoch:
-                shards = dict(counter.shards)
+        counter = built_on(self.read, self.now_ms)
+        shards = dict(counter.shards)
         if self.delta or not shards:
             own = _number(shards[shard][1]) if shard in shards else 0
             if type(own) is int and type(self.delta) is int:
@@ -207,9 +203,8 @@ class CounterWrite:
             else:
                 with localcontext(_EXACT):
                     shards[shard] = (stamp, _decimal_bytes(Decimal(own) + self.delta))
-        if self.expiry_changed:
-            expiry_ts = stamp
-        state = Counter(epoch, expiry_ts, base, shards)
+        expiry_ts = stamp if self.expiry_changed else counter.expiry_ts
+        state = Counter(counter.epoch, expiry_ts, counter.base, shards)
         return Record(stamp, False, self.expires_at_ms, encode_counter(state), counter=True)
 
 

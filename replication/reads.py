@@ -90,7 +90,15 @@ class Read:
         for replica, answer in self._late_answers:
             self.late(replica, answer)
         self._late_answers.clear()
-        winners = [_as_read(resolution) for resolution in self._settled]
+        # A key a flush removed is given as deleted at the flush: an increment then starts its
+        # counter from the flush, as every proxy that saw it does, and never merges into one
+        # from before it that a replica which missed the flush still holds.
+        winners = [
+            Record.deletion(flushed)
+            if resolution.winner is None and (flushed := resolution.flushed_at) is not None
+            else resolution.winner
+            for resolution in self._settled
+        ]
         if repairs.outstanding:
             coordinator.stats.read_repairs += repairs.outstanding
             repairs.wait(winners, coordinator.timeout_s)
@@ -171,17 +179,6 @@ def _versions(resolution: Resolution) -> list[Timestamp]:
     """The timestamps a read saw, for the clock: the winner's and the newest flush."""
     seen = [] if resolution.winner is None else [resolution.winner.ts]
     return seen if resolution.flushed_at is None else [*seen, resolution.flushed_at]
-
-
-def _as_read(resolution: Resolution) -> Record | None:
-    """The record a command is given for a key: the winner, or, where a flush removed every
-    version, that flush as a deletion of the key at its timestamp. An increment then starts
-    its counter from the flush, as every proxy that saw it does, and never merges into a
-    counter from before it that a replica which missed the flush still holds."""
-    winner = resolution.winner
-    if winner is None and resolution.flushed_at is not None:
-        return Record.deletion(resolution.flushed_at)
-    return winner
 
 
 class _Agreement:

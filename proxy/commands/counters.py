@@ -73,7 +73,7 @@ def _increment(command: Increment, records: Records, now_ms: int) -> Outcome | E
     ):
         return OVERFLOW
     total = value + amount
-    return total, (_counted(command.key, records[0], now_ms, b"%d" % total, amount),)
+    return total, (_counted(command.key, records[0], current, now_ms, b"%d" % total, amount),)
 
 
 def _increment_float(args: list[bytes], records: Records, now_ms: int) -> Outcome | ErrorReply:
@@ -90,13 +90,18 @@ def _increment_float(args: list[bytes], records: Records, now_ms: int) -> Outcom
     if not long_double.is_decimal(held):
         expires_at_ms = 0 if current is None else current.expires_at_ms
         return shown, (Change(args[1], shown, expires_at_ms),)  # 0x10: a register write
-    return shown, (_counted(args[1], records[0], now_ms, shown, difference(shown, held)),)
+    return shown, (_counted(args[1], records[0], current, now_ms, shown, difference(shown, held)),)
 
 
 def _counted(
-    key_name: bytes, read: Record | None, now_ms: int, shown: bytes, delta: int | Decimal
+    key_name: bytes,
+    read: Record | None,
+    current: Record | None,
+    now_ms: int,
+    shown: bytes,
+    delta: int | Decimal,
 ) -> Change:
-    current = visible(read, now_ms)
+    """The change adding `delta` to the counter read as `read` (seen as `current`)."""
     expires_at_ms = 0 if current is None else current.expires_at_ms
     counter = CounterWrite(read, delta, expires_at_ms, False, now_ms)
     return Change(key_name, shown, expires_at_ms, counter)

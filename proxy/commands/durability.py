@@ -109,7 +109,8 @@ async def _wait(context: Context, args: list[bytes]) -> int | ErrorReply:
     wait = parse_wait(args, context.state.wall_ms())
     if isinstance(wait, ErrorReply):
         return wait
-    db, versions = context.last_write or (0, [])
+    db, written = context.last_write or (0, [])
+    versions = [(key, record.ts) for key, record in written]
     coordinator = context.state.coordinator.database(db)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait.timeout_ms / 1000 if wait.timeout_ms else None
