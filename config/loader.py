@@ -204,11 +204,11 @@ def _validate(settings: Settings, specs: Mapping[str, SettingField]) -> None:
                 raise SettingsError(f"{_label(spec)} must be positive, got {value}")
 
     nodes_label = _label(specs["replication.nodes"])
-    if rep.nodes and len(rep.nodes) != rep.n:
+    if rep.nodes and len(rep.nodes) < rep.n:
         count = f"{len(rep.nodes)} node" + ("s" if len(rep.nodes) > 1 else "")
         raise SettingsError(
             f"{nodes_label} lists {count} but n = {rep.n}; "
-            f"list exactly n nodes, or set n to {len(rep.nodes)}"
+            f"list at least n nodes, or set n to {len(rep.nodes)}"
         )
     seen: set[tuple[str, int]] = set()
     for node in rep.nodes:

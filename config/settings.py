@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from typing import get_args, get_origin, get_type_hints
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 DEFAULT_REDIS_PORT = 6379
 DEFAULT_NTP_PORT = 123
@@ -75,10 +75,14 @@ class NodeAddress:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     tls: bool = False
+    zone: str | None = None
+    """The node's zone on the ring: a key's replicas span as many zones as they can."""
+    weight: float = 1.0
+    """The node's share of the ring, relative to a node of weight 1."""
 
     @classmethod
     def parse(cls, url: str) -> NodeAddress:
-        """Parse `redis://[user[:password]@]host[:port][/0]` or `rediss://...`."""
+        """Parse `redis://[user[:password]@]host[:port][/0][?zone=Z&weight=W]` or `rediss://...`."""
         shown = _redacted(url)
 
         def malformed(problem: str) -> ValueError:
@@ -97,14 +101,29 @@ class NodeAddress:
             raise malformed("port must be a number in 1..65535")
         if parts.path not in ("", "/", "/0"):
             raise malformed(f"selects database {parts.path[1:]!r}; only database 0 is supported")
-        if parts.query or parts.fragment:
-            raise malformed("must not have a query string or fragment")
+        if parts.fragment:
+            raise malformed("must not have a fragment")
+        options = dict(parse_qsl(parts.query, keep_blank_values=True))
+        unknown = sorted(set(options) - {"zone", "weight"})
+        if unknown:
+            raise malformed(f"unknown option {unknown[0]!r} (the options are zone and weight)")
+        zone = options.get("zone")
+        if zone == "":
+            raise malformed("zone is empty")
+        try:
+            weight = float(options.get("weight", "1"))
+        except ValueError:
+            raise malformed("weight must be a positive number") from None
+        if not 0 < weight < float("inf"):
+            raise malformed("weight must be a positive number")
         return cls(
             host=parts.hostname,
             port=DEFAULT_REDIS_PORT if port is None else port,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password is not None else None,
             tls=_SCHEMES[parts.scheme],
+            zone=zone,
+            weight=weight,
         )
 
     @property
@@ -117,7 +136,11 @@ class NodeAddress:
         login = ""
         if self.username is not None or self.password is not None:
             login = (self.username or "") + (":***" if self.password is not None else "") + "@"
-        return f"{scheme}://{login}{self.endpoint}"
+        options = ([f"zone={self.zone}"] if self.zone is not None else []) + (
+            [f"weight={self.weight:g}"] if self.weight != 1.0 else []
+        )
+        query = "?" + "&".join(options) if options else ""
+        return f"{scheme}://{login}{self.endpoint}{query}"
 
 
 @dataclass(frozen=True)
@@ -260,7 +283,9 @@ class ReplicationSettings:
     nodes: tuple[NodeAddress, ...] = field(
         default=(),
         metadata={
-            "doc": "The N backend redis-servers, as redis://[user:pass@]host:port or rediss://.",
+            "doc": "The M >= N backend redis-servers, as redis://[user:pass@]host:port or "
+            "rediss://, optionally with ?zone=Z&weight=W. With M > N each key lives on the N "
+            "nodes its hash meets first on a consistent-hash ring (README, The ring).",
             "flag": "--node",
             "metavar": "URL",
         },
@@ -271,6 +296,15 @@ class ReplicationSettings:
             "doc": "Replication factor N: how many nodes hold every key.",
             "flag": "--n",
             "metavar": "N",
+        },
+    )
+    vnodes: int = field(
+        default=128,
+        metadata={
+            "doc": "Virtual nodes (ring tokens) per node of weight 1. Every proxy and sidecar "
+            "must use the same value.",
+            "flag": "--vnodes",
+            "metavar": "COUNT",
         },
     )
     w: int = field(

@@ -180,12 +180,12 @@ def test_unknown_override() -> None:
         ),
         (
             {"replication.nodes": NODES3[:1]},
-            "replication.nodes (--node) lists 1 node but n = 3; list exactly n nodes, "
+            "replication.nodes (--node) lists 1 node but n = 3; list at least n nodes, "
             "or set n to 1",
         ),
         (
             {"replication.nodes": NODES3, "replication.n": 5},
-            "replication.nodes (--node) lists 3 nodes but n = 5; list exactly n nodes, "
+            "replication.nodes (--node) lists 3 nodes but n = 5; list at least n nodes, "
             "or set n to 3",
         ),
         (

@@ -25,6 +25,8 @@ from leaderless.config.settings import (
         ("redis://alice@h:1", NodeAddress("h", 1, "alice", None)),
         ("redis://a%40b:p%3Aw@h:1", NodeAddress("h", 1, "a@b", "p:w")),
         ("redis://[::1]:7000", NodeAddress("::1", 7000)),
+        ("redis://h:1?zone=a", NodeAddress("h", 1, zone="a")),
+        ("redis://h:1?zone=b&weight=2.5", NodeAddress("h", 1, zone="b", weight=2.5)),
     ],
 )
 def test_node_url_parses(url: str, expected: NodeAddress) -> None:
@@ -47,8 +49,12 @@ def test_node_url_parses(url: str, expected: NodeAddress) -> None:
         ),
         (
             "redis://h:1?db=2",
-            "node URL 'redis://h:1?db=2': must not have a query string or fragment",
+            "node URL 'redis://h:1?db=2': unknown option 'db' (the options are zone and weight)",
         ),
+        ("redis://h:1#x", "node URL 'redis://h:1#x': must not have a fragment"),
+        ("redis://h:1?zone=", "node URL 'redis://h:1?zone=': zone is empty"),
+        ("redis://h:1?weight=0", "node URL 'redis://h:1?weight=0': weight must be a positive number"),
+        ("redis://h:1?weight=x", "node URL 'redis://h:1?weight=x': weight must be a positive number"),
     ],
 )
 def test_malformed_node_url_says_what_is_wrong(url: str, message: str) -> None:

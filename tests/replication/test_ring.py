@@ -8,7 +8,16 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from leaderless.replication.ring import HASH_SPACE, Ring, RingNode, key_hash, movement, token_of
+from leaderless.replication.merkle import RANGES, range_of
+from leaderless.replication.ring import (
+    HASH_SPACE,
+    RANGE_SPAN,
+    Ring,
+    RingNode,
+    key_hash,
+    movement,
+    token_of,
+)
 
 hashes = st.integers(0, HASH_SPACE - 1)
 
@@ -57,7 +66,7 @@ def test_the_same_nodes_give_the_same_ring_whatever_their_order() -> None:
 
 
 def test_tokens_and_key_hashes_are_fixed_values_not_per_process_ones() -> None:
-    assert token_of("a", 0) == 0xBAB6F4CD4B99E0F3
+    assert token_of("a", 0) == 0xBAB6FFFFFFFFFFFF
     assert key_hash(b"user:1") == 0x3B577AFD7FED9501
     ring = Ring([RingNode("a"), RingNode("b"), RingNode("c")], vnodes=4)
     assert ring.preference_list(key_hash(b"user:1"), 2) == ("a", "b")
@@ -188,3 +197,18 @@ def test_owned_fractions_add_up_to_n_copies_of_the_hash_space(n: int) -> None:
     owned = ring_of(5, vnodes=32, zones=2).owned_fraction(n)
     assert sum(owned.values()) == pytest.approx(n)
     assert all(0 < share <= 1 for share in owned.values())
+
+
+def test_every_key_of_a_range_has_its_range_s_owners() -> None:
+    ring = Ring([RingNode(name, zone=name[0]) for name in ("a1", "a2", "b1", "b2", "c1")])
+    owners = ring.owners_by_range(3)
+    assert len(owners) == RANGES
+    for index in range(2000):
+        key = b"key:%d" % index
+        assert ring.preference_list(key_hash(key), 3) == owners[range_of(key)]
+
+
+def test_a_range_lies_on_one_arc() -> None:
+    ring = Ring([RingNode(name) for name in "abcdef"])
+    for token in ring.tokens:
+        assert (token + 1) % RANGE_SPAN == 0
