@@ -56,8 +56,11 @@ MEMBERS_KEY = INTERNAL_PREFIX + b"members"
 """The replicas known to hold their data, name -> when marked (see membership.py)."""
 FUNCTIONS_KEY = INTERNAL_PREFIX + b"functions"
 """The record holding the code of every function library (FUNCTION LOAD), in database 0."""
+RING_KEY = INTERNAL_PREFIX + b"ring"
+"""The ring in force: its epoch and members (see ring_state.py)."""
 INTERNAL_KEYS = (
     FUNCTIONS_KEY,
+    RING_KEY,
     FLUSH_KEY,
     TOMBSTONES_KEY,
     DIGESTS_KEY,
