@@ -80,7 +80,6 @@ from leaderless.replication.ring_state import (
     RingMember,
     RingState,
     RingStateError,
-    configured,
     newest,
 )
 from leaderless.replication.rounds import (
@@ -149,7 +148,7 @@ class Coordinator:
         self.backends = list(backends)
         self._names = tuple(backend.name for backend in self.backends)
         self.ring = ring or RingInForce(
-            configured([backend.address for backend in self.backends], len(self.backends), 1),
+            RingState(0, len(self.backends), 1, tuple(RingMember(b.name) for b in self.backends)),
             {backend.name: backend.index for backend in self.backends},
         )
         """The ring in force, shared by every database's coordinator and every view."""
