@@ -85,5 +85,8 @@ def test_transactions_and_scripts_over_keys_of_several_owner_sets(proxy: ProxyPr
             pipe.incr(key)
         pipe.mget(spread)
         assert pipe.execute()[-1] == [b"2"] * len(spread)
-        script = "for i, k in ipairs(KEYS) do redis.call('INCR', k) end return redis.call('MGET', unpack(KEYS))"
+        script = (
+            "for _, k in ipairs(KEYS) do redis.call('INCR', k) end "
+            "return redis.call('MGET', unpack(KEYS))"
+        )
         assert client.eval(script, len(spread), *spread) == [b"3"] * len(spread)
