@@ -336,8 +336,9 @@ class Coordinator:
                     log.error("cannot adopt the newer ring: %s", error)
 
     async def adopt(self, state: RingState) -> None:
-        """Route by `state` from now on, connecting to the members this proxy does not have
-        yet: every database's views are made again for it."""
+        """Route by `state` from now on, once connected to the members this proxy did not have
+        (one that cannot be reached is retried in the background): every database's views
+        are made again for it."""
         positions = {backend.name: backend.index for backend in self.backends}
         added = []
         for member in (*state.members, *(state.previous or ())):
@@ -351,6 +352,7 @@ class Coordinator:
             self.rejoin.add(backend)
             positions[member.endpoint] = backend.index
             added.append(backend)
+        await asyncio.gather(*(backend.connect() for backend in added))
         self._names = tuple(backend.name for backend in self.backends)
         for coordinator in self._databases:
             if coordinator is not None:
@@ -368,7 +370,6 @@ class Coordinator:
             ", keys moving from the previous ring" if state.moving else "",
             extra={"event": "ring_adopted", "epoch": state.epoch, "moving": state.moving},
         )
-        await asyncio.gather(*(backend.connect() for backend in added))
 
     @property
     def hints(self) -> HintStats:
@@ -540,17 +541,22 @@ class Coordinator:
             write_if_newer_args(keys, encoded, self.expired_grace_ms, ring.epoch),
         )
         db = self.db
+        epoch = ring.epoch
 
         def missed(replica: int) -> bool:
+            if ring.seen > epoch:
+                return False  # it goes again under the newer ring, whose move copies the rest
             hints = list(zip(keys, encoded, strict=True))
             return self.handoff.add(self.backends[replica].name, hints, db)
 
         self._round(
             "write",
             self.w,
-            lambda backend, deliver: backend.send_script(deliver, call, db),
+            lambda backend, deliver: backend.send_script(
+                partial(_note_ring, ring, deliver), call, db
+            ),
             done,
-            parse=partial(_parse_script_acks, len(records), ring),
+            parse=partial(_parse_script_acks, len(records)),
             on_missed=missed,
         )
 
@@ -799,13 +805,19 @@ def _deliver_outcome(deliver: Deliver, done: asyncio.Future[Reply]) -> None:
         deliver(done.result())
 
 
-def _parse_script_acks(count: int, ring: RingInForce, reply: Reply) -> object:
+def _parse_script_acks(count: int, reply: Reply) -> object:
     """Per record, 1 if the replica applied it, 0 if it already held something as new."""
     if not isinstance(reply, list) or len(reply) != count:
-        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("RINGEPOCH "):
-            _ring_moved(ring, int(str(reply).split()[1]))
         raise BadReply(str(reply))
     return reply
+
+
+def _note_ring(ring: RingInForce, deliver: Deliver, reply: Reply | BaseException) -> None:
+    """A write refused for a newer ring (`RINGEPOCH <epoch>`, scripts.WRITE_IF_NEWER) makes
+    that ring known before the refusal reaches its round."""
+    if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("RINGEPOCH "):
+        ring.saw(int(str(reply).split()[1]))
+    deliver(reply)
 
 
 def _check_ring_reads(count: int, ring: RingInForce, reply: Reply) -> list[Reply]:
