@@ -64,6 +64,7 @@ def test_each_key_is_on_exactly_its_owners(
 def test_multi_key_commands_span_every_owner_set(proxy: ProxyProcess) -> None:
     with proxy.client() as client:
         client.mset({key: b"x" for key in KEYS})
+        assert client.execute_command("WAIT", 3, 5000) == 3  # every owner of every key
         assert client.dbsize() == len(KEYS)
         assert sorted(client.keys("key:*")) == sorted(KEYS)
         assert {key for key in client.scan_iter(match="key:*", count=7)} == set(KEYS)

@@ -95,7 +95,7 @@ def test_only_given_flags_become_overrides() -> None:
         ),
         (
             ["--node", "redis://h:1", "--node", "redis://h:2"],
-            "replication.nodes (--node) lists 2 nodes but n = 3; list exactly n nodes, "
+            "replication.nodes (--node) lists 2 nodes but n = 3; list at least n nodes, "
             "or set n to 2",
         ),
     ],
