@@ -121,7 +121,7 @@ def test_bad_settings_from_the_installed_command(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr == (
         f"leaderless: error: {config}: unknown key 'quorum' in section [replication]; "
-        "known keys: nodes, n, w, r, timeout_ms, proxy_id, max_clock_offset_ms, "
+        "known keys: nodes, n, vnodes, w, r, timeout_ms, proxy_id, max_clock_offset_ms, "
         "ntp_servers, ntp_interval_ms, clock_offset_action, tombstone_grace_s, expired_grace_s\n"
     )
 
