@@ -163,7 +163,9 @@ async def open_state(settings: Settings, *, wall_ms: Callable[[], int] = wall_ms
         expired_grace_ms=replication.expired_grace_s * 1000,
         sloppy_quorum=hints.sloppy_quorum,
         ring=RingInForce(configured_ring, {b.name: b.index for b in backends}),
-        new_backend=partial(_member_backend, replication.nodes[0], timeout_s),
+        new_backend=(
+            partial(_member_backend, replication.nodes[0], timeout_s) if replication.nodes else None
+        ),
     )
     handoff.ring_epoch = lambda: coordinator.ring.epoch
     clock_check = ClockCheck(

@@ -210,7 +210,7 @@ class Coordinator:
         view = views.get(owners)
         if view is not None:
             return view
-        if isinstance(owners[0], tuple):  # type: ignore[index]
+        if owners and isinstance(owners[0], tuple):  # type: ignore[index]
             old, new = cast(tuple[tuple[int, ...], tuple[int, ...]], owners)
             positions = tuple(sorted({*old, *new}))
         else:
