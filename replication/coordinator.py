@@ -160,6 +160,8 @@ class Coordinator:
         self._read_groups: tuple[Group, ...] = ()
         self._write_groups: tuple[Group, ...] = ()
         self._ring_loading: asyncio.Future[None] | None = None
+        self._waiting: list[Coordinator] = []
+        """The views with requests queued this tick (in the database's coordinator)."""
         self.w = w
         self.r = r
         self.timeout_s = timeout_s
@@ -195,6 +197,7 @@ class Coordinator:
             coordinator._queued = []
             coordinator._router = coordinator
             coordinator._views = {}
+            coordinator._waiting = []
             coordinator.unacknowledged = Unacknowledged()
         return coordinator
 
@@ -394,40 +397,51 @@ class Coordinator:
         self._route(_Batch.READS, keys, keys, done)
 
     def _enqueue(self, kind: _Batch, items: Sequence[object], done: Outcome) -> None:
-        """Requests made during one event-loop tick go out together at its end (`_send_queued`)."""
+        """Requests made during one event-loop tick go out together at its end: the database's
+        coordinator sends the queues of all its views then (`_send_waiting`)."""
         queued = self._queued
         if not queued:
-            if self._loop is None:
-                self._loop = asyncio.get_running_loop()
-            self._loop.call_soon(self._send_queued)
+            router = self._router
+            waiting = router._waiting
+            if not waiting:
+                if router._loop is None:
+                    router._loop = asyncio.get_running_loop()
+                router._loop.call_soon(router._send_waiting)
+            waiting.append(self)
         queued.append((kind, items, done))
+
+    def _send_waiting(self) -> None:
+        """The rounds of every view with requests this tick, each replica written to once for
+        all of them: over a ring a replica is in several views' rounds."""
+        waiting, self._waiting = self._waiting, []
+        backends = self.backends
+        for backend in backends:
+            backend.hold()
+        try:
+            for view in waiting:
+                view._send_queued()
+        finally:
+            for backend in backends:
+                backend.release()
 
     def _send_queued(self) -> None:
         """One round for each run of reads or of writes, in the order they came: a client's
         pipelined SET then GET reach every replica in that order, so the GET sees the SET.
         A run is cut at MAX_BATCH keys, which bounds the time a replica spends on one call."""
         queued, self._queued = self._queued, []
-        for backend in self.backends:
-            backend.hold()  # one write per replica, now, for all the rounds
-        try:
-            start = 0
-            while start < len(queued):
-                kind = queued[start][0]
-                end, keys = start, 0
-                while end < len(queued) and queued[end][0] is kind and keys < MAX_BATCH:
-                    keys += len(queued[end][1])
-                    end += 1
-                run = [(items, done) for _, items, done in queued[start:end]]
-                if kind is _Batch.READS:
-                    self._send_reads(cast(list[tuple[Sequence[bytes], Outcome]], run))
-                else:
-                    self._send_writes(
-                        cast(list[tuple[Sequence[tuple[bytes, Record]], Outcome]], run)
-                    )
-                start = end
-        finally:
-            for backend in self.backends:
-                backend.release()
+        start = 0
+        while start < len(queued):
+            kind = queued[start][0]
+            end, keys = start, 0
+            while end < len(queued) and queued[end][0] is kind and keys < MAX_BATCH:
+                keys += len(queued[end][1])
+                end += 1
+            run = [(items, done) for _, items, done in queued[start:end]]
+            if kind is _Batch.READS:
+                self._send_reads(cast(list[tuple[Sequence[bytes], Outcome]], run))
+            else:
+                self._send_writes(cast(list[tuple[Sequence[tuple[bytes, Record]], Outcome]], run))
+            start = end
 
     def _send_reads(self, run: list[tuple[Sequence[bytes], Outcome]]) -> None:
         keys, done = run[0] if len(run) == 1 else (_joined(run), partial(split_reads, run))
