@@ -1,46 +1,56 @@
-"""The anti-entropy sidecar: rounds that make every replica hold the newest version of every key.
+"""The anti-entropy sidecar: rounds that make every owner of a key hold its newest version.
 
-Read repair fixes the keys someone reads; a round fixes all the others. One round:
+Read repair fixes the keys someone reads; a round fixes all the others. Each range of keys
+(merkle.py) is compared and repaired among its owners only (placement.py, range_owners.py):
+without a placement every replica owns every range. One round:
 
 1. Flushes: a replica that missed the newest FLUSHDB gets it (scripts.FLUSH).
 2. Expiries: every replica's expiry watermark is moved to the same time (now), so the digests
    count the same records everywhere (see merkle.py).
-3. Root down: the 256 segment digests of every replica (added up from its range digests,
-   which are all a replica keeps) are compared; the segments that differ
-   are leased (below) and their 256 range digests compared. The keys of all the ranges that
-   differ are then listed by one scan of a replica's keyspace (scripts.SCAN_RANGES: the
-   replica keeps no index of keys by range, but every record carries its range, so Redis
-   filters the keys itself), the replica with the most keys first. For each page of keys
-   found, the other replicas' record headers (scripts.READ_HEADERS) go to `reconcile.plan`,
-   which says which replicas lack the newest version; the sidecar reads it from one that has
+3. Digests: every replica's digests of the ranges it owns (range digests are all a replica
+   keeps) are read, and each range's compared among its owners that are up. The segment
+   parts (a segment's ranges that one replica set owns; with every replica owning every
+   range, a whole segment) holding a differing range are leased (below) and their range
+   digests read again. The keys of all the ranges that differ are then listed by one scan
+   of a replica's keyspace for the ranges it owns (scripts.SCAN_RANGES: the replica keeps
+   no index of keys by range, but every record carries its range, so Redis filters the
+   keys itself), the replica with the most keys first. For each page of keys found, the
+   record headers of each key's other owners (scripts.READ_HEADERS) go to `reconcile.plan`,
+   which says which owners lack the newest version; the sidecar reads it from one that has
    it and writes it to the others through WRITE_IF_NEWER, the proxy's own
    compare-by-timestamp script, so a repair never overwrites a newer write that lands
    meanwhile, and a repair done twice is harmless. Ranges that still differ after the scan
-   hold keys that replica lacks: they are looked for in the next replica's keyspace, and so
-   on. Before each scan the ranges' digests are read again, so that a range that differed
-   only for a write in flight costs no scan. A key the scan returns twice is compared once
-   (SCAN may repeat keys).
-4. The segment digests are compared again (up to RECHECKS more passes over the segments that
-   still differ, since writes in flight move them): the round has converged if every replica
-   answered and all agree. A replica that a complete pass reached is marked `synced_at` even
-   if writes keep the digests moving: it now holds every version that existed when the round
-   started. The counters are published in its ANTI_ENTROPY_KEY hash (rounds,
-   ranges_differing, keys_scanned, keys_repaired, last_round_ms, ...).
+   hold keys that replica lacks: they are looked for in the keyspace of the next replica
+   that owns some of them, and so on. Before each scan the ranges' digests are read again,
+   so that a range that differed only for a write in flight costs no scan. A key the scan
+   returns twice is compared once (SCAN may repeat keys).
+4. The digests are compared again (up to RECHECKS more passes over the parts that still
+   differ, since writes in flight move them): the round has converged if every replica
+   answered and all owners agree. A replica that a complete pass reached, with every replica
+   it shares a range with, is marked `synced_at` even if writes keep the digests moving: it
+   now holds every version of its ranges that existed when the round started. The counters
+   are published in its ANTI_ENTROPY_KEY hash (rounds, ranges_differing, keys_scanned,
+   keys_repaired, last_round_ms, ...).
 
-A round where nothing differs reads 256 digests per replica and no key; a round where some
-range differs scans at least one replica's whole keyspace (about 2 us of Redis time a key;
-10 s a million keys at the default `max_scan_keys_per_s`), which is the price of keeping no
-index of keys by range: scanning costs time only when replicas differ, where an index costs
-memory for every key all the time.
+A round where nothing differs reads the digests of the ranges each replica owns (all 65,536
+without a ring, about 1 MB) and no key; a round where some range differs scans at least one
+of its owners' whole keyspace (about 2 us of Redis time a key; 10 s a million keys at the
+default `max_scan_keys_per_s`), which is the price of keeping no index of keys by range:
+scanning costs time only when replicas differ, where an index costs memory for every key all
+the time.
 
 Any number of sidecars may run against the same replicas. A sidecar works on a differing
-segment only while it holds that segment's lease on a majority of the replicas
-(scripts.TAKE_LEASE: owner and expiry, judged by each replica's own clock), renewing its
-leases as it goes; a killed sidecar's leases expire after `lease_ms` and another takes the
-segments over. A segment whose lease is lost midway is left to its new holder.
-Leases only share out the work: correctness never depends on them. In `--once` mode a sidecar
-comes back to the segments others held, once their lease is released or expired, and checks
-them (cheaply, if the other sidecar repaired them).
+segment part only while it holds that part's lease on a majority of the part's owners
+(scripts.TAKE_LEASE: owner and expiry, judged by each replica's own clock; range_owners.py
+says why its owners), renewing its leases as it goes; a killed sidecar's leases expire after
+`lease_ms` and another takes the parts over. A part whose lease is lost midway is left to its
+new holder. Leases only share out the work: correctness never depends on them. In `--once`
+mode a sidecar comes back to the parts others held, once their lease is released or expired,
+and checks them (cheaply, if the other sidecar repaired them).
+
+A copy of a key on a replica that does not own its range (a stray a move has not removed
+yet) is in none of the owners' digests of that range, and is never scanned, compared or
+repaired there: removing strays is the move's work, not a round's.
 
 Pacing (pacing.RateLimit): the keys scanned count against `max_scan_keys_per_s`, and the keys
 compared and the copies written against `max_keys_per_s`. They are apart because the costs
@@ -58,9 +68,9 @@ database has. What is about a replica as a whole (its `synced_at` mark, the coun
 in database 0, and a replica is marked only once a complete pass of every database reached it.
 
 A replica with no `synced_at` mark while another has one was emptied (restarted on a fresh
-disk, or replaced) since the last converged round: the round copies everything back to it and
-says so. The proxy uses the same mark (rejoin.py) to leave such a replica out of its read
-quorums until a pass has covered it.
+disk, or replaced) since the last converged round: the round copies everything of its ranges
+back to it and says so. The proxy uses the same mark (rejoin.py) to leave such a replica out
+of its read quorums until a pass has covered it.
 """
 
 from __future__ import annotations
