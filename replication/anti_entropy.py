@@ -81,7 +81,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
@@ -412,17 +412,25 @@ class AntiEntropy:
         )
         self._advance(progress, len(parts) - len(work.held))
         if work.wanted:
-            sizes = await self._each(up, lambda b: b.execute(b"DBSIZE", db=self._db))
-            order = sorted(range(len(up)), key=lambda i: -cast(int, sizes[i]))
-            for source in order:
+            replies = await self._each(up, lambda b: b.execute(b"DBSIZE", db=self._db))
+            sizes = {b.index: cast(int, size) for b, size in zip(up, replies, strict=True)}
+            answering = set(sizes)
+            tried: dict[int, set[int]] = {}
+            while True:
                 # Look again before each scan, which costs a whole keyspace: ranges that
                 # differed for writes in flight agree by now, and after a scan, those still
                 # differing hold keys the replicas scanned so far lack.
                 work.wanted = await self._differing_ranges(up, sorted(work.wanted))
-                if not work.wanted:
+                sources = self._owners.sources(work.wanted, tried, answering, sizes)
+                if not sources:
                     break
-                if self._owners.owned_among(up[source].index, work.wanted):
-                    await self._scan(up, up[source], work, progress)
+                for position, ranges in sources.items():
+                    for range_id in ranges:
+                        tried.setdefault(range_id, set()).add(position)
+                await _all(
+                    self._scan(up, self.backends[position], set(ranges), work, progress)
+                    for position, ranges in sources.items()
+                )
         self._advance(progress, len(work.held))
         return work.lost
 
@@ -442,13 +450,19 @@ class AntiEntropy:
         return set(self._owners.differing(await self._digests(up, ranges), ranges))
 
     async def _scan(
-        self, up: list[Backend], backend: Backend, work: _Pass, progress: list[int]
+        self,
+        up: list[Backend],
+        backend: Backend,
+        assigned: set[int],
+        work: _Pass,
+        progress: list[int],
     ) -> None:
-        """Compare and repair every key of the wanted ranges it owns that replica `backend`
-        holds. The scan goes on while up to WORKERS pages it found are compared and
+        """Compare and repair every key of the `assigned` ranges (while wanted) that replica
+        `backend` holds. The scan goes on while up to WORKERS pages it found are compared and
         repaired."""
-        mine = self._owners.owned_among(backend.index, work.wanted)
+        mine = assigned & work.wanted
         scan = RangeScan(mine)
+        lost = len(work.lost)
         comparing: set[asyncio.Task[None]] = set()
         try:
             while not scan.done and mine:
@@ -467,8 +481,10 @@ class AntiEntropy:
                         await asyncio.gather(*done)  # raises what failed
                     comparing.add(asyncio.create_task(self._compare(up, backend, found)))
                 self._advance(progress, 0)
-                if await self._renew(up, work):
-                    mine = self._owners.owned_among(backend.index, work.wanted)
+                await self._renew(up, work)
+                if len(work.lost) != lost:  # some lease was lost, here or in another scan
+                    lost = len(work.lost)
+                    mine = assigned & work.wanted
                     scan.want(mine)
             await asyncio.gather(*comparing)
         finally:
@@ -523,17 +539,17 @@ class AntiEntropy:
             ]
         )
 
-    async def _renew(self, up: list[Backend], work: _Pass) -> bool:
-        """Renew the pass's leases when a third of their time is gone; True if some were lost
-        (their ranges are then no longer wanted)."""
+    async def _renew(self, up: list[Backend], work: _Pass) -> None:
+        """Renew the pass's leases when a third of their time is gone; the parts whose lease
+        was lost go to `work.lost`, and their ranges are no longer wanted."""
         if time.monotonic() - work.renewed <= self.settings.lease_ms / 3000:
-            return False
+            return
         work.renewed = time.monotonic()
         parts = sorted(work.held, key=lambda part: (part.segment, part.replicas))
         kept = await asyncio.gather(*(self._take_lease(up, part) for part in parts))
         lost = [part for part, ok in zip(parts, kept, strict=True) if not ok]
         if not lost:
-            return False
+            return
         log.info(
             "lost the lease of %s; leaving them to their holder",
             ", ".join(part.lease_field.decode() for part in lost),
@@ -541,7 +557,6 @@ class AntiEntropy:
         work.held.difference_update(lost)
         work.lost += lost
         work.wanted = {r for r in work.wanted if self._owners.part_of(r) in work.held}
-        return True
 
     def _advance(self, progress: list[int], segments_done: int) -> None:
         progress[0] += segments_done
@@ -745,6 +760,17 @@ def reply_size(reply: Reply) -> int:
     if isinstance(reply, int):
         return len(str(reply)) + 3
     return 5
+
+
+async def _all(calls: Iterable[Awaitable[None]]) -> None:
+    """Await all the calls at once; the first to fail cancels the others and is raised."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _owners_in(up: list[Backend], part: SegmentPart) -> list[Backend]:

@@ -20,7 +20,8 @@ This module is pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from leaderless.replication.merkle import RANGES, segment_field, segment_of, segment_ranges
@@ -112,6 +113,37 @@ class RangeOwners:
             if len(seen) > 1 and seen.count(seen[0]) != len(seen):
                 result.append(range_id)
         return result
+
+    def sources(
+        self,
+        wanted: Iterable[int],
+        tried: Mapping[int, Collection[int]],
+        up: Collection[int],
+        sizes: Mapping[int, int],
+    ) -> dict[int, list[int]]:
+        """Which replica to scan for which of the `wanted` ranges, each range given to one of
+        its owners that are up and were not scanned for it yet (`tried`: range -> positions).
+        Each scan costs a replica's whole keyspace, so few are chosen, greedily: the owner of
+        the most ranges first, the one with the most keys among equals (it is the likeliest to
+        hold every key). The scans can run at once, each on its own replica. A range left out
+        has been looked for on every owner: what still differs there is on none of them."""
+        left = list(wanted)
+        chosen: dict[int, list[int]] = {}
+        while left:
+            counts = Counter(
+                p
+                for r in left
+                for p in self.owners[r]
+                if p in up and p not in chosen and p not in tried.get(r, ())
+            )
+            if not counts:
+                break
+            best = max(counts, key=lambda p: (counts[p], sizes.get(p, 0), -p))
+            mine = [r for r in left if best in self.owners[r] and best not in tried.get(r, ())]
+            chosen[best] = mine
+            taken = set(mine)
+            left = [r for r in left if r not in taken]
+        return chosen
 
     def covered(self, up: Iterable[int], left: Iterable[SegmentPart]) -> list[int]:
         """The backends a pass has fully covered: every backend they share a range with was

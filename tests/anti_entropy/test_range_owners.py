@@ -97,3 +97,30 @@ def test_keys_are_grouped_by_the_owners_of_their_range() -> None:
 def test_owners_are_needed_for_every_range() -> None:
     with pytest.raises(ValueError, match="all 65536 ranges"):
         RangeOwners([(0,)] * 10)
+
+
+def test_without_a_ring_the_replica_with_the_most_keys_is_scanned_first_then_the_next() -> None:
+    owners = RangeOwners.everywhere(3)
+    sizes = {0: 10, 1: 30, 2: 20}
+    assert owners.sources([1, 2, 3], {}, {0, 1, 2}, sizes) == {1: [1, 2, 3]}
+    assert owners.sources([2], {2: {1}}, {0, 1, 2}, sizes) == {2: [2]}
+    assert owners.sources([2], {2: {1}}, {0, 1}, sizes) == {0: [2]}  # 2 is down
+    assert owners.sources([2], {2: {0, 1, 2}}, {0, 1, 2}, sizes) == {}  # looked for everywhere
+
+
+def test_with_a_ring_each_range_goes_to_one_owner_and_few_replicas_are_scanned() -> None:
+    half = RANGES // 2
+    owners = RangeOwners([(0, 1)] * (half - 1) + [(1, 2)] + [(2, 3)] * half)
+    up = {0, 1, 2, 3}
+    assert owners.sources([0, 1], {}, up, {}) == {0: [0, 1]}  # equals: the lowest position
+    assert owners.sources([0, half - 1], {}, up, {}) == {1: [0, half - 1]}  # owns both
+    assert owners.sources([0, half - 1, half], {}, up, {}) == {1: [0, half - 1], 2: [half]}
+    assert owners.sources([0, RANGES - 1], {}, up, {1: 5, 3: 5}) == {1: [0], 3: [RANGES - 1]}
+    assert owners.sources([0, RANGES - 1], {0: {1}}, up - {0}, {}) == {2: [RANGES - 1]}
+    five = five_nodes()
+    wanted = list(range(0, RANGES, 97))
+    sources = five.sources(wanted, {}, range(5), {})
+    assigned = [r for ranges in sources.values() for r in ranges]
+    assert sorted(assigned) == wanted  # each range once
+    assert all(p in five.owners[r] for p, ranges in sources.items() for r in ranges)
+    assert len(sources) <= 3
