@@ -96,6 +96,7 @@ from leaderless.replication.range_owners import RangeOwners, SegmentPart, by_own
 from leaderless.replication.range_scan import RangeScan
 from leaderless.replication.reconcile import KeyRepair, plan
 from leaderless.replication.record import peek_range
+from leaderless.replication.ring_state import configured
 from leaderless.replication.scripts import (
     ANTI_ENTROPY_KEY,
     DIGESTS_KEY,
@@ -790,12 +791,17 @@ async def run_sidecar(
     on_progress: Callable[[Progress], None] | None = None,
     totals: SidecarTotals | None = None,
 ) -> RoundReport | None:
-    """Connect to the replicas, then one round (`once`: its report) or rounds until `stop`."""
+    """Connect to the replicas, then one round (`once`: its report) or rounds until `stop`.
+    Ranges are compared among their owners on the configured ring, the ring a proxy starts
+    from (ring_state.configured)."""
     replication = settings.replication
     backends = [
         Backend(index, address, connect_timeout_s=replication.timeout_ms / 1000)
         for index, address in enumerate(replication.nodes)
     ]
+    ring = configured(replication.nodes, replication.n, replication.vnodes)
+    placement = ring.placement({backend.name: backend.index for backend in backends})
+    assert isinstance(placement, Placement)  # a configured ring has no keys moving
     try:
         await asyncio.gather(*(backend.connect() for backend in backends))
         sidecar = AntiEntropy(
@@ -806,6 +812,7 @@ async def run_sidecar(
             wall_ms=wall_ms,
             on_progress=on_progress,
             totals=totals,
+            placement=placement,
         )
         if once:
             return await sidecar.run_round(finish_leased=True)

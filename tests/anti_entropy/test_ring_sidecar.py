@@ -2,7 +2,8 @@
 owners with the newest version they held, a newer stray copy on a non-owner is neither a
 source nor a target, a round with no difference reads each backend's own digests and scans
 nothing, an emptied node is refilled with its own ranges, a down node holds back only the marks
-of the nodes it shares ranges with, and a part's lease is judged by its owners."""
+of the nodes it shares ranges with, a part's lease is judged by its owners, and `leaderless
+anti-entropy --n 3` over 5 nodes compares on the configured ring."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from tests.anti_entropy.support import (
     load_scripts,
     now_ms,
     records,
+    run_once,
     value,
     write,
 )
@@ -227,5 +229,19 @@ def test_two_sidecars_at_once_both_finish_converged(redis_nodes: StartNodes) -> 
     reports = asyncio.run(rounds(nodes, placement, sidecars=2))
     assert all(report.converged for report in reports), [r.summary() for r in reports]
     assert sum(report.keys_repaired for report in reports) == 2 * 1500  # none twice
+    for conn, wanted in zip(conns, expected, strict=True):
+        assert records(conn) == wanted
+
+
+def test_leaderless_anti_entropy_compares_among_the_owners_on_the_configured_ring(
+    redis_nodes: StartNodes,
+) -> None:
+    nodes = redis_nodes(5)
+    placement = ring_of(nodes)
+    conns = clients(nodes)
+    expected = diverge(conns, placement, 300)
+    result = run_once(nodes, "--n", "3")
+    assert result.returncode == 0, result.stderr
+    assert "converged: 5/5 replicas" in result.stdout
     for conn, wanted in zip(conns, expected, strict=True):
         assert records(conn) == wanted
