@@ -400,8 +400,10 @@ class AntiEntropy:
     async def _repair_leased(
         self, up: list[Backend], parts: list[SegmentPart], progress: list[int]
     ) -> list[SegmentPart]:
-        """Repair the differing ranges of these leased parts, all in one scan of a replica
-        (or of more, see the module docstring); returns the parts whose lease was lost."""
+        """Repair the differing ranges of these leased parts, each range in one scan of one of
+        its owners, the few replicas chosen (range_owners.sources) scanned at once, then, for
+        what still differs, of others (see the module docstring); returns the parts whose lease
+        was lost."""
         report = self._report
         changed = await asyncio.gather(*(self._differing_ranges(up, part.ranges) for part in parts))
         report.ranges_compared += sum(len(part.ranges) for part in parts)
