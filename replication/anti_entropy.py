@@ -11,17 +11,18 @@ without a placement every replica owns every range. One round:
    keeps) are read, and each range's compared among its owners that are up. The segment
    parts (a segment's ranges that one replica set owns; with every replica owning every
    range, a whole segment) holding a differing range are leased (below) and their range
-   digests read again. The keys of all the ranges that differ are then listed by one scan
-   of a replica's keyspace for the ranges it owns (scripts.SCAN_RANGES: the replica keeps
-   no index of keys by range, but every record carries its range, so Redis filters the
-   keys itself), the replica with the most keys first. For each page of keys found, the
-   record headers of each key's other owners (scripts.READ_HEADERS) go to `reconcile.plan`,
-   which says which owners lack the newest version; the sidecar reads it from one that has
-   it and writes it to the others through WRITE_IF_NEWER, the proxy's own
+   digests read again. The keys of all the ranges that differ are then listed by scanning
+   the keyspace of one owner of each (scripts.SCAN_RANGES: the replica keeps no index of
+   keys by range, but every record carries its range, so Redis filters the keys itself):
+   as few replicas as cover the ranges, the owner of the most first and the one with the
+   most keys among equals (range_owners.sources), scanned at once. For each page of keys
+   found, the record headers of each key's other owners (scripts.READ_HEADERS) go to
+   `reconcile.plan`, which says which owners lack the newest version; the sidecar reads it
+   from one that has it and writes it to the others through WRITE_IF_NEWER, the proxy's own
    compare-by-timestamp script, so a repair never overwrites a newer write that lands
-   meanwhile, and a repair done twice is harmless. Ranges that still differ after the scan
-   hold keys that replica lacks: they are looked for in the keyspace of the next replica
-   that owns some of them, and so on. Before each scan the ranges' digests are read again,
+   meanwhile, and a repair done twice is harmless. Ranges that still differ after the scans
+   hold keys the replicas scanned lack: they are looked for in the keyspace of another of
+   their owners, and so on. Before each scan the ranges' digests are read again,
    so that a range that differed only for a write in flight costs no scan. A key the scan
    returns twice is compared once (SCAN may repeat keys).
 4. The digests are compared again (up to RECHECKS more passes over the parts that still
