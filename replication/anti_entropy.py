@@ -1,46 +1,57 @@
-"""The anti-entropy sidecar: rounds that make every replica hold the newest version of every key.
+"""The anti-entropy sidecar: rounds that make every owner of a key hold its newest version.
 
-Read repair fixes the keys someone reads; a round fixes all the others. One round:
+Read repair fixes the keys someone reads; a round fixes all the others. Each range of keys
+(merkle.py) is compared and repaired among its owners only (placement.py, range_owners.py):
+without a placement every replica owns every range. One round:
 
 1. Flushes: a replica that missed the newest FLUSHDB gets it (scripts.FLUSH).
 2. Expiries: every replica's expiry watermark is moved to the same time (now), so the digests
    count the same records everywhere (see merkle.py).
-3. Root down: the 256 segment digests of every replica (added up from its range digests,
-   which are all a replica keeps) are compared; the segments that differ
-   are leased (below) and their 256 range digests compared. The keys of all the ranges that
-   differ are then listed by one scan of a replica's keyspace (scripts.SCAN_RANGES: the
-   replica keeps no index of keys by range, but every record carries its range, so Redis
-   filters the keys itself), the replica with the most keys first. For each page of keys
-   found, the other replicas' record headers (scripts.READ_HEADERS) go to `reconcile.plan`,
-   which says which replicas lack the newest version; the sidecar reads it from one that has
-   it and writes it to the others through WRITE_IF_NEWER, the proxy's own
+3. Digests: every replica's digests of the ranges it owns (range digests are all a replica
+   keeps) are read, and each range's compared among its owners that are up. The segment
+   parts (a segment's ranges that one replica set owns; with every replica owning every
+   range, a whole segment) holding a differing range are leased (below) and their range
+   digests read again. The keys of all the ranges that differ are then listed by scanning
+   the keyspace of one owner of each (scripts.SCAN_RANGES: the replica keeps no index of
+   keys by range, but every record carries its range, so Redis filters the keys itself):
+   as few replicas as cover the ranges, the owner of the most first and the one with the
+   most keys among equals (range_owners.sources), scanned at once. For each page of keys
+   found, the record headers of each key's other owners (scripts.READ_HEADERS) go to
+   `reconcile.plan`, which says which owners lack the newest version; the sidecar reads it
+   from one that has it and writes it to the others through WRITE_IF_NEWER, the proxy's own
    compare-by-timestamp script, so a repair never overwrites a newer write that lands
-   meanwhile, and a repair done twice is harmless. Ranges that still differ after the scan
-   hold keys that replica lacks: they are looked for in the next replica's keyspace, and so
-   on. Before each scan the ranges' digests are read again, so that a range that differed
-   only for a write in flight costs no scan. A key the scan returns twice is compared once
-   (SCAN may repeat keys).
-4. The segment digests are compared again (up to RECHECKS more passes over the segments that
-   still differ, since writes in flight move them): the round has converged if every replica
-   answered and all agree. A replica that a complete pass reached is marked `synced_at` even
-   if writes keep the digests moving: it now holds every version that existed when the round
-   started. The counters are published in its ANTI_ENTROPY_KEY hash (rounds,
-   ranges_differing, keys_scanned, keys_repaired, last_round_ms, ...).
+   meanwhile, and a repair done twice is harmless. Ranges that still differ after the scans
+   hold keys the replicas scanned lack: they are looked for in the keyspace of another of
+   their owners, and so on. Before each scan the ranges' digests are read again,
+   so that a range that differed only for a write in flight costs no scan. A key the scan
+   returns twice is compared once (SCAN may repeat keys).
+4. The digests are compared again (up to RECHECKS more passes over the parts that still
+   differ, since writes in flight move them): the round has converged if every replica
+   answered and all owners agree. A replica that a complete pass reached, with every replica
+   it shares a range with, is marked `synced_at` even if writes keep the digests moving: it
+   now holds every version of its ranges that existed when the round started. The counters
+   are published in its ANTI_ENTROPY_KEY hash (rounds, ranges_differing, keys_scanned,
+   keys_repaired, last_round_ms, ...).
 
-A round where nothing differs reads 256 digests per replica and no key; a round where some
-range differs scans at least one replica's whole keyspace (about 2 us of Redis time a key;
-10 s a million keys at the default `max_scan_keys_per_s`), which is the price of keeping no
-index of keys by range: scanning costs time only when replicas differ, where an index costs
-memory for every key all the time.
+A round where nothing differs reads the digests of the ranges each replica owns (all 65,536
+without a ring, about 1 MB) and no key; a round where some range differs scans at least one
+of its owners' whole keyspace (about 2 us of Redis time a key; 10 s a million keys at the
+default `max_scan_keys_per_s`), which is the price of keeping no index of keys by range:
+scanning costs time only when replicas differ, where an index costs memory for every key all
+the time.
 
 Any number of sidecars may run against the same replicas. A sidecar works on a differing
-segment only while it holds that segment's lease on a majority of the replicas
-(scripts.TAKE_LEASE: owner and expiry, judged by each replica's own clock), renewing its
-leases as it goes; a killed sidecar's leases expire after `lease_ms` and another takes the
-segments over. A segment whose lease is lost midway is left to its new holder.
-Leases only share out the work: correctness never depends on them. In `--once` mode a sidecar
-comes back to the segments others held, once their lease is released or expired, and checks
-them (cheaply, if the other sidecar repaired them).
+segment part only while it holds that part's lease on a majority of the part's owners
+(scripts.TAKE_LEASE: owner and expiry, judged by each replica's own clock; range_owners.py
+says why its owners), renewing its leases as it goes; a killed sidecar's leases expire after
+`lease_ms` and another takes the parts over. A part whose lease is lost midway is left to its
+new holder. Leases only share out the work: correctness never depends on them. In `--once`
+mode a sidecar comes back to the parts others held, once their lease is released or expired,
+and checks them (cheaply, if the other sidecar repaired them).
+
+A copy of a key on a replica that does not own its range (a stray a move has not removed
+yet) is in none of the owners' digests of that range, and is never scanned, compared or
+repaired there: removing strays is the move's work, not a round's.
 
 Pacing (pacing.RateLimit): the keys scanned count against `max_scan_keys_per_s`, and the keys
 compared and the copies written against `max_keys_per_s`. They are apart because the costs
@@ -58,9 +69,9 @@ database has. What is about a replica as a whole (its `synced_at` mark, the coun
 in database 0, and a replica is marked only once a complete pass of every database reached it.
 
 A replica with no `synced_at` mark while another has one was emptied (restarted on a fresh
-disk, or replaced) since the last converged round: the round copies everything back to it and
-says so. The proxy uses the same mark (rejoin.py) to leave such a replica out of its read
-quorums until a pass has covered it.
+disk, or replaced) since the last converged round: the round copies everything of its ranges
+back to it and says so. The proxy uses the same mark (rejoin.py) to leave such a replica out
+of its read quorums until a pass has covered it.
 """
 
 from __future__ import annotations
@@ -71,29 +82,22 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TypeVar, cast
 
 import hiredis
 from leaderless.config.settings import AntiEntropySettings, Settings
 from leaderless.replication.backend import Backend, ReplicaUnavailable, Reply
 from leaderless.replication.databases import databases_in
-from leaderless.replication.merkle import (
-    RANGES,
-    SEGMENTS,
-    differing,
-    parse_digest,
-    range_field,
-    segment_field,
-    segment_of,
-    segment_ranges,
-    segment_sums,
-)
+from leaderless.replication.merkle import RANGES, parse_digest, range_field
 from leaderless.replication.pacing import RateLimit
+from leaderless.replication.placement import Placement
+from leaderless.replication.range_owners import RangeOwners, SegmentPart, by_owners
 from leaderless.replication.range_scan import RangeScan
 from leaderless.replication.reconcile import KeyRepair, plan
+from leaderless.replication.record import peek_range
+from leaderless.replication.ring_state import configured
 from leaderless.replication.scripts import (
     ANTI_ENTROPY_KEY,
     DIGESTS_KEY,
@@ -134,7 +138,8 @@ class RoundReport:
 
     replicas: int = 0
     replicas_up: int = 0
-    segments_differing: int = 0
+    parts_differing: int = 0
+    """Segment parts (range_owners.py) whose first look found some range differing."""
     ranges_compared: int = 0
     ranges_differing: int = 0
     keys_scanned: int = 0
@@ -195,6 +200,9 @@ class SidecarTotals:
 
 @dataclass(frozen=True)
 class Progress:
+    """How far a pass is; a segment counts once for each replica set that owns some of its
+    ranges (its parts, range_owners.py)."""
+
     segments_done: int
     segments_total: int
     seconds: float
@@ -218,13 +226,14 @@ def _scanned(keys: int, seconds: float) -> str:
 
 @dataclass
 class _Pass:
-    """The segments a pass holds leases on, and the ranges among theirs it still repairs."""
+    """The segment parts a pass holds leases on, and the ranges among theirs it still
+    repairs."""
 
-    held: set[int]
+    held: set[SegmentPart]
     wanted: set[int]
     renewed: float
     """When the leases were last taken or renewed (monotonic seconds)."""
-    lost: list[int] = field(default_factory=list)
+    lost: list[SegmentPart] = field(default_factory=list)
 
 
 class AntiEntropy:
@@ -239,8 +248,14 @@ class AntiEntropy:
         owner: str | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         totals: SidecarTotals | None = None,
+        placement: Placement | None = None,
     ) -> None:
+        """`backends[i].index` is i, the position `placement` names backends by; without a
+        placement every backend owns every range."""
         self.backends = list(backends)
+        if any(backend.index != i for i, backend in enumerate(self.backends)):
+            raise ValueError("backends must be given in the order of their index")
+        self._owners = RangeOwners.of(placement, len(self.backends))
         self.totals = totals or SidecarTotals()
         self.settings = settings
         self.owner = owner or f"{socket.gethostname()}/{os.getpid()}/{os.urandom(4).hex()}"
@@ -250,7 +265,6 @@ class AntiEntropy:
         self._on_progress = on_progress
         self._scan_limit = RateLimit(settings.max_scan_keys_per_s)
         self._key_limit = RateLimit(settings.max_keys_per_s)
-        self._majority = len(self.backends) // 2 + 1
         self._report = RoundReport()
         self._started = time.monotonic()
         self._db = 0
@@ -298,26 +312,31 @@ class AntiEntropy:
             report.emptied = [b.name for b, mark in zip(up, marks, strict=True) if mark is None]
             for name in report.emptied:
                 log.warning("replica %s has lost its data since the last sync; refilling", name)
-        complete = agreed = True
+        left: set[SegmentPart] = set()
+        agreed = True
         for db in await self._databases(up):
             self._db = db
             try:
-                in_db_complete, in_db_agreed = await self._round_in_db(up, finish_leased)
+                in_db_left, in_db_still = await self._round_in_db(up, finish_leased)
             finally:
                 self._db = 0
-            complete = in_db_complete and complete
-            agreed = in_db_agreed and agreed
+            left.update(in_db_left)
+            agreed = not in_db_still and agreed
         every_replica = len(up) == len(self.backends)
-        report.converged = every_replica and complete and agreed
-        if every_replica and complete:
-            # A whole pass reached every replica: each now holds every version that existed
-            # when the round started, even if later writes keep the digests moving. That is
-            # what an emptied replica needs before it counts toward reads again; a replica
-            # whose mark changed meanwhile (emptied during the round) is left for the next.
+        report.converged = every_replica and not left and agreed
+        covered = set(self._owners.covered((b.index for b in up), left))
+        reached = [(b, mark) for b, mark in zip(up, marks, strict=True) if b.index in covered]
+        if reached:
+            # A whole pass reached these replicas and every replica they share a range with:
+            # each now holds every version that existed when the round started, even if later
+            # writes keep the digests moving. That is what an emptied replica needs before it
+            # counts toward reads again; a replica whose mark changed meanwhile (emptied
+            # during the round) is left for the next.
             now_marks = await self._each(
-                up, lambda b: b.execute(b"HGET", ANTI_ENTROPY_KEY, b"synced_at")
+                [b for b, _ in reached],
+                lambda b: b.execute(b"HGET", ANTI_ENTROPY_KEY, b"synced_at"),
             )
-            unchanged = [b for b, a, z in zip(up, marks, now_marks, strict=True) if a == z]
+            unchanged = [b for (b, a), z in zip(reached, now_marks, strict=True) if a == z]
             await self._each(
                 unchanged,
                 lambda b: b.execute(b"HSET", ANTI_ENTROPY_KEY, b"synced_at", started_at),
@@ -328,9 +347,11 @@ class AntiEntropy:
         keyspaces = await self._each(up, lambda b: b.execute(b"INFO", b"keyspace"))
         return sorted({db for info in keyspaces for db in databases_in(cast(bytes, info))})
 
-    async def _round_in_db(self, up: list[Backend], finish_leased: bool) -> tuple[bool, bool]:
-        """Steps 1 to 4 in the round's database: whether every segment was covered (none left
-        to another sidecar), and whether the replicas agree at the end."""
+    async def _round_in_db(
+        self, up: list[Backend], finish_leased: bool
+    ) -> tuple[list[SegmentPart], list[SegmentPart]]:
+        """Steps 1 to 4 in the round's database: the parts left to another sidecar, and those
+        whose owners still disagree at the end."""
         report = self._report
         await self._sync_flushes(up)
         await self._settle(up, self._wall_ms())
@@ -338,25 +359,28 @@ class AntiEntropy:
         if all(size in (0, 1) for size in sizes):
             # No replica holds a range digest (at most the `settled` field): every digest
             # reads 0 everywhere, as after a FLUSHALL, so the 65,536 need not be read.
-            return True, True
-        todo = differing(await self._segment_digests(up), range(SEGMENTS))
-        report.segments_differing += len(todo)
-        complete = await self._repair_segments(up, todo, finish_leased)
+            return [], []
+        every_range = range(RANGES)
+        todo = self._owners.parts_of(
+            self._owners.differing(await self._digests(up, every_range), every_range)
+        )
+        report.parts_differing += len(todo)
+        left = await self._repair_parts(up, todo, finish_leased)
         for _ in range(RECHECKS):
-            # Writes in flight during the pass make some segments differ for a moment; look
-            # again at just those before calling the round unconverged.
+            # Writes in flight during the pass make some ranges differ for a moment; look
+            # again at just those parts before calling the round unconverged.
             still = await self._still_differing(up)
             if not still:
                 break
-            complete = await self._repair_segments(up, still, finish_leased) and complete
+            left += await self._repair_parts(up, still, finish_leased)
         else:
             still = await self._still_differing(up)
-        return complete, not still
+        return left, still
 
-    async def _repair_segments(
-        self, up: list[Backend], todo: list[int], finish_leased: bool
-    ) -> bool:
-        """Repair the segments in `todo`; False if some were left to another sidecar's lease."""
+    async def _repair_parts(
+        self, up: list[Backend], todo: list[SegmentPart], finish_leased: bool
+    ) -> list[SegmentPart]:
+        """Repair the parts in `todo`; returns those left to another sidecar's lease."""
         progress = [0, len(todo)]
         while todo:
             granted = await asyncio.gather(*(self._take_lease(up, s) for s in todo))
@@ -367,67 +391,85 @@ class AntiEntropy:
             finally:
                 await asyncio.gather(*(self._release_lease(up, s) for s in leased))
             if not deferred:
-                return True
+                return []
             if not finish_leased:
-                return False
+                return deferred
             await asyncio.sleep(min(self.settings.lease_ms / 10_000, 1.0))  # pacing a retry
             todo = deferred
-        return True
+        return []
 
     async def _repair_leased(
-        self, up: list[Backend], segments: list[int], progress: list[int]
-    ) -> list[int]:
-        """Repair the differing ranges of these leased segments, all in one scan of a replica
-        (or of more, see the module docstring); returns the segments whose lease was lost."""
+        self, up: list[Backend], parts: list[SegmentPart], progress: list[int]
+    ) -> list[SegmentPart]:
+        """Repair the differing ranges of these leased parts, each range in one scan of one of
+        its owners, the few replicas chosen (range_owners.sources) scanned at once, then, for
+        what still differs, of others (see the module docstring); returns the parts whose lease
+        was lost."""
         report = self._report
-        changed = await asyncio.gather(
-            *(self._differing_ranges(up, segment_ranges(segment)) for segment in segments)
-        )
-        report.ranges_compared += sum(len(segment_ranges(segment)) for segment in segments)
+        changed = await asyncio.gather(*(self._differing_ranges(up, part.ranges) for part in parts))
+        report.ranges_compared += sum(len(part.ranges) for part in parts)
         report.ranges_differing += sum(map(len, changed))
         work = _Pass(
-            held={segment for segment, ranges in zip(segments, changed, strict=True) if ranges},
+            held={part for part, ranges in zip(parts, changed, strict=True) if ranges},
             wanted={range_id for ranges in changed for range_id in ranges},
             renewed=time.monotonic(),
         )
-        self._advance(progress, len(segments) - len(work.held))
+        self._advance(progress, len(parts) - len(work.held))
         if work.wanted:
-            sizes = await self._each(up, lambda b: b.execute(b"DBSIZE", db=self._db))
-            order = sorted(range(len(up)), key=lambda i: -cast(int, sizes[i]))
-            for source in order:
+            replies = await self._each(up, lambda b: b.execute(b"DBSIZE", db=self._db))
+            sizes = {b.index: cast(int, size) for b, size in zip(up, replies, strict=True)}
+            answering = set(sizes)
+            tried: dict[int, set[int]] = {}
+            while True:
                 # Look again before each scan, which costs a whole keyspace: ranges that
                 # differed for writes in flight agree by now, and after a scan, those still
                 # differing hold keys the replicas scanned so far lack.
                 work.wanted = await self._differing_ranges(up, sorted(work.wanted))
-                if not work.wanted:
+                sources = self._owners.sources(work.wanted, tried, answering, sizes)
+                if not sources:
                     break
-                await self._scan(up, source, work, progress)
+                for position, ranges in sources.items():
+                    for range_id in ranges:
+                        tried.setdefault(range_id, set()).add(position)
+                await _all(
+                    self._scan(up, self.backends[position], set(ranges), work, progress)
+                    for position, ranges in sources.items()
+                )
         self._advance(progress, len(work.held))
         return work.lost
 
-    async def _still_differing(self, up: list[Backend]) -> list[int]:
-        """The segments that differ after a pass. Reading every range takes long enough for
-        writes in flight to make a segment differ for a moment, so the segments that seem to
-        are read again, range by range: only those whose ranges differ at that closer look
-        count."""
-        seeming = differing(await self._segment_digests(up), range(SEGMENTS))
+    async def _still_differing(self, up: list[Backend]) -> list[SegmentPart]:
+        """The parts that differ after a pass. Reading every range takes long enough for
+        writes in flight to make a range differ for a moment, so the parts that seem to are
+        read again: only those whose ranges differ at that closer look count."""
+        every_range = range(RANGES)
+        seeming = self._owners.differing(await self._digests(up, every_range), every_range)
         if not seeming:
             return []
-        ranges = [r for segment in seeming for r in segment_ranges(segment)]
-        return sorted({segment_of(r) for r in await self._differing_ranges(up, ranges)})
+        ranges = [r for part in self._owners.parts_of(seeming) for r in part.ranges]
+        return self._owners.parts_of(await self._differing_ranges(up, ranges))
 
     async def _differing_ranges(self, up: list[Backend], ranges: Sequence[int]) -> set[int]:
-        digests = await self._digests(up, [range_field(r) for r in ranges])
-        return {ranges[i] for i in differing(digests, range(len(ranges)))}
+        """The ranges whose owners' digests differ."""
+        return set(self._owners.differing(await self._digests(up, ranges), ranges))
 
-    async def _scan(self, up: list[Backend], source: int, work: _Pass, progress: list[int]) -> None:
-        """Compare and repair every key of the wanted ranges that replica `source` holds. The
-        scan goes on while up to WORKERS pages it found are compared and repaired."""
-        backend = up[source]
-        scan = RangeScan(work.wanted)
+    async def _scan(
+        self,
+        up: list[Backend],
+        backend: Backend,
+        assigned: set[int],
+        work: _Pass,
+        progress: list[int],
+    ) -> None:
+        """Compare and repair every key of the `assigned` ranges (while wanted) that replica
+        `backend` holds. The scan goes on while up to WORKERS pages it found are compared and
+        repaired."""
+        mine = assigned & work.wanted
+        scan = RangeScan(mine)
+        lost = len(work.lost)
         comparing: set[asyncio.Task[None]] = set()
         try:
-            while not scan.done and work.wanted:
+            while not scan.done and mine:
                 request = backend.run_script(SCAN_RANGES, [], scan.request(), self._db)
                 try:
                     scanned, found = scan.feed(await self._call(backend, request))
@@ -441,52 +483,84 @@ class AntiEntropy:
                             comparing, return_when=asyncio.FIRST_COMPLETED
                         )
                         await asyncio.gather(*done)  # raises what failed
-                    comparing.add(asyncio.create_task(self._compare(up, source, found)))
+                    comparing.add(asyncio.create_task(self._compare(up, backend, found)))
                 self._advance(progress, 0)
-                if await self._renew(up, work):
-                    scan.want(work.wanted)
+                await self._renew(up, work)
+                if len(work.lost) != lost:  # some lease was lost, here or in another scan
+                    lost = len(work.lost)
+                    mine = assigned & work.wanted
+                    scan.want(mine)
             await asyncio.gather(*comparing)
         finally:
             for task in comparing:
                 task.cancel()
             await asyncio.gather(*comparing, return_exceptions=True)
 
-    async def _compare(self, up: list[Backend], source: int, found: Mapping[bytes, bytes]) -> None:
-        """Repair the keys `found` on replica `source` (key -> record header) everywhere."""
-        keys = list(found)
-        await self._pace(self._key_limit, len(keys))
-        others = [i for i in range(len(up)) if i != source]
-        replies = await asyncio.gather(
-            *(self._call(up[i], up[i].run_script(READ_HEADERS, keys, [], self._db)) for i in others)
+    async def _compare(
+        self, up: list[Backend], source: Backend, found: Mapping[bytes, bytes]
+    ) -> None:
+        """Repair the keys `found` on replica `source` (key -> record header) on the other
+        owners of each key that are up."""
+        await self._pace(self._key_limit, len(found))
+        answering = {backend.index for backend in up}
+        groups = by_owners(
+            {key: peek_range(header) for key, header in found.items()}, self._owners.owners
         )
-        held: dict[int, Mapping[bytes, bytes]] = {source: found}
-        for i, reply in zip(others, replies, strict=True):
-            if not isinstance(reply, list) or len(reply) != len(keys):
-                raise RoundFailed(f"{up[i].name}: unexpected reply {reply!r}")
-            held[i] = {key: header for key, header in zip(keys, reply, strict=True) if header}
-        self._report.keys_compared += len(keys)
-        now = self._wall_ms()
-        repairs = plan(
-            [held[i] for i in range(len(up))], now_ms=now, purge_cutoff_ms=now - self._grace_ms
+        await asyncio.gather(
+            *(
+                self._compare_among(
+                    [source.index, *(p for p in owners if p != source.index and p in answering)],
+                    {key: found[key] for key in keys},
+                )
+                for owners, keys in groups.items()
+            )
         )
-        await self._apply(up, repairs)
+        self._report.keys_compared += len(found)
 
-    async def _renew(self, up: list[Backend], work: _Pass) -> bool:
-        """Renew the pass's leases when a third of their time is gone; True if some were lost
-        (their ranges are then no longer wanted)."""
+    async def _compare_among(self, replicas: list[int], found: Mapping[bytes, bytes]) -> None:
+        """Repair keys found on replica `replicas[0]` among these replicas (positions)."""
+        keys = list(found)
+        others = replicas[1:]
+        replies = await asyncio.gather(
+            *(
+                self._call(
+                    self.backends[p], self.backends[p].run_script(READ_HEADERS, keys, [], self._db)
+                )
+                for p in others
+            )
+        )
+        held: list[Mapping[bytes, bytes]] = [found]
+        for p, reply in zip(others, replies, strict=True):
+            if not isinstance(reply, list) or len(reply) != len(keys):
+                raise RoundFailed(f"{self.backends[p].name}: unexpected reply {reply!r}")
+            held.append({key: header for key, header in zip(keys, reply, strict=True) if header})
+        now = self._wall_ms()
+        repairs = plan(held, now_ms=now, purge_cutoff_ms=now - self._grace_ms)
+        await self._apply(
+            [
+                KeyRepair(r.key, replicas[r.source], tuple(replicas[t] for t in r.targets))
+                for r in repairs
+            ]
+        )
+
+    async def _renew(self, up: list[Backend], work: _Pass) -> None:
+        """Renew the pass's leases when a third of their time is gone; the parts whose lease
+        was lost go to `work.lost`, and their ranges are no longer wanted."""
         if time.monotonic() - work.renewed <= self.settings.lease_ms / 3000:
-            return False
+            return
         work.renewed = time.monotonic()
-        segments = sorted(work.held)
-        kept = await asyncio.gather(*(self._take_lease(up, s) for s in segments))
-        lost = [segment for segment, ok in zip(segments, kept, strict=True) if not ok]
+        parts = sorted(work.held, key=lambda part: (part.segment, part.replicas))
+        kept = await asyncio.gather(*(self._take_lease(up, part) for part in parts))
+        lost = [part for part, ok in zip(parts, kept, strict=True) if not ok]
         if not lost:
-            return False
-        log.info("lost the lease of segments %s; leaving them to their holder", lost)
+            return
+        log.info(
+            "lost the lease of %s; leaving them to their holder",
+            ", ".join(part.lease_field.decode() for part in lost),
+        )
         work.held.difference_update(lost)
         work.lost += lost
-        work.wanted = {r for r in work.wanted if segment_of(r) in work.held}
-        return True
+        work.wanted = {r for r in work.wanted if self._owners.part_of(r) in work.held}
 
     def _advance(self, progress: list[int], segments_done: int) -> None:
         progress[0] += segments_done
@@ -520,46 +594,54 @@ class AntiEntropy:
 
         await asyncio.gather(*(settle(backend) for backend in up))
 
-    async def _segment_digests(self, up: list[Backend]) -> list[dict[int, int]]:
-        """Every replica's segment digests, added up from all its range digests."""
-        every_range = await self._digests(up, [range_field(r) for r in range(RANGES)])
-        return [segment_sums(ranges) for ranges in every_range]
-
-    async def _digests(self, up: list[Backend], fields: list[bytes]) -> list[dict[int, int]]:
-        """The given digests of every replica, read at one common expiry watermark, in
-        batches of DIGEST_BATCH fields (one HMGET of all 65,536 would hold a replica ~10 ms)."""
-        if not fields:
-            return [{} for _ in up]
+    async def _digests(self, up: list[Backend], ranges: Sequence[int]) -> dict[int, dict[int, int]]:
+        """The digests of `ranges` on the replicas that own them (position -> range ->
+        digest; each replica reads only the ranges it owns), read at one common expiry
+        watermark, in batches of DIGEST_BATCH fields (one HMGET of all 65,536 would hold a
+        replica ~10 ms)."""
+        owned = {b.index: self._owners.owned_among(b.index, ranges) for b in up}
+        readers = [b for b in up if owned[b.index]]
+        values: list[list[object]] = []
         for _ in range(3):
-            values: list[list[object]] = [[] for _ in up]
-            marks: set[int] = set()
-            for batch in _chunks(fields, DIGEST_BATCH):
-                request = (b"HMGET", DIGESTS_KEY, SETTLED_FIELD, *batch)
-                replies = await self._each(up, partial(_execute, request, self._db))
-                for held, reply in zip(values, replies, strict=True):
-                    reply = cast(list[object], reply)
-                    marks.add(parse_digest(reply[0]))
-                    held.extend(reply[1:])
-            if len(marks) == 1:
+            read = await asyncio.gather(*(self._read_digests(b, owned[b.index]) for b in readers))
+            values = [held for _, held in read]
+            marks = {mark for marks, _ in read for mark in marks}
+            if len(marks) <= 1:
                 break
             await self._settle(up, max(marks))  # another sidecar settled some replicas further
-        return [{i: parse_digest(value) for i, value in enumerate(held)} for held in values]
+        return {
+            b.index: dict(zip(owned[b.index], map(parse_digest, held), strict=True))
+            for b, held in zip(readers, values, strict=True)
+        }
 
-    async def _apply(self, up: list[Backend], repairs: list[KeyRepair]) -> None:
+    async def _read_digests(
+        self, backend: Backend, ranges: Sequence[int]
+    ) -> tuple[set[int], list[object]]:
+        """One replica's digests of `ranges`, with the expiry watermarks they were read at."""
+        marks: set[int] = set()
+        held: list[object] = []
+        for batch in _chunks([range_field(r) for r in ranges], DIGEST_BATCH):
+            request = backend.execute(b"HMGET", DIGESTS_KEY, SETTLED_FIELD, *batch, db=self._db)
+            reply = cast(list[object], await self._call(backend, request))
+            marks.add(parse_digest(reply[0]))
+            held.extend(reply[1:])
+        return marks, held
+
+    async def _apply(self, repairs: list[KeyRepair]) -> None:
         by_source: dict[int, list[KeyRepair]] = {}
         for repair in repairs:
             by_source.setdefault(repair.source, []).append(repair)
         await asyncio.gather(
             *(
-                self._copy(up, source, chunk)
+                self._copy(source, chunk)
                 for source, batch in by_source.items()
                 for chunk in _chunks(batch, FETCH_BATCH)
             )
         )
 
-    async def _copy(self, up: list[Backend], source: int, repairs: list[KeyRepair]) -> None:
+    async def _copy(self, source: int, repairs: list[KeyRepair]) -> None:
         """Read the winning records from `source`, write them to the replicas lacking them."""
-        backend = up[source]
+        backend = self.backends[source]
         keys = (r.key for r in repairs)
         values = await self._call(backend, backend.execute(b"MGET", *keys, db=self._db))
         assert isinstance(values, list)
@@ -569,7 +651,9 @@ class AntiEntropy:
                 for target in repair.targets:
                     writes.setdefault(target, []).append((repair.key, record))
         await self._pace(self._key_limit, sum(len(items) for items in writes.values()))
-        applied = await asyncio.gather(*(self._write(up[t], items) for t, items in writes.items()))
+        applied = await asyncio.gather(
+            *(self._write(self.backends[t], items) for t, items in writes.items())
+        )
         self._report.keys_repaired += sum(applied)
 
     async def _write(self, backend: Backend, items: list[tuple[bytes, bytes]]) -> int:
@@ -586,20 +670,25 @@ class AntiEntropy:
             calls.append(self._call(backend, script))
         return sum(sum(cast(list[int], applied)) for applied in await asyncio.gather(*calls))
 
-    async def _take_lease(self, up: list[Backend], segment: int) -> bool:
-        args = [segment_field(segment), self.owner.encode(), b"%d" % self.settings.lease_ms]
+    async def _take_lease(self, up: list[Backend], part: SegmentPart) -> bool:
+        """Take or renew a part's lease on a majority of its owners (range_owners.py)."""
+        args = [part.lease_field, self.owner.encode(), b"%d" % self.settings.lease_ms]
         granted = await self._each(
-            up, lambda b: b.run_script(TAKE_LEASE, [], args, self._db), lenient=True
+            _owners_in(up, part),
+            lambda b: b.run_script(TAKE_LEASE, [], args, self._db),
+            lenient=True,
         )
-        if sum(1 for reply in granted if reply == 1) >= self._majority:
+        if sum(1 for reply in granted if reply == 1) >= part.majority:
             return True
-        await self._release_lease(up, segment)
+        await self._release_lease(up, part)
         return False
 
-    async def _release_lease(self, up: list[Backend], segment: int) -> None:
-        args = [segment_field(segment), self.owner.encode()]
+    async def _release_lease(self, up: list[Backend], part: SegmentPart) -> None:
+        args = [part.lease_field, self.owner.encode()]
         await self._each(
-            up, lambda b: b.run_script(RELEASE_LEASE, [], args, self._db), lenient=True
+            _owners_in(up, part),
+            lambda b: b.run_script(RELEASE_LEASE, [], args, self._db),
+            lenient=True,
         )
 
     async def _publish(self, up: list[Backend], report: RoundReport) -> None:
@@ -677,8 +766,19 @@ def reply_size(reply: Reply) -> int:
     return 5
 
 
-def _execute(request: tuple[bytes, ...], db: int, backend: Backend) -> asyncio.Future[Reply]:
-    return backend.execute(*request, db=db)
+async def _all(calls: Iterable[Awaitable[None]]) -> None:
+    """Await all the calls at once; the first to fail cancels the others and is raised."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _owners_in(up: list[Backend], part: SegmentPart) -> list[Backend]:
+    return [backend for backend in up if backend.index in part.replicas]
 
 
 def _chunks(items: list[_T], size: int) -> list[list[_T]]:
@@ -694,12 +794,17 @@ async def run_sidecar(
     on_progress: Callable[[Progress], None] | None = None,
     totals: SidecarTotals | None = None,
 ) -> RoundReport | None:
-    """Connect to the replicas, then one round (`once`: its report) or rounds until `stop`."""
+    """Connect to the replicas, then one round (`once`: its report) or rounds until `stop`.
+    Ranges are compared among their owners on the configured ring, the ring a proxy starts
+    from (ring_state.configured)."""
     replication = settings.replication
     backends = [
         Backend(index, address, connect_timeout_s=replication.timeout_ms / 1000)
         for index, address in enumerate(replication.nodes)
     ]
+    ring = configured(replication.nodes, replication.n, replication.vnodes)
+    placement = ring.placement({backend.name: backend.index for backend in backends})
+    assert isinstance(placement, Placement)  # a configured ring has no keys moving
     try:
         await asyncio.gather(*(backend.connect() for backend in backends))
         sidecar = AntiEntropy(
@@ -710,6 +815,7 @@ async def run_sidecar(
             wall_ms=wall_ms,
             on_progress=on_progress,
             totals=totals,
+            placement=placement,
         )
         if once:
             return await sidecar.run_round(finish_leased=True)
