@@ -1,0 +1,572 @@
+"""Carrying out a membership change over the nodes: `move` (steps 1 to 5) and `finish_move`.
+
+The steps and their decisions are in move_plan.py; this is the thin shell that sends them.
+
+1. The stored ring is the newest among every node reachable: those configured, those the
+   stored ring names, and those a pending drop names (read again until no new node appears).
+2. The moving state is installed on every node of the old and the new ring (INSTALL_RING),
+   and read back: the move goes on only once every one of them holds exactly it.
+3. Stream: in each database holding keys, the old owners the plan chose are scanned for the
+   keys of the changed ranges (SCAN_RANGES); for each page found, the headers of every up old
+   and new owner of those keys are read (READ_HEADERS), and the newest version is copied to
+   the new owners lacking it through WRITE_IF_NEWER, so a copy never overwrites a newer write
+   that proxies, writing to both rings meanwhile, made. Any failed request stops the step.
+4. The nodes the stable ring drops are noted beside the ring on every node (PendingDrop), then
+   the stable state is installed on every node, as in step 2.
+5. Drop: every node is scanned for the records of the ranges it no longer owns; each is
+   copied first to the new owners that lack it, then deleted with DROP, which deletes it
+   only if its header is still the one checked, and keeps the node's digests and lists true.
+   Once every node is done, the pending drop is cleared.
+
+Each step can be interrupted and run again: installs are compare-and-set by epoch, copies
+are idempotent, and a rerun resumes from what the nodes store. Scans and copies are paced as
+anti-entropy is (`max_scan_keys_per_s`, `max_keys_per_s`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import hiredis
+from leaderless.config.settings import NodeAddress, Settings, parse_endpoint
+from leaderless.replication.backend import Backend, ReplicaUnavailable, Reply
+from leaderless.replication.databases import databases_in
+from leaderless.replication.move_plan import (
+    MoveIncomplete,
+    MoveProgress,
+    MoveRefused,
+    PendingDrop,
+    copies,
+    drop_ranges,
+    next_state,
+    stable,
+    stream_plan,
+)
+from leaderless.replication.pacing import RateLimit
+from leaderless.replication.placement import Moving, Placement
+from leaderless.replication.range_scan import RangeScan
+from leaderless.replication.reconcile import KeyRepair
+from leaderless.replication.ring_state import (
+    EPOCH_FIELD,
+    INSTALL_RING,
+    RING_FIELD,
+    RingMember,
+    RingState,
+    newest,
+)
+from leaderless.replication.scripts import (
+    DBSIZE,
+    DROP,
+    READ_HEADERS,
+    RING_KEY,
+    SCAN_RANGES,
+    WRITE_IF_NEWER,
+    write_if_newer_args,
+)
+
+DROPPING_FIELD = b"dropping"
+"""The pending drop (move_plan.PendingDrop), in RING_KEY."""
+PROGRESS_FIELD = b"progress"
+"""The running move's last progress line, in RING_KEY, for `leaderless ring show`."""
+REQUEST_TIMEOUT_S = 30.0
+FETCH_BATCH = 500
+WRITE_BATCH = 200
+PROGRESS_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class StoredRing:
+    """What the nodes store: the newest ring (None if none does) and a pending drop."""
+
+    state: RingState | None
+    pending: PendingDrop | None
+    unreachable: tuple[str, ...]
+
+
+class MoveNodes:
+    """The backends a move talks to, by endpoint, connected on first use. A node the config
+    does not name logs in as the first configured node does."""
+
+    def __init__(self, known: Iterable[NodeAddress], *, connect_timeout_s: float) -> None:
+        self._known = {address.endpoint: address for address in known}
+        self._login = next(iter(self._known.values()), None)
+        self._timeout_s = connect_timeout_s
+        self._backends: dict[str, Backend] = {}
+
+    def address(self, endpoint: str) -> NodeAddress:
+        if endpoint in self._known:
+            return self._known[endpoint]
+        host, port = parse_endpoint(endpoint)
+        login = self._login
+        if login is None:
+            return NodeAddress(host, port)
+        return NodeAddress(host, port, login.username, login.password, login.tls)
+
+    async def get(self, endpoints: Sequence[str]) -> list[Backend]:
+        new = [e for e in dict.fromkeys(endpoints) if e not in self._backends]
+        for endpoint in new:
+            self._backends[endpoint] = Backend(
+                len(self._backends), self.address(endpoint), connect_timeout_s=self._timeout_s
+            )
+        await asyncio.gather(*(self._backends[e].connect() for e in new))
+        return [self._backends[e] for e in endpoints]
+
+    async def close(self) -> None:
+        for backend in self._backends.values():
+            await backend.close()
+
+
+async def call(backend: Backend, request: Awaitable[Reply]) -> Reply:
+    """One request's reply; a failure or an error reply is MoveIncomplete naming the node."""
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            reply = await request
+    except (OSError, TimeoutError, ReplicaUnavailable) as failure:
+        raise MoveIncomplete(f"{backend.name}: {failure or 'timed out'}") from None
+    if isinstance(reply, hiredis.ReplyError):
+        raise MoveIncomplete(f"{backend.name}: {reply}")
+    return reply
+
+
+async def read_stored(nodes: MoveNodes, endpoints: Sequence[str]) -> StoredRing:
+    """Step 1: the newest ring over these nodes and every node it names, all that answer."""
+    asked: list[str] = []
+    todo = list(dict.fromkeys(endpoints))
+    replies: list[object] = []
+    while todo:
+        asked += todo
+        backends = await nodes.get(todo)
+        replies += await asyncio.gather(
+            *(
+                _lenient(b, b.execute(b"HMGET", RING_KEY, EPOCH_FIELD, RING_FIELD, DROPPING_FIELD))
+                for b in backends
+            )
+        )
+        state = newest([r[:2] for r in replies if isinstance(r, list)])
+        pending = _pending(state, replies)
+        named = [*(state.endpoints() if state else ()), *(pending.nodes if pending else ())]
+        todo = [e for e in dict.fromkeys(named) if e not in asked]
+    unreachable = tuple(e for e, reply in zip(asked, replies, strict=True) if reply is None)
+    return StoredRing(state, pending, unreachable)
+
+
+def _pending(state: RingState | None, replies: Sequence[object]) -> PendingDrop | None:
+    if state is None or state.moving:
+        return None
+    for reply in replies:
+        if isinstance(reply, list) and len(reply) == 3:
+            pending = PendingDrop.decode(reply[2])
+            if pending is not None and pending.epoch == state.epoch:
+                return pending
+    return None
+
+
+async def _lenient(backend: Backend, request: Awaitable[Reply]) -> Reply:
+    try:
+        return await call(backend, request)
+    except MoveIncomplete:
+        return None
+
+
+async def install(nodes: MoveNodes, state: RingState, endpoints: Sequence[str]) -> None:
+    """Steps 2 and 4: `state` on every one of these nodes, read back, or an error saying
+    which nodes do not hold it."""
+    backends = await nodes.get(endpoints)
+    args = [b"%d" % state.epoch, state.encode()]
+    await asyncio.gather(
+        *(_lenient(b, b.run_script(INSTALL_RING, [RING_KEY], args)) for b in backends)
+    )
+    held = await asyncio.gather(
+        *(_lenient(b, b.execute(b"HMGET", RING_KEY, EPOCH_FIELD, RING_FIELD)) for b in backends)
+    )
+    unreachable = [b.name for b, reply in zip(backends, held, strict=True) if reply is None]
+    if unreachable:
+        raise MoveIncomplete(
+            f"cannot install the ring at epoch {state.epoch} on {', '.join(unreachable)} "
+            "(unreachable): bring them back and run the move again"
+        )
+    for backend, reply in zip(backends, held, strict=True):
+        theirs = newest([reply])
+        if theirs != state:
+            epoch = "none" if theirs is None else theirs.epoch
+            raise MoveRefused(
+                f"{backend.name} holds another ring (epoch {epoch}) than the one installed "
+                f"(epoch {state.epoch}): another membership change is under way"
+            )
+
+
+async def move(
+    settings: Settings,
+    *,
+    current: Sequence[NodeAddress] | None,
+    wall_ms: Callable[[], int],
+    on_line: Callable[[str], None],
+    on_progress: Callable[[MoveProgress], None] | None = None,
+) -> RingState:
+    """Move the ring to `settings`' nodes (steps 1 to 5), or resume the stored move to them.
+    `current` names the nodes holding the keys when no node stores a ring. Returns the
+    stable state in force at the end."""
+    replication = settings.replication
+    target = [RingMember.of(address) for address in replication.nodes]
+    nodes = MoveNodes(
+        [*replication.nodes, *(current or ())], connect_timeout_s=replication.timeout_ms / 1000
+    )
+    try:
+        known = [a.endpoint for a in (*replication.nodes, *(current or ()))]
+        stored = await read_stored(nodes, known)
+        members = None if current is None else [RingMember.of(a) for a in current]
+        state = next_state(stored.state, members, target, replication.n, replication.vnodes)
+        if not state.moving and stored.pending is None:
+            on_line(f"ring move: the ring at epoch {state.epoch} has these members already")
+            return state
+        if state.moving and state is not stored.state:
+            down = [b.name for b in await nodes.get(state.endpoints()) if b.state != "up"]
+            if down:
+                raise MoveRefused(
+                    f"cannot start the move: {', '.join(down)} unreachable; every node of the "
+                    "old and the new ring must be up"
+                )
+            on_line(
+                f"ring move: epoch {state.epoch}: from {_names(state.previous or ())} "
+                f"to {_names(state.members)}"
+            )
+        elif state.moving:
+            on_line(f"ring move: resuming the move at epoch {state.epoch}")
+        else:
+            on_line(f"ring move: resuming the drop at epoch {state.epoch}")
+        mover = RingMove(nodes, settings, wall_ms=wall_ms, on_line=on_line, on_progress=on_progress)
+        return await mover.finish(state, stored.pending)
+    finally:
+        await nodes.close()
+
+
+async def finish_move(
+    settings: Settings,
+    *,
+    wall_ms: Callable[[], int],
+    on_line: Callable[[str], None],
+    on_progress: Callable[[MoveProgress], None] | None = None,
+) -> RingState | None:
+    """Steps 3 to 5 of the move the nodes store (or step 5 of one whose drop is pending);
+    None if no move is under way."""
+    replication = settings.replication
+    nodes = MoveNodes(replication.nodes, connect_timeout_s=replication.timeout_ms / 1000)
+    try:
+        stored = await read_stored(nodes, [a.endpoint for a in replication.nodes])
+        if stored.state is None or not (stored.state.moving or stored.pending):
+            return None
+        mover = RingMove(nodes, settings, wall_ms=wall_ms, on_line=on_line, on_progress=on_progress)
+        return await mover.finish(stored.state, stored.pending)
+    finally:
+        await nodes.close()
+
+
+def _names(members: Iterable[RingMember]) -> str:
+    return ", ".join(member.endpoint for member in members)
+
+
+class RingMove:
+    """Steps 2 to 5 over connected nodes, for one moving (or stable, drop pending) state."""
+
+    def __init__(
+        self,
+        nodes: MoveNodes,
+        settings: Settings,
+        *,
+        wall_ms: Callable[[], int],
+        on_line: Callable[[str], None],
+        on_progress: Callable[[MoveProgress], None] | None,
+    ) -> None:
+        self.nodes = nodes
+        self.settings = settings
+        self._wall_ms = wall_ms
+        self._on_line = on_line
+        self._on_progress = on_progress
+        self._scan_limit = RateLimit(settings.anti_entropy.max_scan_keys_per_s)
+        self._key_limit = RateLimit(settings.anti_entropy.max_keys_per_s)
+        self._grace_ms = settings.replication.expired_grace_s * 1000
+        self._tombstone_grace_ms = settings.replication.tombstone_grace_s * 1000
+        self.epoch = 0
+        """The epoch of the state in force while a step runs (what its writes are under)."""
+        self.backends: list[Backend] = []
+        self._progress = MoveProgress("stream", 0, 0, 0, 0, 0, "ranges", 0.0)
+        self._started = self._shown = 0.0
+
+    async def finish(self, state: RingState, pending: PendingDrop | None) -> RingState:
+        if state.moving:
+            endpoints = state.endpoints()
+            self.backends = await self.nodes.get(endpoints)
+            await install(self.nodes, state, endpoints)
+            self.epoch = state.epoch
+            moving = state.placement({e: i for i, e in enumerate(endpoints)})
+            assert isinstance(moving, Moving)
+            await self._stream(moving)
+            done = stable(state)
+            leaving = tuple(e for e in endpoints if e not in {m.endpoint for m in done.members})
+            pending = PendingDrop(done.epoch, leaving)
+            await self._each(
+                lambda b: b.execute(b"HSET", RING_KEY, DROPPING_FIELD, pending.encode())
+            )
+            await install(self.nodes, done, endpoints)
+            self._on_line(f"ring move: epoch {done.epoch}: the new ring is in force")
+            state = done
+        assert pending is not None
+        endpoints = [*(m.endpoint for m in state.members), *pending.nodes]
+        self.backends = await self.nodes.get(endpoints)
+        self.epoch = state.epoch
+        placement = state.placement({e: i for i, e in enumerate(endpoints)})
+        assert isinstance(placement, Placement)
+        await self._drop(placement)
+        await self._each(lambda b: b.execute(b"HDEL", RING_KEY, DROPPING_FIELD, PROGRESS_FIELD))
+        self._on_line(f"ring move: epoch {state.epoch}: done; every node holds only its ranges")
+        return state
+
+    async def _each(self, send: Callable[[Backend], Awaitable[Reply]]) -> list[Reply]:
+        return list(await asyncio.gather(*(call(b, send(b)) for b in self.backends)))
+
+    async def _databases(self, backends: Sequence[Backend]) -> list[int]:
+        infos = await asyncio.gather(*(call(b, b.execute(b"INFO", b"keyspace")) for b in backends))
+        return sorted({db for info in infos for db in databases_in(cast(bytes, info))})
+
+    def _start(self, step: str, total: int, unit: str) -> None:
+        self._started = time.monotonic()
+        self._progress = MoveProgress(step, self.epoch, 0, 0, 0, total, unit, 0.0)
+
+    async def _advance(
+        self, keys: int = 0, changes: int = 0, done: int = 0, *, last: bool = False
+    ) -> None:
+        """Count work done; report it (and note it on the nodes) at most once a second."""
+        p = self._progress
+        now = time.monotonic()
+        self._progress = MoveProgress(
+            p.step,
+            p.epoch,
+            p.keys + keys,
+            p.changes + changes,
+            p.done + done,
+            p.total,
+            p.unit,
+            now - self._started,
+        )
+        if self._on_progress is not None:
+            self._on_progress(self._progress)
+        if last or now - self._shown >= PROGRESS_EVERY_S:
+            self._shown = now
+            line = self._progress.line()
+            self._on_line(line)
+            up = [b for b in self.backends if b.state == "up"]
+            await asyncio.gather(
+                *(
+                    _lenient(b, b.execute(b"HSET", RING_KEY, PROGRESS_FIELD, line.encode()))
+                    for b in up
+                )
+            )
+
+    async def _stream(self, moving: Moving) -> None:
+        """Step 3: every key of the changed ranges to its new owners."""
+        up = {i for i, b in enumerate(self.backends) if b.state == "up"}
+        names = [b.name for b in self.backends]
+        plan = stream_plan(moving, up, self.settings.replication.w, names)
+        self._start("stream", len(plan.changed), "ranges")
+        remaining = plan.scans_of()
+        databases = await self._databases([self.backends[p] for p in plan.scans])
+        seen: dict[int, set[bytes]] = {db: set() for db in databases}
+        for position, ranges in plan.scans.items():
+            for db in databases:
+                await self._scan(position, ranges, db, self._stream_page(moving, up, seen[db]))
+            finished = 0
+            for range_id in ranges:
+                remaining[range_id] -= 1
+                finished += remaining[range_id] == 0
+            await self._advance(done=finished)
+        await self._advance(last=True)
+
+    async def _scan(
+        self,
+        position: int,
+        ranges: Sequence[int],
+        db: int,
+        page: Callable[[int, int, dict[bytes, bytes]], Awaitable[None]],
+    ) -> None:
+        """One pass over backend `position`'s keyspace in `db` for the records of `ranges`,
+        each page found handed to `page(position, db, found)`."""
+        backend = self.backends[position]
+        scan = RangeScan(ranges)
+        while not scan.done:
+            reply = await call(backend, backend.run_script(SCAN_RANGES, [], scan.request(), db))
+            try:
+                scanned, found = scan.feed(reply)
+            except ValueError as error:
+                raise MoveIncomplete(f"{backend.name}: {error}") from None
+            await _pace(self._scan_limit, scanned)
+            if found:
+                await page(position, db, found)
+
+    def _stream_page(
+        self, moving: Moving, up: set[int], seen: set[bytes]
+    ) -> Callable[[int, int, dict[bytes, bytes]], Awaitable[None]]:
+        async def page(source: int, db: int, found: dict[bytes, bytes]) -> None:
+            found = {key: header for key, header in found.items() if key not in seen}
+            seen.update(found)
+            owners = {key: moving.owners_of(key) for key in found}
+            holders = {key: sorted({*old, *new} & up) for key, (old, new) in owners.items()}
+            held = await self._headers(source, found, holders, db)
+            repairs = [
+                repair
+                for key, (_, new) in owners.items()
+                for repair in self._copies(key, held, holders[key], new)
+            ]
+            await self._advance(keys=len(found), changes=await self._apply(repairs, db))
+
+        return page
+
+    async def _drop(self, placement: Placement) -> None:
+        """Step 5: every node keeps only the records of the ranges it owns."""
+        down = [b.name for b in self.backends if b.state != "up"]
+        if down:
+            raise MoveIncomplete(
+                f"cannot drop moved records: {', '.join(down)} unreachable; the records stay "
+                "until the move is run again with every node up"
+            )
+        self._start("drop", len(self.backends), "nodes")
+        databases = await self._databases(self.backends)
+        for position in range(len(self.backends)):
+            ranges = drop_ranges(placement, position)
+            for db in databases:
+                await self._scan(position, ranges, db, self._drop_page(placement))
+            await self._advance(done=1)
+        await self._advance(last=True)
+
+    def _drop_page(
+        self, placement: Placement
+    ) -> Callable[[int, int, dict[bytes, bytes]], Awaitable[None]]:
+        async def page(source: int, db: int, found: dict[bytes, bytes]) -> None:
+            holders = {key: [source, *placement.owners_of(key)] for key in found}
+            held = await self._headers(source, found, holders, db)
+            repairs = [
+                repair
+                for key in found
+                for repair in self._copies(key, held, holders[key], placement.owners_of(key))
+            ]
+            await self._apply(repairs, db)
+            backend = self.backends[source]
+            keys = list(found)
+            dropped = await call(
+                backend, backend.run_script(DROP, keys, [found[k] for k in keys], db)
+            )
+            await self._advance(keys=len(found), changes=cast(int, dropped))
+
+        return page
+
+    async def _headers(
+        self,
+        source: int,
+        found: dict[bytes, bytes],
+        holders: dict[bytes, list[int]],
+        db: int,
+    ) -> dict[int, dict[bytes, bytes]]:
+        """Position -> the headers it holds of the keys it is listed for (source: `found`)."""
+        await _pace(self._key_limit, len(found))
+        asked: dict[int, list[bytes]] = {}
+        for key, positions in holders.items():
+            for position in positions:
+                if position != source:
+                    asked.setdefault(position, []).append(key)
+        replies = await asyncio.gather(
+            *(
+                call(self.backends[p], self.backends[p].run_script(READ_HEADERS, keys, [], db))
+                for p, keys in asked.items()
+            )
+        )
+        held = {source: found}
+        for (position, keys), reply in zip(asked.items(), replies, strict=True):
+            if not isinstance(reply, list) or len(reply) != len(keys):
+                raise MoveIncomplete(f"{self.backends[position].name}: unexpected {reply!r:.100}")
+            held[position] = {k: h for k, h in zip(keys, reply, strict=True) if h}
+        return held
+
+    def _copies(
+        self,
+        key: bytes,
+        held: dict[int, dict[bytes, bytes]],
+        holders: Sequence[int],
+        to: Sequence[int],
+    ) -> list[KeyRepair]:
+        now = self._wall_ms()
+        return copies(
+            key,
+            [(p, held[p].get(key)) for p in holders],
+            to,
+            now_ms=now,
+            purge_cutoff_ms=now - self._tombstone_grace_ms,
+        )
+
+    async def _apply(self, repairs: list[KeyRepair], db: int) -> int:
+        """Read each repair's record from its source and write it to its targets; returns how
+        many copies were applied."""
+        by_source: dict[int, list[KeyRepair]] = {}
+        for repair in repairs:
+            by_source.setdefault(repair.source, []).append(repair)
+        applied = await asyncio.gather(
+            *(
+                self._copy(source, batch[i : i + FETCH_BATCH], db)
+                for source, batch in by_source.items()
+                for i in range(0, len(batch), FETCH_BATCH)
+            )
+        )
+        return sum(applied)
+
+    async def _copy(self, source: int, repairs: list[KeyRepair], db: int) -> int:
+        backend = self.backends[source]
+        values = await call(backend, backend.execute(b"MGET", *(r.key for r in repairs), db=db))
+        assert isinstance(values, list)
+        writes: dict[int, list[tuple[bytes, bytes]]] = {}
+        for repair, record in zip(repairs, values, strict=True):
+            if isinstance(record, bytes):  # gone meanwhile (expired, purged): nothing to copy
+                for target in repair.targets:
+                    writes.setdefault(target, []).append((repair.key, record))
+        await _pace(self._key_limit, sum(len(items) for items in writes.values()))
+        applied = await asyncio.gather(
+            *(
+                self._write(self.backends[target], items[i : i + WRITE_BATCH], db)
+                for target, items in writes.items()
+                for i in range(0, len(items), WRITE_BATCH)
+            )
+        )
+        return sum(applied)
+
+    async def _write(self, backend: Backend, items: list[tuple[bytes, bytes]], db: int) -> int:
+        """Every write a move makes goes through here, under the ring at `self.epoch`: applied
+        where newer, and a refusal means the node holds a version at least as new."""
+        keys = [key for key, _ in items]
+        records = [record for _, record in items]
+        args = write_if_newer_args(keys, records, self._grace_ms)
+        reply = await call(backend, backend.run_script(WRITE_IF_NEWER, keys, args, db))
+        return sum(cast(list[int], reply))
+
+
+async def key_counts(nodes: MoveNodes, endpoints: Sequence[str], grace_ms: int) -> list[int | None]:
+    """The keys a client could see on each node (DBSIZE over its databases); None if down."""
+
+    async def count(backend: Backend) -> int | None:
+        try:
+            info = await call(backend, backend.execute(b"INFO", b"keyspace"))
+            sizes = [
+                await call(backend, backend.run_script(DBSIZE, [], [b"%d" % grace_ms], db))
+                for db in databases_in(cast(bytes, info)) or [0]
+            ]
+        except MoveIncomplete:
+            return None
+        return sum(cast(list[int], sizes))
+
+    return list(await asyncio.gather(*(count(b) for b in await nodes.get(endpoints))))
+
+
+async def _pace(limit: RateLimit, count: int) -> None:
+    delay = limit.delay(count, time.monotonic())
+    if delay > 0:
+        await asyncio.sleep(delay)  # the rate limit, not synchronisation
