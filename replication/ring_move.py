@@ -352,12 +352,11 @@ class RingMove:
             p.unit,
             now - self._started,
         )
-        if self._on_progress is not None:
-            self._on_progress(self._progress)
         if last or now - self._shown >= PROGRESS_EVERY_S:
             self._shown = now
+            if self._on_progress is not None:
+                self._on_progress(self._progress)
             line = self._progress.line()
-            self._on_line(line)
             up = [b for b in self.backends if b.state == "up"]
             await asyncio.gather(
                 *(
@@ -564,6 +563,15 @@ async def key_counts(nodes: MoveNodes, endpoints: Sequence[str], grace_ms: int) 
         return sum(cast(list[int], sizes))
 
     return list(await asyncio.gather(*(count(b) for b in await nodes.get(endpoints))))
+
+
+async def last_progress(nodes: MoveNodes, endpoints: Sequence[str]) -> str | None:
+    """The progress line the running (or last stopped) move noted on the nodes, if any."""
+    for backend in await nodes.get(endpoints):
+        line = await _lenient(backend, backend.execute(b"HGET", RING_KEY, PROGRESS_FIELD))
+        if isinstance(line, bytes):
+            return line.decode()
+    return None
 
 
 async def _pace(limit: RateLimit, count: int) -> None:
