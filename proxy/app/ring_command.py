@@ -18,7 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from leaderless.config.loader import SettingsError, load_settings
-from leaderless.config.settings import NodeAddress, SettingField, Settings, setting_fields
+from leaderless.config.settings import (
+    NodeAddress,
+    ReplicationSettings,
+    SettingField,
+    Settings,
+    setting_fields,
+)
 from leaderless.proxy.server import run_until_signalled
 from leaderless.proxy.state import wall_ms
 from leaderless.replication.move_plan import MoveError, MoveProgress, PendingDrop
@@ -91,8 +97,16 @@ def _add_settings(parser: argparse.ArgumentParser, add_setting_flag: AddFlag) ->
             add_setting_flag(groups[spec.section], spec)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(args: argparse.Namespace, *, asking: bool = False) -> Settings:
+    """The command's settings. With `asking` (show), fewer --node flags than the default n
+    are nodes to ask, not a ring: n is theirs unless given (it matters only while no node
+    stores a ring)."""
     overrides = {key: value for key, value in vars(args).items() if "." in key}
+    nodes = overrides.get("replication.nodes")
+    if asking and isinstance(nodes, list) and "replication.n" not in overrides:
+        overrides["replication.n"] = min(len(nodes), ReplicationSettings().n)
+        overrides.setdefault("replication.w", 1)
+        overrides.setdefault("replication.r", 1)
     settings = load_settings(args.config, overrides)
     if not settings.replication.nodes:
         raise SettingsError("no nodes: give --node URL for each, or --config FILE")
@@ -134,7 +148,7 @@ def _say(line: str) -> None:
 
 
 def _show(args: argparse.Namespace) -> None:
-    settings = _settings(args)
+    settings = _settings(args, asking=True)
     lines: list[str] = []
 
     async def run(stop: asyncio.Event) -> None:
