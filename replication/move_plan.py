@@ -55,6 +55,7 @@ def _order(member: RingMember) -> tuple[str, str, float]:
 
 def next_state(
     stored: RingState | None,
+    pending: PendingDrop | None,
     current: Sequence[RingMember] | None,
     target: Sequence[RingMember],
     n: int,
@@ -62,7 +63,9 @@ def next_state(
 ) -> RingState:
     """The state a move to `target` works from. Moving: a new move over the stored ring (or
     over `current` at epoch 0 when no node stores one), or the stored move to the same
-    members, resumed. Stable: the stored ring already has these members."""
+    members, resumed. Stable: the stored ring already has these members (its drop, if
+    `pending`, is what is left to do); a new move waits for a pending drop to finish, as the
+    nodes it drops from are named only there."""
     endpoints = [member.endpoint for member in target]
     if len(set(endpoints)) != len(endpoints):
         raise MoveRefused("the new ring names a node twice")
@@ -89,6 +92,12 @@ def next_state(
         )
     if same_members(stored.members, target):
         return stored
+    if pending is not None:
+        raise MoveRefused(
+            f"the move to epoch {stored.epoch} still drops records from "
+            f"{', '.join(pending.nodes) or 'its members'}: finish it first (leaderless ring "
+            "move to its members)"
+        )
     return RingState(stored.epoch + 1, n, vnodes, tuple(target), previous=stored.members)
 
 

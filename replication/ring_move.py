@@ -219,7 +219,9 @@ async def move(
         known = [a.endpoint for a in (*replication.nodes, *(current or ()))]
         stored = await read_stored(nodes, known)
         members = None if current is None else [RingMember.of(a) for a in current]
-        state = next_state(stored.state, members, target, replication.n, replication.vnodes)
+        state = next_state(
+            stored.state, stored.pending, members, target, replication.n, replication.vnodes
+        )
         if not state.moving and stored.pending is None:
             on_line(f"ring move: the ring at epoch {state.epoch} has these members already")
             return state

@@ -130,12 +130,12 @@ def _move(args: argparse.Namespace) -> None:
         )
         stopped = asyncio.ensure_future(stop.wait())
         await asyncio.wait([work, stopped], return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
         if not work.done():
             work.cancel()
-            _say("ring move: stopped; run it again to resume")
-        stopped.cancel()
-        if not work.cancelled():
-            work.result()
+            await asyncio.gather(work, return_exceptions=True)
+            raise OSError("ring move: stopped; run it again to resume")
+        work.result()
 
     try:
         run_until_signalled(run)

@@ -43,32 +43,39 @@ def header(ts_ms: int, *, tombstone: bool = False) -> bytes:
 
 def test_a_move_over_the_stored_ring_is_at_the_next_epoch() -> None:
     stored = RingState(4, 3, 32, THREE)
-    state = next_state(stored, None, FIVE, 3, 32)
+    state = next_state(stored, None, None, FIVE, 3, 32)
     assert state == RingState(5, 3, 32, FIVE, previous=THREE)
     assert stable(state) == RingState(6, 3, 32, FIVE)
 
 
 def test_with_no_stored_ring_the_current_nodes_must_be_named() -> None:
     with pytest.raises(MoveRefused, match="--from-config"):
-        next_state(None, None, FIVE, 3, 32)
-    assert next_state(None, THREE, FIVE, 3, 32) == RingState(1, 3, 32, FIVE, previous=THREE)
+        next_state(None, None, None, FIVE, 3, 32)
+    assert next_state(None, None, THREE, FIVE, 3, 32) == RingState(1, 3, 32, FIVE, previous=THREE)
 
 
 def test_the_stored_move_to_the_same_members_is_resumed_in_any_order() -> None:
     stored = RingState(5, 3, 32, FIVE, previous=THREE)
-    assert next_state(stored, None, tuple(reversed(FIVE)), 3, 32) is stored
+    assert next_state(stored, None, None, tuple(reversed(FIVE)), 3, 32) is stored
     assert same_members(FIVE, tuple(reversed(FIVE)))
 
 
 def test_a_move_to_other_members_while_one_is_in_progress_is_refused() -> None:
     stored = RingState(5, 3, 32, FIVE, previous=THREE)
     with pytest.raises(MoveRefused, match="in progress"):
-        next_state(stored, None, FIVE[:4], 3, 32)
+        next_state(stored, None, None, FIVE[:4], 3, 32)
 
 
 def test_a_ring_with_these_members_already_is_returned_stable() -> None:
     stored = RingState(6, 3, 32, FIVE)
-    assert next_state(stored, None, FIVE, 3, 32) is stored
+    assert next_state(stored, None, None, FIVE, 3, 32) is stored
+    assert next_state(stored, PendingDrop(6, ("h:9",)), None, FIVE, 3, 32) is stored
+
+
+def test_a_new_move_waits_for_the_last_one_s_drop() -> None:
+    stored = RingState(6, 3, 32, FIVE)
+    with pytest.raises(MoveRefused, match="still drops records from h:9"):
+        next_state(stored, PendingDrop(6, ("h:9",)), None, THREE, 3, 32)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +91,7 @@ def test_unusable_targets_are_refused(
     target: tuple[RingMember, ...], n: int, vnodes: int, message: str
 ) -> None:
     with pytest.raises(MoveRefused, match=message):
-        next_state(RingState(1, 3, 32, THREE), None, target, n, vnodes)
+        next_state(RingState(1, 3, 32, THREE), None, None, target, n, vnodes)
 
 
 def test_every_changed_range_is_scanned_on_n_minus_w_plus_1_old_owners() -> None:

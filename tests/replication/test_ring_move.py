@@ -221,7 +221,7 @@ def test_a_move_stopped_after_installing_the_moving_ring_resumes(
         mover = MoveNodes([node.address for node in nodes], connect_timeout_s=1)
         try:
             stored = await read_stored(mover, [node.address.endpoint for node in nodes])
-            state = next_state(stored.state, current, target, N, VNODES)
+            state = next_state(stored.state, stored.pending, current, target, N, VNODES)
             await install(mover, state, state.endpoints())
         finally:
             await mover.close()
