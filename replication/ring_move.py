@@ -356,8 +356,6 @@ class RingMove:
         )
         if last or now - self._shown >= PROGRESS_EVERY_S:
             self._shown = now
-            if self._on_progress is not None:
-                self._on_progress(self._progress)
             line = self._progress.line()
             up = [b for b in self.backends if b.state == "up"]
             await asyncio.gather(
@@ -366,6 +364,8 @@ class RingMove:
                     for b in up
                 )
             )
+            if self._on_progress is not None:
+                self._on_progress(self._progress)
 
     async def _stream(self, moving: Moving) -> None:
         """Step 3: every key of the changed ranges to its new owners."""

@@ -16,6 +16,7 @@ import redis
 from leaderless.config.loader import load_settings
 from leaderless.config.settings import Settings
 from leaderless.proxy.app.local_nodes import LocalRedisNode
+from leaderless.proxy.app.ring_command import ring_report
 from leaderless.replication.merkle import range_of
 from leaderless.replication.move_plan import MoveIncomplete, MoveProgress, MoveRefused, next_state
 from leaderless.replication.placement import Placement
@@ -323,3 +324,43 @@ def test_the_ring_command_moves_and_shows_the_ring(redis_nodes: StartNodes) -> N
     assert abs(sum(float(row[3]) for row in rows) - N) <= 0.002  # printed to 3 places
     assert all(row[-1] == "member" for row in rows)
     assert all(int(row[4]) > 0 for row in rows)
+
+
+class Interrupted(Exception):
+    """Stands for the move's process stopping at that point."""
+
+
+def test_a_move_stopped_while_dropping_is_finished_by_finish_move(
+    redis_nodes: StartNodes, lines: list[str]
+) -> None:
+    nodes = redis_nodes(5)
+    newest_of = seed(nodes[:3], nodes)
+    before = snapshot(nodes)
+
+    def stop_in_the_drop(progress: MoveProgress) -> None:
+        if progress.step == "drop":
+            raise Interrupted()
+
+    with pytest.raises(Interrupted):
+        run(
+            move(
+                settings_of(nodes[1:]),
+                current=[node.address for node in nodes[:3]],
+                wall_ms=now_ms,
+                on_line=lines.append,
+                on_progress=stop_in_the_drop,
+            )
+        )
+    with client(nodes[1]) as c:
+        assert c.hget(RING_KEY, DROPPING_FIELD) is not None
+    report = run(ring_report(settings_of(nodes[1:])))
+    assert isinstance(report, list)
+    headline = "stored ring: epoch 2, stable; dropping moved records from "
+    assert report[0].startswith(headline + nodes[0].address.endpoint)
+    assert any(line.startswith("progress: ring move (epoch 2) drop:") for line in report)
+    finished = run(finish_move(settings_of(nodes[1:]), wall_ms=now_ms, on_line=lines.append))
+    assert isinstance(finished, RingState) and finished.epoch == 2
+    assert_moved(nodes[:3], nodes[1:], nodes, newest_of, before, 2)
+    for db in DATABASES:
+        with client(nodes[0], db) as c:
+            assert contents(c) == {}
