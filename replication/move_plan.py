@@ -160,6 +160,9 @@ def copies(
     `key`, given the header each backend in `held` (position, header or None) holds; sources
     and targets are positions. Dead versions are not copied where there is nothing to beat
     (reconcile.py)."""
+    first = held[0][1]
+    if first and all(header == first for _, header in held[1:]):
+        return []  # the same version everywhere: the common case once copied
     repairs = plan(
         [{key: header} if header else {} for _, header in held],
         now_ms=now_ms,

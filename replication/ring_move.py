@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -76,6 +76,9 @@ REQUEST_TIMEOUT_S = 30.0
 FETCH_BATCH = 500
 WRITE_BATCH = 200
 PROGRESS_EVERY_S = 1.0
+WORKERS = 4
+Page = Callable[[int, int, dict[bytes, bytes]], Coroutine[object, None, None]]
+"""What is done with a page of keys found on a node: (its position, the database, key -> header)."""
 
 
 @dataclass(frozen=True)
@@ -391,25 +394,36 @@ class RingMove:
         position: int,
         ranges: Sequence[int],
         db: int,
-        page: Callable[[int, int, dict[bytes, bytes]], Awaitable[None]],
+        page: Page,
     ) -> None:
         """One pass over backend `position`'s keyspace in `db` for the records of `ranges`,
-        each page found handed to `page(position, db, found)`."""
+        each page found handed to `page(position, db, found)`; up to WORKERS pages are worked
+        on while the scan goes on, so that round trips overlap."""
         backend = self.backends[position]
         scan = RangeScan(ranges)
-        while not scan.done:
-            reply = await call(backend, backend.run_script(SCAN_RANGES, [], scan.request(), db))
-            try:
-                scanned, found = scan.feed(reply)
-            except ValueError as error:
-                raise MoveIncomplete(f"{backend.name}: {error}") from None
-            await _pace(self._scan_limit, scanned)
-            if found:
-                await page(position, db, found)
+        working: set[asyncio.Task[None]] = set()
+        try:
+            while not scan.done:
+                request = backend.run_script(SCAN_RANGES, [], scan.request(), db)
+                try:
+                    scanned, found = scan.feed(await call(backend, request))
+                except ValueError as error:
+                    raise MoveIncomplete(f"{backend.name}: {error}") from None
+                await _pace(self._scan_limit, scanned)
+                if found:
+                    if len(working) >= WORKERS:
+                        done, working = await asyncio.wait(
+                            working, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        await asyncio.gather(*done)  # raises what failed
+                    working.add(asyncio.create_task(page(position, db, found)))
+            await asyncio.gather(*working)
+        finally:
+            for task in working:
+                task.cancel()
+            await asyncio.gather(*working, return_exceptions=True)
 
-    def _stream_page(
-        self, moving: Moving, up: set[int], seen: set[bytes]
-    ) -> Callable[[int, int, dict[bytes, bytes]], Awaitable[None]]:
+    def _stream_page(self, moving: Moving, up: set[int], seen: set[bytes]) -> Page:
         async def page(source: int, db: int, found: dict[bytes, bytes]) -> None:
             found = {key: header for key, header in found.items() if key not in seen}
             seen.update(found)
@@ -442,9 +456,7 @@ class RingMove:
             await self._advance(done=1)
         await self._advance(last=True)
 
-    def _drop_page(
-        self, placement: Placement
-    ) -> Callable[[int, int, dict[bytes, bytes]], Awaitable[None]]:
+    def _drop_page(self, placement: Placement) -> Page:
         async def page(source: int, db: int, found: dict[bytes, bytes]) -> None:
             holders = {key: [source, *placement.owners_of(key)] for key in found}
             held = await self._headers(source, found, holders, db)
