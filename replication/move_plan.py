@@ -221,11 +221,15 @@ class MoveProgress:
     unit: str
     """What `done` counts: ranges (stream) or nodes (drop)."""
     seconds: float
+    scans_done: int = 0
+    scans_total: int = 0
+    """The stream's node scans: a range is done once all its scans are, each a whole keyspace."""
 
     def line(self) -> str:
         rate = f", {self.keys / self.seconds:.0f} keys/s" if self.seconds > 0 else ""
         verb = "copies written" if self.step == "stream" else "records dropped"
+        scans = f" ({self.scans_done}/{self.scans_total} node scans)" if self.scans_total else ""
         return (
             f"ring move (epoch {self.epoch}) {self.step}: {self.keys} keys, {self.changes} {verb}, "
-            f"{self.done}/{self.total} {self.unit} done, {self.seconds:.1f} s{rate}"
+            f"{self.done}/{self.total} {self.unit} done{scans}, {self.seconds:.1f} s{rate}"
         )

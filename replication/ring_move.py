@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 import hiredis
@@ -337,25 +337,23 @@ class RingMove:
         infos = await asyncio.gather(*(call(b, b.execute(b"INFO", b"keyspace")) for b in backends))
         return sorted({db for info in infos for db in databases_in(cast(bytes, info))})
 
-    def _start(self, step: str, total: int, unit: str) -> None:
+    def _start(self, step: str, total: int, unit: str, scans: int = 0) -> None:
         self._started = time.monotonic()
-        self._progress = MoveProgress(step, self.epoch, 0, 0, 0, total, unit, 0.0)
+        self._progress = MoveProgress(step, self.epoch, 0, 0, 0, total, unit, 0.0, 0, scans)
 
     async def _advance(
-        self, keys: int = 0, changes: int = 0, done: int = 0, *, last: bool = False
+        self, keys: int = 0, changes: int = 0, done: int = 0, scans: int = 0, *, last: bool = False
     ) -> None:
         """Count work done; report it (and note it on the nodes) at most once a second."""
         p = self._progress
         now = time.monotonic()
-        self._progress = MoveProgress(
-            p.step,
-            p.epoch,
-            p.keys + keys,
-            p.changes + changes,
-            p.done + done,
-            p.total,
-            p.unit,
-            now - self._started,
+        self._progress = replace(
+            p,
+            keys=p.keys + keys,
+            changes=p.changes + changes,
+            done=p.done + done,
+            scans_done=p.scans_done + scans,
+            seconds=now - self._started,
         )
         if last or now - self._shown >= PROGRESS_EVERY_S:
             self._shown = now
@@ -375,7 +373,7 @@ class RingMove:
         up = {i for i, b in enumerate(self.backends) if b.state == "up"}
         names = [b.name for b in self.backends]
         plan = stream_plan(moving, up, self.settings.replication.w, names)
-        self._start("stream", len(plan.changed), "ranges")
+        self._start("stream", len(plan.changed), "ranges", len(plan.scans))
         remaining = plan.scans_of()
         databases = await self._databases([self.backends[p] for p in plan.scans])
         seen: dict[int, set[bytes]] = {db: set() for db in databases}
@@ -386,7 +384,7 @@ class RingMove:
             for range_id in ranges:
                 remaining[range_id] -= 1
                 finished += remaining[range_id] == 0
-            await self._advance(done=finished)
+            await self._advance(done=finished, scans=1)
         await self._advance(last=True)
 
     async def _scan(

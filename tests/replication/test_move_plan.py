@@ -153,8 +153,11 @@ def test_a_pending_drop_decodes_to_itself_and_junk_to_none() -> None:
 
 
 def test_the_progress_line_says_keys_ranges_and_rate() -> None:
-    line = MoveProgress("stream", 5, 200, 400, 3, 10, "ranges", 2.0).line()
+    line = MoveProgress("stream", 5, 200, 400, 3, 10, "ranges", 2.0, 1, 2).line()
     assert line == (
-        "ring move (epoch 5) stream: 200 keys, 400 copies written, 3/10 ranges done, "
-        "2.0 s, 100 keys/s"
+        "ring move (epoch 5) stream: 200 keys, 400 copies written, 3/10 ranges done "
+        "(1/2 node scans), 2.0 s, 100 keys/s"
+    )
+    assert MoveProgress("drop", 6, 9, 9, 1, 4, "nodes", 0.0).line() == (
+        "ring move (epoch 6) drop: 9 keys, 9 records dropped, 1/4 nodes done, 0.0 s"
     )
