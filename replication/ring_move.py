@@ -373,6 +373,10 @@ class RingMove:
         up = {i for i, b in enumerate(self.backends) if b.state == "up"}
         names = [b.name for b in self.backends]
         plan = stream_plan(moving, up, self.settings.replication.w, names)
+        self._on_line(
+            f"ring move: epoch {self.epoch}: streaming the {len(plan.changed)} ranges whose "
+            f"owners change, scanning {len(plan.scans)} nodes"
+        )
         self._start("stream", len(plan.changed), "ranges", len(plan.scans))
         remaining = plan.scans_of()
         databases = await self._databases([self.backends[p] for p in plan.scans])
@@ -445,6 +449,10 @@ class RingMove:
                 f"cannot drop moved records: {', '.join(down)} unreachable; the records stay "
                 "until the move is run again with every node up"
             )
+        self._on_line(
+            f"ring move: epoch {self.epoch}: dropping from {len(self.backends)} nodes "
+            "the records of the ranges they no longer own"
+        )
         self._start("drop", len(self.backends), "nodes")
         databases = await self._databases(self.backends)
         for position in range(len(self.backends)):
