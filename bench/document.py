@@ -26,6 +26,7 @@ class RunInfo:
     python: str
     server: str
     nodes: int
+    copies: int
     w: int
     r: int
     workers: int
@@ -64,6 +65,7 @@ def document(
             "python": info.python,
             "server": info.server,
             "nodes": info.nodes,
+            "copies": info.copies,
             "w": info.w,
             "r": info.r,
             "workers": info.workers,

@@ -98,7 +98,7 @@ def main() -> None:
         Processes(server.path) as processes,
     ):
         replicas = [processes.node(Path(scratch) / f"replica{i}") for i in range(3)]
-        proxy = processes.proxy(replicas, 1)
+        proxy = processes.proxy(replicas, len(replicas), 1)
         seconds = load(proxy.port, args.keys, b"v" * args.value_bytes, args.loaders)
         print(json.dumps({"load": {"keys": args.keys, "seconds": round(seconds, 2)}}), flush=True)
         for count in counts:

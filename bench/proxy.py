@@ -137,7 +137,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=3,
         metavar="N",
-        help="replicas behind the proxy; W = R = a majority (default: 3)",
+        help="nodes behind the proxy (default: 3)",
+    )
+    parser.add_argument(
+        "--copies",
+        type=int,
+        metavar="N",
+        help="copies of each key, N; W = R = a majority of N. Fewer than --nodes puts the "
+        "nodes on a ring (default: every node holds every key)",
     )
     parser.add_argument(
         "--workers",
@@ -240,7 +247,7 @@ def run(args: argparse.Namespace) -> None:
         root = Path(scratch)
         direct = procs.node(root / "direct")
         replicas = [procs.node(root / f"replica{i}") for i in range(args.nodes)]
-        proxy = procs.proxy(replicas, args.workers)
+        proxy = procs.proxy(replicas, _copies(args), args.workers)
         print(_preamble(args, server, proxy.pid, generators), file=out, flush=True)
         results: list[CaseResult] = []
         latencies: list[LatencyResult] = []
@@ -283,12 +290,13 @@ def run(args: argparse.Namespace) -> None:
 def _run_info(
     args: argparse.Namespace, server: NodeServer, generators: Sequence[LoadGenerator]
 ) -> RunInfo:
-    majority = args.nodes // 2 + 1
+    majority = _copies(args) // 2 + 1
     return RunInfo(
         cpus=os.cpu_count(),
         python=platform.python_version(),
         server=str(server.build),
         nodes=args.nodes,
+        copies=_copies(args),
         w=majority,
         r=majority,
         workers=args.workers,
@@ -298,6 +306,15 @@ def _run_info(
         clients=args.clients,
         pipeline=args.pipeline,
     )
+
+
+def _copies(args: argparse.Namespace) -> int:
+    copies: int | None = args.copies
+    if copies is None:
+        return int(args.nodes)
+    if not 1 <= copies <= args.nodes:
+        raise BenchError(f"--copies {copies} must be between 1 and --nodes {args.nodes}")
+    return copies
 
 
 def _print_json(figures: dict[str, object], out: TextIO) -> None:
@@ -321,13 +338,14 @@ def _preamble(
     proxy_pid: int,
     generators: Sequence[LoadGenerator],
 ) -> str:
-    majority = args.nodes // 2 + 1
+    copies = _copies(args)
+    majority = copies // 2 + 1
     names = " and ".join(generator.name for generator in generators)
     load = f"SET/GET load from {names}; " if names else ""
     return (
         f"leaderless bench: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{server.build} from {server.path}; proxy (pid {proxy_pid}, {args.workers} "
-        f"worker{'s' if args.workers > 1 else ''}) N={args.nodes} W={majority} "
+        f"worker{'s' if args.workers > 1 else ''}) {args.nodes} nodes N={copies} W={majority} "
         f"R={majority}; {load}{args.repeat} interleaved runs per case, "
         "median shown\n"
     )
@@ -376,15 +394,15 @@ class Processes(contextlib.ExitStack):
         self.callback(node.stop)
         return node
 
-    def proxy(self, replicas: Sequence[LocalRedisNode], workers: int) -> _Proxy:
-        majority = str(len(replicas) // 2 + 1)
+    def proxy(self, replicas: Sequence[LocalRedisNode], copies: int, workers: int) -> _Proxy:
+        majority = str(copies // 2 + 1)
         command = [
             _leaderless(),
             "proxy",
             "--listen",
             "127.0.0.1:0",
             "--n",
-            str(len(replicas)),
+            str(copies),
             "--w",
             majority,
             "--r",

@@ -30,6 +30,7 @@ class NodeStatus:
     state: str  # "up", "suspect" (connected but not answering) or "down"
     health: str = "in_sync"  # or "recovering" (emptied, not counted toward reads), "checking"
     version: str = ""  # the server and its release, `valkey-8.1.8`; "" until it has answered
+    ring_share: float = 1.0  # the fraction of the key space it holds a copy of on the ring
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,8 @@ class InfoSnapshot:
     net_input_bytes: int = 0
     net_output_bytes: int = 0
     error_replies: int = 0
+    ring_epoch: int = 0
+    ring_moving: bool = False
     commands: tuple[CommandFigures, ...] = ()
     keyspace: tuple[tuple[int, int, int], ...] = ()
     """Per database holding keys: its number, its keys and its keys with an expiry."""
@@ -177,7 +180,8 @@ def _leaderless(s: InfoSnapshot) -> Fields:
     nodes: Fields = [
         (
             f"node{index}",
-            f"address={node.address},state={node.state},health={node.health},version={node.version}",
+            f"address={node.address},state={node.state},health={node.health},"
+            f"version={node.version},ring_share={node.ring_share:.3f}",
         )
         for index, node in enumerate(s.nodes)
     ]
@@ -186,6 +190,8 @@ def _leaderless(s: InfoSnapshot) -> Fields:
         ("w", s.w),
         ("r", s.r),
         ("proxy_id", s.proxy_id),
+        ("ring_epoch", s.ring_epoch),
+        ("ring_moving", int(s.ring_moving)),
         *nodes,
         ("reads", s.reads),
         ("writes", s.writes),

@@ -30,13 +30,15 @@ import random
 import signal
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from leaderless.config.loader import SettingsError
 from leaderless.config.settings import (
     ListenSettings,
+    NodeAddress,
     Settings,
     format_endpoint,
     parse_endpoint,
@@ -53,6 +55,7 @@ from leaderless.replication.hints import HintLedger
 from leaderless.replication.hlc import HybridClock
 from leaderless.replication.ntp import ClockCheck, OffsetAction, monitor_clock
 from leaderless.replication.rejoin import Rejoin
+from leaderless.replication.ring_state import RingInForce, RingMember, configured
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,8 @@ class Started:
     hints_pending: int
     metrics_port: int | None = None
     """Where /metrics is served (metrics.listen's host), None when it is not."""
+    ring: str = ""
+    """The ring in force, e.g. `ring epoch 2: 5 nodes, 3 copies of each key`."""
 
 
 async def open_state(settings: Settings, *, wall_ms: Callable[[], int] = wall_ms) -> ProxyState:
@@ -146,6 +151,7 @@ async def open_state(settings: Settings, *, wall_ms: Callable[[], int] = wall_ms
     )
     await handoff.open([backend.name for backend in backends])
     rejoin = Rejoin(backends, handoff, timeout_s=timeout_s, wall_ms=wall_ms)
+    configured_ring = configured(replication.nodes, replication.n, replication.vnodes)
     coordinator = Coordinator(
         backends,
         w=replication.w,
@@ -156,7 +162,12 @@ async def open_state(settings: Settings, *, wall_ms: Callable[[], int] = wall_ms
         rejoin=rejoin,
         expired_grace_ms=replication.expired_grace_s * 1000,
         sloppy_quorum=hints.sloppy_quorum,
+        ring=RingInForce(configured_ring, {b.name: b.index for b in backends}),
+        new_backend=(
+            partial(_member_backend, replication.nodes[0], timeout_s) if replication.nodes else None
+        ),
     )
+    handoff.ring_epoch = lambda: coordinator.ring.epoch
     clock_check = ClockCheck(
         replication.max_clock_offset_ms, OffsetAction(replication.clock_offset_action)
     )
@@ -170,10 +181,31 @@ async def open_state(settings: Settings, *, wall_ms: Callable[[], int] = wall_ms
     )
     try:
         await asyncio.gather(*(backend.connect() for backend in backends))
+        await coordinator.load_ring()
     except BaseException:
         await coordinator.close()
         raise
     return state
+
+
+def _member_backend(
+    configured: NodeAddress, timeout_s: float, index: int, member: RingMember
+) -> Backend:
+    """A ring member the config does not list, logged in to as the first configured node."""
+    host, port = parse_endpoint(member.endpoint)
+    address = replace(configured, host=host, port=port, zone=member.zone, weight=member.weight)
+    return Backend(index, address, connect_timeout_s=timeout_s)
+
+
+def ring_line(ring: RingInForce) -> str:
+    state = ring.state
+    members = f"{len(state.members)} node" + ("s" if len(state.members) > 1 else "")
+    if ring.only is not None and not state.moving:
+        placement = "every key on every node"
+    else:
+        placement = f"{state.n} copies of each key, {state.vnodes} virtual nodes per node"
+    moving = f"; keys moving from a ring of {len(state.previous or ())}" if state.moving else ""
+    return f"ring epoch {state.epoch}: {members}, {placement}{moving}"
 
 
 async def serve(
@@ -227,6 +259,7 @@ async def serve(
         replicas=tuple(_replica_state(backend) for backend in backends),
         hints_pending=coordinator.hints.pending,
         metrics_port=None if metrics is None else metrics.port,
+        ring=ring_line(coordinator.ring),
     )
     if report is None:
         print("\n".join(startup_lines(settings, [started])), flush=True)
@@ -236,6 +269,7 @@ async def serve(
         loop.create_task(_purge_tombstones(state)),
         loop.create_task(coordinator.handoff.replay_forever(backends)),
         loop.create_task(coordinator.rejoin.watch_forever()),
+        loop.create_task(coordinator.watch_ring_forever()),
     ]
     if replication.ntp_servers:
         servers = [parse_ntp_server(server) for server in replication.ntp_servers]
@@ -315,6 +349,8 @@ def startup_lines(settings: Settings, started: Sequence[Started]) -> list[str]:
         else:  # the workers connected at slightly different moments, and saw different things
             seen = "; ".join(f"worker {worker}: {state}" for worker, state in enumerate(found))
             lines.append(f"  replica {index}: {seen}")
+    if first.ring:
+        lines.append(f"  {first.ring}")
     if listen.auth_required:
         logins = ["requirepass"] if listen.requirepass is not None else []
         logins += [f"user {user.name}" for user in listen.users]

@@ -22,6 +22,17 @@ toward W (see `rounds`). Reads count only replicas `rejoin.py` finds IN_SYNC: a 
 came back emptied is left out of read quorums until it is refilled (`membership.py`), and one
 just (re)connected is waited for until its check is done.
 
+The ring (`ring_state.py`, `placement.py`): with M > N nodes each key lives on its N owners,
+and the coordinator of a database hands each request to the coordinator of its keys' owners
+(`_view`): one per set of owners, made when first asked for, with the owners as its
+replicas, so everything above runs unchanged over those N. A request whose keys have different
+owners is split among them and answered once every part is. With M = N every key has every
+node, and the coordinator is its own view: nothing is routed. While keys move between two
+rings, a key's view has its old and its new owners, and its rounds need W acknowledgements
+among each (`Group`), or R replies among the old owners. Every read and write carries the
+ring's epoch to the nodes; one that holds a newer ring says so, and the request goes again
+once that ring is loaded (`_retry`).
+
 Databases (`databases.py`): a coordinator serves one; `database(n)` is the coordinator of
 database n, made when first asked for. They all share the replicas' connections (which
 switch databases inline, see `backend.py`), the clock, the hints, the rejoin checks, the
@@ -33,12 +44,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import secrets
 from collections.abc import Callable, Sequence
 from enum import Enum
 from functools import partial
 from typing import Literal, TypeVar, cast
 
+import hiredis
 from leaderless.replication.backend import (
     Backend,
     Deliver,
@@ -57,9 +70,18 @@ from leaderless.replication.hlc import HybridClock, Timestamp
 from leaderless.replication.membership import Health
 from leaderless.replication.merge import Repair, ReplicaRead, Resolution, resolve
 from leaderless.replication.merkle import range_of
+from leaderless.replication.quorum import Group
 from leaderless.replication.reads import Read, check_reads, decode_read, decode_reads, split_reads
 from leaderless.replication.record import Record, encode_record
 from leaderless.replication.rejoin import Rejoin
+from leaderless.replication.ring_state import (
+    READ_RING,
+    RingInForce,
+    RingMember,
+    RingState,
+    RingStateError,
+    newest,
+)
 from leaderless.replication.rounds import (
     BadReply,
     Deadlines,
@@ -73,6 +95,7 @@ from leaderless.replication.rounds import (
 )
 from leaderless.replication.scripts import (
     DBSIZE,
+    EPOCH_KEY,
     FLUSH,
     FLUSH_KEY,
     PURGE_TOMBSTONES,
@@ -80,9 +103,14 @@ from leaderless.replication.scripts import (
     write_if_newer_args,
 )
 
+log = logging.getLogger(__name__)
+
 RESTAMP_ATTEMPTS = 3
 """Tries of a write whose replicas hold a newer version (see Coordinator.write)."""
 
+
+RING_POLL_S = 1.0
+"""How often a proxy looks for a newer ring on the nodes."""
 
 MAX_BATCH = 256
 """Most keys in one round: the requests of one event-loop tick share rounds up to this."""
@@ -91,6 +119,14 @@ MAX_BATCH = 256
 class _Batch(Enum):
     READS = "reads"
     WRITES = "writes"
+
+
+class RingMoved(BadReply):
+    """A replica holds a newer ring than this proxy routes by."""
+
+
+NewBackend = Callable[[int, RingMember], Backend]
+"""Makes the backend of a ring member the config does not name, at the given position."""
 
 
 class Coordinator:
@@ -106,9 +142,26 @@ class Coordinator:
         rejoin: Rejoin,
         expired_grace_ms: int,
         sloppy_quorum: bool = False,
+        ring: RingInForce | None = None,
+        new_backend: NewBackend | None = None,
     ) -> None:
         self.backends = list(backends)
         self._names = tuple(backend.name for backend in self.backends)
+        self.ring = ring or RingInForce(
+            RingState(0, len(self.backends), 1, tuple(RingMember(b.name) for b in self.backends)),
+            {backend.name: backend.index for backend in self.backends},
+        )
+        """The ring in force, shared by every database's coordinator and every view."""
+        self._new_backend = new_backend
+        self._router = self
+        """The coordinator of this database, which routes requests to the views."""
+        self._views: dict[object, Coordinator] | None = {}
+        """This database's coordinators of each set of owners (None in a view)."""
+        self._read_groups: tuple[Group, ...] = ()
+        self._write_groups: tuple[Group, ...] = ()
+        self._ring_loading: asyncio.Future[None] | None = None
+        self._waiting: list[Coordinator] = []
+        """The views with requests queued this tick (in the database's coordinator)."""
         self.w = w
         self.r = r
         self.timeout_s = timeout_s
@@ -142,8 +195,184 @@ class Coordinator:
             coordinator = self._databases[db] = copy.copy(self)
             coordinator.db = db
             coordinator._queued = []
+            coordinator._router = coordinator
+            coordinator._views = {}
+            coordinator._waiting = []
             coordinator.unacknowledged = Unacknowledged()
         return coordinator
+
+    def owners_of(self, key: bytes) -> list[Backend]:
+        """The replicas of a key: its owners, during a move its old and new owners."""
+        return self._view(self.ring.owners_of(key)).backends
+
+    def _view(self, owners: object) -> Coordinator:
+        """The coordinator of one set of owners (or of a move's old and new owners) in this
+        database: the same shared state over those replicas, with its own queue."""
+        views = self._views
+        assert views is not None, "a view does not route"
+        view = views.get(owners)
+        if view is not None:
+            return view
+        if owners and isinstance(owners[0], tuple):  # type: ignore[index]
+            old, new = cast(tuple[tuple[int, ...], tuple[int, ...]], owners)
+            positions = tuple(sorted({*old, *new}))
+        else:
+            old = new = positions = cast(tuple[int, ...], owners)
+        if positions == tuple(range(len(self.backends))) and old == new:
+            view = self
+        else:
+            view = copy.copy(self)
+            view.backends = [self.backends[i] for i in positions]
+            view._names = tuple(backend.name for backend in view.backends)
+            view._queued = []
+            view._views = None
+            if old != new:
+                local = {replica: at for at, replica in enumerate(positions)}
+                old_group = frozenset(local[i] for i in old)
+                new_group = frozenset(local[i] for i in new)
+                view._read_groups = (Group("old owners", old_group, self.r),)
+                view._write_groups = (
+                    Group("old owners", old_group, self.w),
+                    Group("new owners", new_group, self.w),
+                )
+        views[owners] = view
+        return view
+
+    def _route(
+        self, kind: _Batch, items: Sequence[object], keys: Sequence[bytes], done: Outcome
+    ) -> None:
+        """Hand a request to the view of its keys' owners, or split it among several."""
+        ring = self.ring
+        if ring.only is not None:
+            self._view(ring.only)._start(kind, items, done)
+            return
+        parts: dict[object, list[int]] = {}
+        for position, key in enumerate(keys):
+            parts.setdefault(ring.owners_of(key), []).append(position)
+        if len(parts) == 1:
+            self._view(next(iter(parts)))._start(kind, items, done)
+            return
+        gathered = _Gathered(len(items), len(parts), done, kind is _Batch.READS)
+        for owners, positions in parts.items():
+            self._view(owners)._start(
+                kind, [items[i] for i in positions], partial(gathered.part, positions)
+            )
+
+    def _start(self, kind: _Batch, items: Sequence[object], done: Outcome) -> None:
+        epoch = self.ring.epoch
+        if kind is _Batch.READS:
+            self._enqueue(kind, items, done)
+        else:
+            records = cast(Sequence[tuple[bytes, Record]], items)
+            self._enqueue(kind, items, partial(self._written, records, done, epoch))
+
+    def retry_if_moved(
+        self, kind: Literal["read", "write"], items: Sequence[object], done: Outcome, epoch: int
+    ) -> bool:
+        """A request failed under ring `epoch` while a node showed a newer one: go again once
+        that ring is loaded (and fail as before if it cannot be). Whether it goes again."""
+        if self.ring.seen <= epoch:
+            return False
+        router = self._router
+        retry = asyncio.ensure_future(router._retry(kind, items, epoch))
+        retry.add_done_callback(partial(pass_outcome, done))
+        return True
+
+    async def _retry(
+        self, kind: Literal["read", "write"], items: Sequence[object], epoch: int
+    ) -> object:
+        await self.load_ring()
+        if self.ring.epoch <= epoch:
+            raise QuorumError(
+                f"ERR a replica holds ring epoch {self.ring.seen}, newer than this proxy's "
+                f"{self.ring.epoch}, and it could not be loaded; try again"
+            )
+        batch = _Batch.READS if kind == "read" else _Batch.WRITES
+        keys = (
+            cast(Sequence[bytes], items)
+            if batch is _Batch.READS
+            else [key for key, _ in cast(Sequence[tuple[bytes, Record]], items)]
+        )
+        return await completion(partial(self._route, batch, items, keys))
+
+    async def load_ring(self) -> None:
+        """Read the ring every reachable node holds and adopt the newest, if newer than the
+        one in force (one load at a time; callers that come meanwhile wait for it)."""
+        if self._ring_loading is None or self._ring_loading.done():
+            self._ring_loading = asyncio.ensure_future(self._load_ring())
+        await asyncio.shield(self._ring_loading)
+
+    async def _load_ring(self) -> None:
+        up = [backend for backend in self.backends if backend.state == "up"]
+        replies = await asyncio.gather(
+            *(asyncio.wait_for(backend.execute(*READ_RING), self.timeout_s) for backend in up),
+            return_exceptions=True,
+        )
+        try:
+            state = newest(replies)
+        except RingStateError as error:
+            log.error("%s", error, extra={"event": "ring_unreadable"})
+            return
+        if state is not None and state.epoch > self.ring.epoch:
+            await self.adopt(state)
+
+    async def watch_ring_forever(self) -> None:
+        """Look at the nodes' ring epoch every RING_POLL_S, so that a proxy with no requests
+        in flight still adopts a newer ring (requests find it on their own)."""
+        while True:
+            await asyncio.sleep(RING_POLL_S)  # a polling interval, not synchronisation
+            up = [backend for backend in self.backends if backend.state == "up"]
+            replies = await asyncio.gather(
+                *(
+                    asyncio.wait_for(backend.execute(b"GET", EPOCH_KEY), self.timeout_s)
+                    for backend in up
+                ),
+                return_exceptions=True,
+            )
+            epochs = [
+                int(reply) for reply in replies if isinstance(reply, bytes) and reply.isdigit()
+            ]
+            if epochs and self.ring.saw(max(epochs)):
+                try:
+                    await self.load_ring()
+                except QuorumError as error:
+                    log.error("cannot adopt the newer ring: %s", error)
+
+    async def adopt(self, state: RingState) -> None:
+        """Route by `state` from now on, once connected to the members this proxy did not have
+        (one that cannot be reached is retried in the background): every database's views
+        are made again for it."""
+        positions = {backend.name: backend.index for backend in self.backends}
+        added = []
+        for member in (*state.members, *(state.previous or ())):
+            if member.endpoint in positions:
+                continue
+            if self._new_backend is None:
+                raise QuorumError(f"ERR ring member {member.endpoint} has no backend here")
+            backend = self._new_backend(len(self.backends), member)
+            backend.on_up = self.rejoin.on_up
+            self.backends.append(backend)
+            self.rejoin.add(backend)
+            positions[member.endpoint] = backend.index
+            added.append(backend)
+        await asyncio.gather(*(backend.connect() for backend in added))
+        self._names = tuple(backend.name for backend in self.backends)
+        for coordinator in self._databases:
+            if coordinator is not None:
+                coordinator._names = self._names
+        previous = self.ring.epoch
+        self.ring.adopt(state, positions)
+        for coordinator in self._databases:
+            if coordinator is not None and coordinator._views is not None:
+                coordinator._views.clear()
+        log.info(
+            "ring epoch %d in force (was %d): %d members%s",
+            state.epoch,
+            previous,
+            len(state.members),
+            ", keys moving from the previous ring" if state.moving else "",
+            extra={"event": "ring_adopted", "epoch": state.epoch, "moving": state.moving},
+        )
 
     @property
     def hints(self) -> HintStats:
@@ -165,54 +394,66 @@ class Coordinator:
         """`read`, handing its result (or the QuorumError) to `done`: the common request runs
         on callbacks alone, with no task or coroutine of its own."""
         self.stats.reads += 1
-        self._enqueue(_Batch.READS, keys, done)
+        self._route(_Batch.READS, keys, keys, done)
 
     def _enqueue(self, kind: _Batch, items: Sequence[object], done: Outcome) -> None:
-        """Requests made during one event-loop tick go out together at its end (`_send_queued`)."""
+        """Requests made during one event-loop tick go out together at its end: the database's
+        coordinator sends the queues of all its views then (`_send_waiting`)."""
         queued = self._queued
         if not queued:
-            if self._loop is None:
-                self._loop = asyncio.get_running_loop()
-            self._loop.call_soon(self._send_queued)
+            router = self._router
+            waiting = router._waiting
+            if not waiting:
+                if router._loop is None:
+                    router._loop = asyncio.get_running_loop()
+                router._loop.call_soon(router._send_waiting)
+            waiting.append(self)
         queued.append((kind, items, done))
+
+    def _send_waiting(self) -> None:
+        """The rounds of every view with requests this tick, each replica written to once for
+        all of them: over a ring a replica is in several views' rounds."""
+        waiting, self._waiting = self._waiting, []
+        backends = self.backends
+        for backend in backends:
+            backend.hold()
+        try:
+            for view in waiting:
+                view._send_queued()
+        finally:
+            for backend in backends:
+                backend.release()
 
     def _send_queued(self) -> None:
         """One round for each run of reads or of writes, in the order they came: a client's
         pipelined SET then GET reach every replica in that order, so the GET sees the SET.
         A run is cut at MAX_BATCH keys, which bounds the time a replica spends on one call."""
         queued, self._queued = self._queued, []
-        for backend in self.backends:
-            backend.hold()  # one write per replica, now, for all the rounds
-        try:
-            start = 0
-            while start < len(queued):
-                kind = queued[start][0]
-                end, keys = start, 0
-                while end < len(queued) and queued[end][0] is kind and keys < MAX_BATCH:
-                    keys += len(queued[end][1])
-                    end += 1
-                run = [(items, done) for _, items, done in queued[start:end]]
-                if kind is _Batch.READS:
-                    self._send_reads(cast(list[tuple[Sequence[bytes], Outcome]], run))
-                else:
-                    self._send_writes(
-                        cast(list[tuple[Sequence[tuple[bytes, Record]], Outcome]], run)
-                    )
-                start = end
-        finally:
-            for backend in self.backends:
-                backend.release()
+        start = 0
+        while start < len(queued):
+            kind = queued[start][0]
+            end, keys = start, 0
+            while end < len(queued) and queued[end][0] is kind and keys < MAX_BATCH:
+                keys += len(queued[end][1])
+                end += 1
+            run = [(items, done) for _, items, done in queued[start:end]]
+            if kind is _Batch.READS:
+                self._send_reads(cast(list[tuple[Sequence[bytes], Outcome]], run))
+            else:
+                self._send_writes(cast(list[tuple[Sequence[tuple[bytes, Record]], Outcome]], run))
+            start = end
 
     def _send_reads(self, run: list[tuple[Sequence[bytes], Outcome]]) -> None:
         keys, done = run[0] if len(run) == 1 else (_joined(run), partial(split_reads, run))
-        request = pack_command((b"MGET", *keys, FLUSH_KEY))
-        read = Read(self, keys, done)
+        request = pack_command((b"MGET", *keys, FLUSH_KEY, EPOCH_KEY))
+        ring = self.ring
+        read = Read(self, keys, done, ring.epoch)
         self._round(
             "read",
             self.r,
             partial(self._read_from, request),
             read.reached,
-            parse=partial(check_reads, len(keys)),
+            parse=partial(_check_ring_reads, len(keys), ring),
             on_late=read.late,
         )
 
@@ -236,7 +477,7 @@ class Coordinator:
                 deliver,
                 WRITE_IF_NEWER,
                 (key,),
-                write_if_newer_args((key,), (stored,), self.expired_grace_ms),
+                write_if_newer_args((key,), (stored,), self.expired_grace_ms, self.ring.epoch),
                 self.db,
             )
             sent += 1
@@ -258,13 +499,14 @@ class Coordinator:
         OK for a write that no replica will show."""
 
         self.stats.writes += 1
-        self._enqueue(_Batch.WRITES, records, partial(self._written, records, done))
+        self._route(_Batch.WRITES, records, [key for key, _ in records], done)
 
     def _written(
-        self, records: Sequence[tuple[bytes, Record]], done: Outcome, outcome: object
+        self, records: Sequence[tuple[bytes, Record]], done: Outcome, epoch: int, outcome: object
     ) -> None:
         if isinstance(outcome, BaseException):
-            done(outcome)
+            if not self.retry_if_moved("write", records, done, epoch):
+                done(outcome)
         elif refused := _refusals(cast(dict[int, object], outcome)):
             retry = asyncio.ensure_future(self._write_refused(records, refused))
             retry.add_done_callback(partial(pass_outcome, done))
@@ -306,19 +548,27 @@ class Coordinator:
         """One round of one WRITE_IF_NEWER call per replica for all the records, packed once."""
         keys = [key for key, _ in records]
         encoded = [_stored(key, record) for key, record in records]
+        ring = self.ring
         call = pack_script(
-            WRITE_IF_NEWER, keys, write_if_newer_args(keys, encoded, self.expired_grace_ms)
+            WRITE_IF_NEWER,
+            keys,
+            write_if_newer_args(keys, encoded, self.expired_grace_ms, ring.epoch),
         )
         db = self.db
+        epoch = ring.epoch
 
         def missed(replica: int) -> bool:
+            if ring.seen > epoch:
+                return False  # it goes again under the newer ring, whose move copies the rest
             hints = list(zip(keys, encoded, strict=True))
             return self.handoff.add(self.backends[replica].name, hints, db)
 
         self._round(
             "write",
             self.w,
-            lambda backend, deliver: backend.send_script(deliver, call, db),
+            lambda backend, deliver: backend.send_script(
+                partial(_note_ring, ring, deliver), call, db
+            ),
             done,
             parse=partial(_parse_script_acks, len(records)),
             on_missed=missed,
@@ -359,11 +609,13 @@ class Coordinator:
         await asyncio.gather(*flushes)
 
     def _flush_then(self, done: Outcome) -> None:
+        """Over a ring the flush must reach W owners of every key: it goes to every node and
+        may miss no more than N - W of them."""
         packed = self.clock.now().pack()
         db = self.db
         self._round(
             "write",
-            self.w,
+            len(self.backends) - (self._replicas_per_key() - self.w),
             lambda backend, deliver: backend.call_script(deliver, FLUSH, (), (packed,), db),
             done,
             parse=_parse_int,
@@ -371,20 +623,26 @@ class Coordinator:
 
     async def dbsize(self) -> int:
         """The largest count of client-visible keys among R replicas (expired records still
-        kept are not visible)."""
+        kept are not visible). Over a ring every node is asked, and the keys they hold added up
+        are N times the keys there are, as long as every node holds what it owns."""
         call = pack_script(DBSIZE, (), (b"%d" % self.expired_grace_ms,))
+        spread = self.ring.only is None
         answers = await completion(
             partial(
                 self._round,
                 "read",
-                self.r,
+                len(self.backends) if spread else self.r,
                 partial(self._read_from, call),
                 parse=_parse_int,
             )
         )
-        return max(
-            count for count in cast(dict[int, object], answers).values() if isinstance(count, int)
-        )
+        counts = [c for c in cast(dict[int, object], answers).values() if isinstance(c, int)]
+        if spread:
+            return round(sum(counts) / self._replicas_per_key())
+        return max(counts)
+
+    def _replicas_per_key(self) -> int:
+        return self.ring.state.n if self.ring.only is None else len(self.ring.only)
 
     async def purge_tombstones(self, cutoff_ms: int, batch: int = 1000) -> int:
         """Drop tombstones older than the cutoff on every reachable replica, in each database
@@ -469,10 +727,11 @@ class Coordinator:
             done,
             on_late,
             on_missed,
+            self._write_groups if kind == "write" else self._read_groups,
         )
         self._deadlines.add(round_)
-        for backend in self.backends:
-            send(backend, partial(round_.answered, backend.index))
+        for position, backend in enumerate(self.backends):
+            send(backend, partial(round_.answered, position))
 
     def repair_late(
         self,
@@ -565,6 +824,59 @@ def _parse_script_acks(count: int, reply: Reply) -> object:
     if not isinstance(reply, list) or len(reply) != count:
         raise BadReply(str(reply))
     return reply
+
+
+def _note_ring(ring: RingInForce, deliver: Deliver, reply: Reply | BaseException) -> None:
+    """A write refused for a newer ring (`RINGEPOCH <epoch>`, scripts.WRITE_IF_NEWER) makes
+    that ring known before the refusal reaches its round."""
+    if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("RINGEPOCH "):
+        ring.saw(int(str(reply).split()[1]))
+    deliver(reply)
+
+
+def _check_ring_reads(count: int, ring: RingInForce, reply: Reply) -> list[Reply]:
+    """`check_reads` of `MGET key... FLUSH_KEY EPOCH_KEY`, once the epoch is taken off it: a
+    replica that holds a newer ring than the read was routed by fails the read."""
+    if not isinstance(reply, list) or len(reply) != count + 2:
+        raise BadReply(str(reply))
+    held = reply.pop()
+    if held is not None and isinstance(held, bytes) and held.isdigit():
+        _ring_moved(ring, int(held))
+    return check_reads(count, reply)
+
+
+def _ring_moved(ring: RingInForce, epoch: int) -> None:
+    if ring.saw(epoch):
+        raise RingMoved(f"holds ring epoch {epoch}, newer than this proxy's {ring.epoch}")
+
+
+class _Gathered:
+    """A request split among sets of owners: answered once every part is, each read's
+    records in the order of its keys."""
+
+    __slots__ = ("_done", "_records", "_unanswered")
+
+    def __init__(self, size: int, parts: int, done: Outcome, reads: bool) -> None:
+        self._done: Outcome | None = done
+        self._records: list[object] | None = [None] * size if reads else None
+        self._unanswered = parts
+
+    def part(self, positions: Sequence[int], outcome: object) -> None:
+        done = self._done
+        if done is None:
+            return
+        if isinstance(outcome, BaseException):
+            self._done = None
+            done(outcome)
+            return
+        records = self._records
+        if records is not None:
+            for position, record in zip(positions, cast(list[object], outcome), strict=True):
+                records[position] = record
+        self._unanswered -= 1
+        if not self._unanswered:
+            self._done = None
+            done(records)
 
 
 def _refusals(answers: dict[int, object]) -> dict[int, list[int]]:

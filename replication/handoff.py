@@ -66,6 +66,10 @@ class Handoff:
         self._writer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._refusing: dict[str, Admission] = {}
+        self.ring_epoch: Callable[[], int] | None = None
+        """The epoch of the ring in force, carried by replays: a node that holds a newer ring
+        refuses them, and those hints are dropped (the move that made it copied their keys
+        to their new owners; a hint that counted toward W with sloppy_quorum is lost then)."""
 
     async def open(self, replicas: Sequence[str]) -> None:
         """Open the store, forget the hints of replicas no longer configured, count the rest."""
@@ -158,12 +162,21 @@ class Handoff:
                 log.info("replaying hints to %s paused: %s", name, failure or "timed out")
                 break
             if refused := [reply for reply in replies if not isinstance(reply, list)]:
-                log.warning("replaying hints to %s paused: it answered %s", name, refused[0])
-                break
+                if not all(str(reply).startswith("RINGEPOCH ") for reply in refused):
+                    log.warning("replaying hints to %s paused: it answered %s", name, refused[0])
+                    break
+                log.warning(
+                    "dropping %d hints for %s: it holds a newer ring (%s)",
+                    len(rows),
+                    name,
+                    refused[0],
+                    extra={"event": "hints_dropped_ring_moved", "replica": name},
+                )
+                self.ledger.stats.dropped += len(rows)
             oldest = await self._in_thread(self._store.remove, name, rows[-1][0])
             size = sum(hint_size(key, record) for _, _, _, key, record in rows)
             self.ledger.replayed(name, len(rows), size, oldest, self._wall_ms())
-            replayed += len(rows)
+            replayed += 0 if refused else len(rows)
         if replayed:
             log.info(
                 "replayed %d hints to replica %s (%d pending)", replayed, name, self.pending(name)
@@ -174,7 +187,8 @@ class Handoff:
     ) -> asyncio.Future[Reply]:
         keys = [key for _, _, _, key, _ in rows]
         records = [record for _, _, _, _, record in rows]
-        args = write_if_newer_args(keys, records, self._expired_grace_ms)
+        epoch = None if self.ring_epoch is None else self.ring_epoch()
+        args = write_if_newer_args(keys, records, self._expired_grace_ms, epoch)
         return backend.run_script(WRITE_IF_NEWER, keys, args, db)
 
     async def _in_thread(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:

@@ -37,10 +37,30 @@ def holds(reads: Sequence[ReplicaRead], versions: Versions) -> bool:
 
 async def count_holders(coordinator: Coordinator, versions: Versions) -> int:
     """How many replicas hold every version, asked all at once in the coordinator's database.
-    With no versions, how many replicas answer."""
+    With no versions, how many replicas answer. Over a ring each key is asked of its owners
+    only, and a write whose keys have different owners counts the fewest holders among them."""
+    if not versions:
+        found = await asyncio.gather(
+            *(_holds(backend, coordinator, [], versions) for backend in coordinator.backends)
+        )
+        return sum(found)
+    by_owners: dict[tuple[int, ...], list[tuple[bytes, Timestamp]]] = {}
+    for key, ts in versions:
+        owners = tuple(backend.index for backend in coordinator.owners_of(key))
+        by_owners.setdefault(owners, []).append((key, ts))
+    counts = await asyncio.gather(
+        *(
+            _count(coordinator, [coordinator.backends[i] for i in owners], part)
+            for owners, part in by_owners.items()
+        )
+    )
+    return min(counts)
+
+
+async def _count(coordinator: Coordinator, owners: list[Backend], versions: Versions) -> int:
     keys = [key for key, _ in versions]
     found = await asyncio.gather(
-        *(_holds(backend, coordinator, keys, versions) for backend in coordinator.backends)
+        *(_holds(backend, coordinator, keys, versions) for backend in owners)
     )
     return sum(found)
 

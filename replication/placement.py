@@ -40,6 +40,15 @@ class Placement:
         """Every distinct set of owners, in a fixed order."""
 
     @classmethod
+    def nowhere(cls) -> Placement:
+        """The placement of a process with no backends: every range owned by none."""
+        placement = cls.__new__(cls)
+        placement.n = 0
+        placement.owners = [()] * RANGES
+        placement.replica_sets = ((),)
+        return placement
+
+    @classmethod
     def of(
         cls, nodes: Sequence[RingNode], n: int, vnodes: int, positions: Mapping[str, int]
     ) -> Placement:

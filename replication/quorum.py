@@ -110,21 +110,39 @@ _TRANSITIONS: dict[tuple[Phase, _Event], tuple[Phase, _Do]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Replicas of which `required` must succeed, whatever the others do: during a ring move
+    a write needs W of the old owners and W of the new ones (placement.py)."""
+
+    name: str
+    replicas: frozenset[int]
+    required: int
+
+
 class QuorumRound(Generic[V]):
     """Collects the outcomes of one request sent to `replicas` replicas (indexed 0..replicas-1)
-    until `required` of them succeed or too many fail."""
+    until `required` of them succeed or too many fail; with `groups`, until every group has
+    its own required successes, or one cannot have them any more."""
 
-    def __init__(self, kind: Kind, replicas: int, required: int) -> None:
+    def __init__(
+        self, kind: Kind, replicas: int, required: int, groups: tuple[Group, ...] = ()
+    ) -> None:
         if kind not in _VERB:
             raise ValueError(f"kind must be 'read' or 'write', got {kind!r}")
         if not 1 <= required <= replicas:
             raise ValueError(f"need 1 <= required <= replicas, got {required} of {replicas}")
+        for group in groups:
+            if not 1 <= group.required <= len(group.replicas):
+                raise ValueError(f"group {group.name} needs more replicas than it has")
         self.kind = kind
         self.replicas = replicas
         self.required = required
+        self.groups = groups
         self.phase = Phase.COLLECTING
         self._answers: dict[int, V] = {}
         self._failures: list[str] = []
+        self._failed: set[int] = set()
         self._heard: set[int] = set()
 
     def on_success(self, replica: int, value: V) -> Decision[V]:
@@ -133,7 +151,7 @@ class QuorumRound(Generic[V]):
         event = _Event.SUCCESS
         if self.phase is Phase.COLLECTING:
             self._answers[replica] = value
-            if len(self._answers) == self.required:
+            if len(self._answers) == self.required if not self.groups else self._groups_reached():
                 event = _Event.QUORUM_SUCCESS
         do = self._advance(event)
         return Late(replica, value) if do is _Do.LATE else self._decision(do)
@@ -145,9 +163,19 @@ class QuorumRound(Generic[V]):
         event = _Event.FAILURE
         if self.phase is Phase.COLLECTING:
             self._failures.append(reason)
-            if len(self._failures) > self.replicas - self.required:
+            self._failed.add(replica)
+            if self._hopeless():
                 event = _Event.FATAL_FAILURE
         return self._decision(self._advance(event))
+
+    def _groups_reached(self) -> bool:
+        answered = self._answers.keys()
+        return all(len(group.replicas & answered) >= group.required for group in self.groups)
+
+    def _hopeless(self) -> bool:
+        if not self.groups:
+            return len(self._failures) > self.replicas - self.required
+        return any(len(group.replicas - self._failed) < group.required for group in self.groups)
 
     def on_timeout(self) -> Decision[V]:
         """The round's deadline passed."""
@@ -173,10 +201,21 @@ class QuorumRound(Generic[V]):
         return _WAIT
 
     def _error(self) -> str:
-        error = (
-            f"NOQUORUM {self.kind} quorum not reached: {len(self._answers)} of {self.required}"
-            f" required replicas {_VERB[self.kind]} ({self.replicas} replicas)"
-        )
+        if self.groups:
+            counts = " and ".join(
+                f"{len(group.replicas & self._answers.keys())} of {group.required} required "
+                f"{group.name}"
+                for group in self.groups
+            )
+            error = (
+                f"NOQUORUM {self.kind} quorum not reached while keys move between rings: "
+                f"{counts} {_VERB[self.kind]} ({self.replicas} replicas)"
+            )
+        else:
+            error = (
+                f"NOQUORUM {self.kind} quorum not reached: {len(self._answers)} of "
+                f"{self.required} required replicas {_VERB[self.kind]} ({self.replicas} replicas)"
+            )
         if self._failures:
             error += "; " + ", ".join(self._failures)
         return error

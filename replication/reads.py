@@ -36,12 +36,24 @@ class Read:
     """A read once its quorum answers: the newest record of each key, after the stale replicas
     among the quorum confirmed their repairs; stragglers are repaired in the background."""
 
-    __slots__ = ("_coordinator", "_done", "_keys", "_late_answers", "_settled", "_up_to_date")
+    __slots__ = (
+        "_coordinator",
+        "_done",
+        "_epoch",
+        "_keys",
+        "_late_answers",
+        "_settled",
+        "_up_to_date",
+    )
 
-    def __init__(self, coordinator: Coordinator, keys: Sequence[bytes], done: Outcome) -> None:
+    def __init__(
+        self, coordinator: Coordinator, keys: Sequence[bytes], done: Outcome, epoch: int
+    ) -> None:
         self._coordinator = coordinator
         self._keys = keys
         self._done = done
+        self._epoch = epoch
+        """The ring epoch the read was routed by: one a replica showed newer sends it again."""
         self._settled: list[Resolution] = []
         self._up_to_date: list[object] = []  # answers that needed no repair: a late twin needs none
         self._late_answers: list[tuple[int, object]] = []
@@ -53,10 +65,11 @@ class Read:
             self._coordinator.repair_late(self._keys, self._settled, replica, answer)
 
     def reached(self, outcome: object) -> None:
-        if isinstance(outcome, BaseException):
-            self._done(outcome)
-            return
         coordinator = self._coordinator
+        if isinstance(outcome, BaseException):
+            if not coordinator.retry_if_moved("read", self._keys, self._done, self._epoch):
+                self._done(outcome)
+            return
         replies = cast(dict[int, list[Reply]], outcome)
         repairs = RepairAcks(self._done, coordinator.stats)
         repaired: set[int] = set()

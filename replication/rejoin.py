@@ -50,6 +50,12 @@ class Rejoin:
         self._checks: set[asyncio.Task[None]] = set()
         self._refill_asks: dict[int, asyncio.Future[None]] = {}
 
+    def add(self, backend: Backend) -> None:
+        """A node the ring took in after start-up: checked like the others once it connects."""
+        self.backends.append(backend)
+        self.health.append(Health.CHECKING)
+        self._checked.append(asyncio.Event())
+
     def on_up(self, backend: Backend) -> None:
         self.health[backend.index] = Health.CHECKING
         self._checked[backend.index].clear()

@@ -2,10 +2,11 @@
 
 The config names the nodes a proxy starts from; the ring the nodes store decides. Each node
 keeps a hash RING_KEY with the epoch (an integer, 0 when the key is missing) and the ring as
-JSON. A membership change installs a new ring at the next epoch on every node of the old
-and the new ring (INSTALL_RING: only over an older epoch, so two changes cannot both win),
-with `previous` naming the ring it replaces: while `previous` is set the keys are moving,
-and both rings are in force. Once the moved keys are on their new owners, the same ring is
+JSON, and the epoch alone in EPOCH_KEY, which the write script and the reads look at. A
+membership change installs a new ring at the next epoch on every node of the old and the new
+ring (INSTALL_RING: only over an older epoch, so two changes cannot both win), with
+`previous` naming the ring it replaces: while `previous` is set the keys are moving, and both
+rings are in force. Once the moved keys are on their new owners, the same ring is
 installed again at the next epoch without `previous`.
 
 The write and read paths carry the proxy's epoch to the nodes (scripts.py), and a node that
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from leaderless.config.settings import NodeAddress
 from leaderless.replication.placement import Moving, Placement
 from leaderless.replication.ring import Ring, RingNode
-from leaderless.replication.scripts import RING_KEY, Script
+from leaderless.replication.scripts import EPOCH_KEY, RING_KEY, Script
 
 EPOCH_FIELD = b"epoch"
 RING_FIELD = b"ring"
@@ -127,8 +128,8 @@ def newest(replies: Sequence[object]) -> RingState | None:
 READ_RING = (b"HMGET", RING_KEY, EPOCH_FIELD, RING_FIELD)
 
 
-# ARGV[1] = the epoch, ARGV[2] = the ring as JSON. Installs it only over an older epoch (none
-# counts as 0); returns the epoch the node holds afterwards.
+# KEYS = RING_KEY, EPOCH_KEY; ARGV[1] = the epoch, ARGV[2] = the ring as JSON. Installs it
+# only over an older epoch (none counts as 0); returns the epoch the node holds afterwards.
 INSTALL_RING = Script(
     "install_ring",
     b"""
@@ -136,11 +137,13 @@ local held = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
 local epoch = tonumber(ARGV[1])
 if epoch > held then
   redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'ring', ARGV[2])
+  redis.call('SET', KEYS[2], ARGV[1])
   return epoch
 end
 return held
 """,
 )
+INSTALL_RING_KEYS = (RING_KEY, EPOCH_KEY)
 
 
 def _placement(
@@ -167,3 +170,35 @@ def _member(item: object) -> RingMember:
         None if zone is None else str(zone),
         float(item.get("weight", 1.0)),
     )
+
+
+class RingInForce:
+    """The ring a process routes by, shared by its coordinators, and the newest epoch a node
+    has shown it. `only` is the owners of every key when there is one replica set and no move:
+    the coordinator then routes nothing."""
+
+    def __init__(self, state: RingState, positions: Mapping[str, int]) -> None:
+        self.seen = state.epoch
+        self.adopt(state, positions)
+
+    def adopt(self, state: RingState, positions: Mapping[str, int]) -> None:
+        placement = state.placement(positions) if state.members else Placement.nowhere()
+        self.state = state
+        self.placement = placement
+        self.epoch = state.epoch
+        self.seen = max(self.seen, state.epoch)
+        self.only = (
+            placement.replica_sets[0]
+            if isinstance(placement, Placement) and len(placement.replica_sets) == 1
+            else None
+        )
+
+    def saw(self, epoch: int) -> bool:
+        """A node holds ring `epoch`; whether it is newer than the one in force."""
+        if epoch > self.seen:
+            self.seen = epoch
+        return epoch > self.epoch
+
+    def owners_of(self, key: bytes) -> tuple[int, ...] | tuple[tuple[int, ...], tuple[int, ...]]:
+        """A key's owners, or during a move its old and its new owners."""
+        return self.placement.owners_of(key)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from leaderless.replication.backend import ReplicaUnavailable, Reply, settle
-from leaderless.replication.quorum import Failed, Late, QuorumRound, Reached
+from leaderless.replication.quorum import Failed, Group, Late, QuorumRound, Reached
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +131,13 @@ class Round:
         done: Outcome,
         on_late: Callable[[int, object], None] | None,
         on_missed: Callable[[int], bool] | None,
+        groups: tuple[Group, ...] = (),
     ) -> None:
         replicas = len(names)
         self._names = names
         self._stats = stats
         self._watch = watch
-        self._quorum: QuorumRound[object] = QuorumRound(kind, replicas, required)
+        self._quorum: QuorumRound[object] = QuorumRound(kind, replicas, required, groups)
         self._parse = parse
         self._done: Outcome | None = done
         self._on_late = on_late

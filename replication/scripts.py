@@ -58,9 +58,12 @@ FUNCTIONS_KEY = INTERNAL_PREFIX + b"functions"
 """The record holding the code of every function library (FUNCTION LOAD), in database 0."""
 RING_KEY = INTERNAL_PREFIX + b"ring"
 """The ring in force: its epoch and members (see ring_state.py)."""
+EPOCH_KEY = INTERNAL_PREFIX + b"epoch"
+"""The epoch of the ring in force alone, for the write script and the reads' MGET."""
 INTERNAL_KEYS = (
     FUNCTIONS_KEY,
     RING_KEY,
+    EPOCH_KEY,
     FLUSH_KEY,
     TOMBSTONES_KEY,
     DIGESTS_KEY,
@@ -124,7 +127,9 @@ class Script:
 # KEYS[i] = a client key, ARGV[i] = its encoded record and ARGV[#KEYS + i] that record's leaf
 # (`merkle.leaf_bytes`: the writer hashes once for every replica, which spares each replica a
 # SHA-1 per write; the stored version's leaf is still computed here), then ARGV[2 * #KEYS + 1]
-# = the expired grace in ms (a record with an expiry is kept until expiry + grace). Returns,
+# = the expired grace in ms (a record with an expiry is kept until expiry + grace) and,
+# optionally, ARGV[2 * #KEYS + 2] = the writer's ring epoch: a replica that holds a newer one
+# applies nothing and answers the error `RINGEPOCH <its epoch>` (ring_state.py). Returns,
 # per key, 1 if applied and 0 if refused: the replica holds a version at least as new or a
 # newer flush, or the incoming or the stored record is of an unknown format. Only the stored
 # record's header is read (GETRANGE), so replacing a large value does not copy it into Lua;
@@ -250,6 +255,13 @@ local function apply(key, rec, added)
   return 1
 end
 local count = #KEYS
+local writer_epoch = ARGV[2 * count + 2]
+if writer_epoch then
+  local held = tonumber(redis.call('GET', '__leaderless:epoch') or '0')
+  if held > tonumber(writer_epoch) then
+    return redis.error_reply('RINGEPOCH ' .. string.format('%d', held))
+  end
+end
 local applied = {}
 for i = 1, count do
   applied[i] = apply(KEYS[i], ARGV[i], (struct.unpack('>I6', ARGV[count + i])))
@@ -261,11 +273,17 @@ return applied
 
 
 def write_if_newer_args(
-    keys: Sequence[bytes], records: Sequence[bytes], expired_grace_ms: int
+    keys: Sequence[bytes],
+    records: Sequence[bytes],
+    expired_grace_ms: int,
+    epoch: int | None = None,
 ) -> list[bytes]:
     """WRITE_IF_NEWER's ARGV for these keys and their encoded records: the records, their
-    leaves, then the expired grace."""
-    return [*records, *map(leaf_bytes, keys, records), b"%d" % expired_grace_ms]
+    leaves, the expired grace, then the writer's ring epoch if it is to be checked."""
+    args = [*records, *map(leaf_bytes, keys, records), b"%d" % expired_grace_ms]
+    if epoch is not None:
+        args.append(b"%d" % epoch)
+    return args
 
 
 # ARGV[1] = the flush's 10-byte timestamp. Deletes every record not newer than the flush and

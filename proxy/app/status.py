@@ -13,18 +13,21 @@ import argparse
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import redis
 from leaderless.config.loader import SettingsError, load_settings
-from leaderless.config.settings import NodeAddress
+from leaderless.config.settings import NodeAddress, parse_endpoint
 from leaderless.proxy.app.status_report import (
     NodeFacts,
     ProxyFacts,
     build_report,
     render_json,
     render_table,
+    ring_in_force,
 )
+from leaderless.replication.ring_state import READ_RING, configured
 from leaderless.replication.scripts import ANTI_ENTROPY_KEY, MEMBERS_KEY
 
 TIMEOUT_S = 2.0
@@ -69,9 +72,17 @@ def run(args: argparse.Namespace) -> None:
     settings = load_settings(Path(args.config) if args.config else None, overrides)
     if not settings.replication.nodes:
         raise SettingsError("no nodes to ask: give --node URL for each, or --config FILE")
-    nodes = [node_facts(address) for address in settings.replication.nodes]
+    replication = settings.replication
+    nodes = [node_facts(address) for address in replication.nodes]
+    asked = {node.address for node in nodes}
+    stored = ring_in_force(nodes)
+    for endpoint in [] if stored is None else stored.endpoints():
+        if endpoint not in asked:  # a ring member the config does not list
+            host, port = parse_endpoint(endpoint)
+            nodes.append(node_facts(replace(replication.nodes[0], host=host, port=port)))
     proxies = [proxy_facts(NodeAddress.parse(url)) for url in args.proxies]
-    report = build_report(nodes, proxies, time.time_ns() // 1_000_000)
+    configured_ring = configured(replication.nodes, replication.n, replication.vnodes)
+    report = build_report(nodes, proxies, time.time_ns() // 1_000_000, configured_ring)
     print(render_json(report) if args.json else render_table(report), file=sys.stdout, flush=True)
     if not report.healthy:
         raise Unhealthy()
@@ -97,6 +108,7 @@ def node_facts(address: NodeAddress) -> NodeFacts:
             keys = int(client.dbsize())
             members = client.hkeys(MEMBERS_KEY)
             anti_entropy = client.hgetall(ANTI_ENTROPY_KEY)
+            ring = tuple(client.execute_command(*READ_RING))
     except (redis.RedisError, OSError) as error:
         return NodeFacts(address.endpoint, error=str(error) or type(error).__name__)
     if "valkey_version" in server:
@@ -112,6 +124,7 @@ def node_facts(address: NodeAddress) -> NodeFacts:
         anti_entropy=tuple(
             sorted((bytes(k).decode(), bytes(v).decode()) for k, v in anti_entropy.items())
         ),
+        ring=ring,
     )
 
 

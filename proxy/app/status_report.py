@@ -11,6 +11,11 @@ the newest one any node recorded in its ANTI_ENTROPY_KEY hash: every sidecar pub
 round to every replica it reached. Hints are kept by each proxy, not on the nodes, so they are
 shown for the proxies given with --proxy (their INFO), and otherwise said to be there.
 
+The ring in force is the newest any node stores (ring_state.py; the config's nodes when none
+does): each node's row shows its share of the key space on that ring (during a move, on the
+ring the keys move to) beside its share of the keys the nodes hold, so an unbalanced ring or
+a move not finished shows as the two apart.
+
 The exit status is 1 when a node (or a proxy given) does not answer, or when the last round
 did not converge; a cluster where no sidecar has finished a round yet is not a failure.
 """
@@ -22,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from leaderless.replication.membership import Health, judge
+from leaderless.replication.placement import Moving
+from leaderless.replication.ring_state import RingState, RingStateError, newest
 
 EXIT_HEALTHY = 0
 EXIT_UNHEALTHY = 1
@@ -40,6 +47,8 @@ class NodeFacts:
     """The names in its MEMBERS_KEY."""
     anti_entropy: tuple[tuple[str, str], ...] = ()
     """Its ANTI_ENTROPY_KEY hash."""
+    ring: tuple[object, ...] = (None, None)
+    """Its answer to ring_state.READ_RING: the epoch and the ring it stores."""
 
     @property
     def reachable(self) -> bool:
@@ -67,6 +76,19 @@ class NodeStatus:
     keys: int | None
     memory: str
     health: str
+    ring_share: float | None = None
+    """Its share of the key space on the ring (N copies: the shares add up to N)."""
+    key_share: float | None = None
+    """Its share of the keys all the nodes hold."""
+
+
+@dataclass(frozen=True)
+class RingStatus:
+    epoch: int
+    members: int
+    copies: int
+    moving_from: int | None
+    """The previous ring's member count while keys move, else None."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +106,7 @@ class StatusReport:
     nodes: tuple[NodeStatus, ...]
     last_round: RoundStatus | None
     proxies: tuple[ProxyFacts, ...]
+    ring: RingStatus | None = None
 
     @property
     def healthy(self) -> bool:
@@ -97,21 +120,68 @@ class StatusReport:
 
 
 def build_report(
-    nodes: Sequence[NodeFacts], proxies: Sequence[ProxyFacts], now_ms: int
+    nodes: Sequence[NodeFacts],
+    proxies: Sequence[ProxyFacts],
+    now_ms: int,
+    configured: RingState | None = None,
 ) -> StatusReport:
     reachable = [node for node in nodes if node.reachable]
+    ring = ring_in_force(reachable) or configured
+    shares = _ring_shares(ring, nodes)
+    total_keys = sum(node.keys for node in reachable)
     statuses = []
     for node in nodes:
         if not node.reachable:
-            statuses.append(NodeStatus(node.address, False, node.error, "", None, "", "down"))
+            statuses.append(
+                NodeStatus(
+                    node.address, False, node.error, "", None, "", "down", shares.get(node.address)
+                )
+            )
             continue
         others = [{name.encode() for name in n.members} for n in reachable if n is not node]
         own = {name.encode() for name in node.members}
         health = judge(node.address.encode(), own, others)
         statuses.append(
-            NodeStatus(node.address, True, "", node.version, node.keys, node.memory, health.value)
+            NodeStatus(
+                node.address,
+                True,
+                "",
+                node.version,
+                node.keys,
+                node.memory,
+                health.value,
+                shares.get(node.address),
+                node.keys / total_keys if total_keys else None,
+            )
         )
-    return StatusReport(tuple(statuses), _last_round(reachable, now_ms), tuple(proxies))
+    summary = None
+    if ring is not None:
+        summary = RingStatus(
+            ring.epoch,
+            len(ring.members),
+            ring.n,
+            None if ring.previous is None else len(ring.previous),
+        )
+    return StatusReport(tuple(statuses), _last_round(reachable, now_ms), tuple(proxies), summary)
+
+
+def ring_in_force(nodes: Sequence[NodeFacts]) -> RingState | None:
+    try:
+        return newest([list(node.ring) for node in nodes])
+    except RingStateError:
+        return None
+
+
+def _ring_shares(ring: RingState | None, nodes: Sequence[NodeFacts]) -> dict[str, float]:
+    """Each node's share of the key space on the ring keys are (or are moving) to."""
+    if ring is None:
+        return {}
+    endpoints = list(dict.fromkeys([*ring.endpoints(), *(node.address for node in nodes)]))
+    positions = {endpoint: index for index, endpoint in enumerate(endpoints)}
+    placement = ring.placement(positions)
+    on = placement.new if isinstance(placement, Moving) else placement
+    shares = on.share()
+    return {endpoint: shares.get(positions[endpoint], 0.0) for endpoint in endpoints}
 
 
 def _last_round(nodes: Sequence[NodeFacts], now_ms: int) -> RoundStatus | None:
@@ -137,7 +207,7 @@ def _last_round(nodes: Sequence[NodeFacts], now_ms: int) -> RoundStatus | None:
 
 def render_table(report: StatusReport) -> str:
     """The terminal table: a row per node, then the last round, then hints."""
-    header = ("NODE", "REACHABLE", "VERSION", "KEYS", "MEMORY", "HEALTH")
+    header = ("NODE", "REACHABLE", "VERSION", "KEYS", "MEMORY", "HEALTH", "RING", "KEY SHARE")
     rows = [
         (
             node.address,
@@ -146,17 +216,36 @@ def render_table(report: StatusReport) -> str:
             "-" if node.keys is None else str(node.keys),
             node.memory or "-",
             node.health,
+            _percent(node.ring_share),
+            _percent(node.key_share),
         )
         for node in report.nodes
     ]
     lines = _columns([header, *rows])
     lines += [f"  {node.address}: {node.error}" for node in report.nodes if node.error]
     lines.append("")
+    if report.ring is not None:
+        lines.append(_ring_line(report.ring))
     lines.append(_round_line(report.last_round))
     lines += _proxy_lines(report.proxies)
     lines.append("")
     lines.append(f"status: {'ok' if report.healthy else 'NOT ok'}")
     return "\n".join(lines)
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.1%}"
+
+
+def _ring_line(ring: RingStatus) -> str:
+    moving = (
+        f"; keys moving from a ring of {ring.moving_from} nodes"
+        if ring.moving_from is not None
+        else ""
+    )
+    return (
+        f"ring: epoch {ring.epoch}, {ring.members} nodes, {ring.copies} copies of each key{moving}"
+    )
 
 
 def _round_line(last: RoundStatus | None) -> str:
@@ -211,6 +300,7 @@ def render_json(report: StatusReport) -> str:
         "healthy": report.healthy,
         "nodes": [asdict(node) for node in report.nodes],
         "last_round": None if report.last_round is None else asdict(report.last_round),
+        "ring": None if report.ring is None else asdict(report.ring),
         "proxies": [
             {**asdict(proxy), "nodes": [list(node) for node in proxy.nodes]}
             for proxy in report.proxies

@@ -16,6 +16,7 @@ from leaderless.proxy.resp import Verbatim
 from leaderless.proxy.state import DIALECT_VERSION, Context, ProxyState
 from leaderless.replication.backend import Backend, ReplicaUnavailable
 from leaderless.replication.databases import databases_in
+from leaderless.replication.placement import Moving
 from leaderless.replication.rounds import QuorumError
 from leaderless.replication.scripts import ANTI_ENTROPY_KEY, EXPIRES
 
@@ -109,6 +110,9 @@ def _snapshot(
     hints = coordinator.hints
     settings = state.settings
     clock_check = state.clock_check
+    ring = coordinator.ring
+    placement = ring.placement
+    shares = (placement.new if isinstance(placement, Moving) else placement).share()
     uname = os.uname()
     return info.InfoSnapshot(
         redis_version=DIALECT_VERSION,
@@ -132,10 +136,16 @@ def _snapshot(
         proxy_id=state.proxy_id,
         nodes=tuple(
             info.NodeStatus(
-                b.name, b.status, coordinator.health(b.index).value, b.version.replace(" ", "-")
+                b.name,
+                b.status,
+                coordinator.health(b.index).value,
+                b.version.replace(" ", "-"),
+                shares.get(b.index, 0.0),
             )
             for b in coordinator.backends
         ),
+        ring_epoch=ring.epoch,
+        ring_moving=ring.state.moving,
         reads=stats.reads,
         writes=stats.writes,
         read_repairs=stats.read_repairs,

@@ -53,8 +53,14 @@ def test_node_url_parses(url: str, expected: NodeAddress) -> None:
         ),
         ("redis://h:1#x", "node URL 'redis://h:1#x': must not have a fragment"),
         ("redis://h:1?zone=", "node URL 'redis://h:1?zone=': zone is empty"),
-        ("redis://h:1?weight=0", "node URL 'redis://h:1?weight=0': weight must be a positive number"),
-        ("redis://h:1?weight=x", "node URL 'redis://h:1?weight=x': weight must be a positive number"),
+        (
+            "redis://h:1?weight=0",
+            "node URL 'redis://h:1?weight=0': weight must be a positive number",
+        ),
+        (
+            "redis://h:1?weight=x",
+            "node URL 'redis://h:1?weight=x': weight must be a positive number",
+        ),
     ],
 )
 def test_malformed_node_url_says_what_is_wrong(url: str, message: str) -> None:

@@ -566,7 +566,8 @@ def test_info_reports_redis_fields_and_the_leaderless_section(
     assert (leaderless["n"], leaderless["w"], leaderless["r"]) == ("3", "2", "2")
     nodes = sorted(value for key, value in leaderless.items() if re.fullmatch(r"node\d+", key))
     assert nodes == sorted(
-        f"address=127.0.0.1:{node.port},state=up,health=in_sync,version={node_version}"
+        f"address=127.0.0.1:{node.port},state=up,health=in_sync,version={node_version},"
+        "ring_share=1.000"
         for node in cluster.nodes
     )
     assert everything["Leaderless"].keys() == leaderless.keys()

@@ -198,7 +198,7 @@ def test_status_of_a_cluster_all_up_then_with_a_node_down(
         assert row[1] == "yes"
         assert row[2] == "valkey"
         assert int(row[4]) >= 20  # the records, with the internal keys
-        assert row[-1] == "in_sync"
+        assert row[-3:-1] == ["in_sync", "100.0%"]  # on a ring of 3 with 3 copies
     proxy_row = rows[f"127.0.0.1:{proxy.port}"]
     assert (proxy_row[1], proxy_row[3], proxy_row[4]) == ("yes", "0", "none")  # no hint pending
     assert ", converged;" in out
@@ -223,7 +223,7 @@ def test_status_of_a_cluster_all_up_then_with_a_node_down(
     code, out = status(capsys, *flags)
     assert code == 1
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("127.")}
-    assert rows[down][1:] == ["no", "-", "-", "-", "down"]
+    assert rows[down][1:] == ["no", "-", "-", "-", "down", "100.0%", "-"]
     assert out.rstrip().endswith("status: NOT ok")
     code, out = status(capsys, *flags, "--json")
     assert code == 1

@@ -147,8 +147,9 @@ def test_server_fields() -> None:
 def test_leaderless_section() -> None:
     text = render_info(dataclasses.replace(SNAPSHOT, nodes=SNAPSHOT.nodes[:1]), ["leaderless"])
     assert text == (
-        b"# Leaderless\r\nn:3\r\nw:2\r\nr:2\r\nproxy_id:17\r\n"
-        b"node0:address=127.0.0.1:7001,state=up,health=in_sync,version=valkey-8.1.8\r\n"
+        b"# Leaderless\r\nn:3\r\nw:2\r\nr:2\r\nproxy_id:17\r\nring_epoch:0\r\nring_moving:0\r\n"
+        b"node0:address=127.0.0.1:7001,state=up,health=in_sync,version=valkey-8.1.8,"
+        b"ring_share=1.000\r\n"
         b"reads:5\r\nwrites:6\r\nread_repairs:1\r\nbackground_repairs:2\r\n"
         b"quorum_failures:3\r\nrestamped_writes:0\r\nhints_stored:0\r\nhints_replayed:0\r\n"
         b"hints_dropped:0\r\nhints_pending:0\r\nhints_pending_bytes:0\r\n"

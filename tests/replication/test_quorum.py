@@ -8,6 +8,7 @@ from leaderless.replication.quorum import (
     _TRANSITIONS,
     Decision,
     Failed,
+    Group,
     Late,
     Phase,
     QuorumRound,
@@ -189,3 +190,31 @@ def test_exhaustively(replicas: int, required: int, kind: Literal["read", "write
             assert final == Wait()
         verdicts = [d for d in [*decisions, final] if isinstance(d, Reached | Failed)]
         assert len(verdicts) == 1
+
+
+def test_a_grouped_round_needs_each_group_s_quorum() -> None:
+    old, new = (
+        Group("old owners", frozenset({0, 1, 2}), 2),
+        Group("new owners", frozenset({2, 3}), 2),
+    )
+    round_: QuorumRound[str] = QuorumRound("write", 4, 2, (old, new))
+    assert isinstance(round_.on_success(0, "a"), Wait)
+    assert isinstance(round_.on_success(1, "b"), Wait)  # two old owners, no new one yet
+    assert isinstance(round_.on_success(2, "c"), Wait)
+    reached = round_.on_success(3, "d")
+    assert isinstance(reached, Reached) and set(reached.answers) == {0, 1, 2, 3}
+
+
+def test_a_grouped_round_fails_once_one_group_cannot_reach_its_quorum() -> None:
+    old, new = (
+        Group("old owners", frozenset({0, 1, 2}), 2),
+        Group("new owners", frozenset({2, 3}), 2),
+    )
+    round_: QuorumRound[str] = QuorumRound("write", 4, 2, (old, new))
+    assert isinstance(round_.on_success(0, "a"), Wait)
+    failed = round_.on_failure(3, "h:4: connection refused")
+    assert isinstance(failed, Failed)
+    assert failed.error == (
+        "NOQUORUM write quorum not reached while keys move between rings: 1 of 2 required old "
+        "owners and 0 of 2 required new owners acknowledged (4 replicas); h:4: connection refused"
+    )

@@ -95,7 +95,7 @@ def test_only_given_flags_become_overrides() -> None:
         ),
         (
             ["--node", "redis://h:1", "--node", "redis://h:2"],
-            "replication.nodes (--node) lists 2 nodes but n = 3; list exactly n nodes, "
+            "replication.nodes (--node) lists 2 nodes but n = 3; list at least n nodes, "
             "or set n to 2",
         ),
     ],
@@ -121,7 +121,7 @@ def test_bad_settings_from_the_installed_command(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr == (
         f"leaderless: error: {config}: unknown key 'quorum' in section [replication]; "
-        "known keys: nodes, n, w, r, timeout_ms, proxy_id, max_clock_offset_ms, "
+        "known keys: nodes, n, vnodes, w, r, timeout_ms, proxy_id, max_clock_offset_ms, "
         "ntp_servers, ntp_interval_ms, clock_offset_action, tombstone_grace_s, expired_grace_s\n"
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from leaderless.proxy.app.status_report import (
     EXIT_HEALTHY,
     EXIT_UNHEALTHY,
@@ -13,6 +14,7 @@ from leaderless.proxy.app.status_report import (
     render_json,
     render_table,
 )
+from leaderless.replication.ring_state import RingMember, RingState
 
 NAMES = ("10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379")
 NOW_MS = 1_700_000_100_000
@@ -53,6 +55,9 @@ def test_all_up_and_converged_is_healthy() -> None:
         "KEYS",
         "MEMORY",
         "HEALTH",
+        "RING",
+        "KEY",
+        "SHARE",
     ]
     assert table.splitlines()[1].split() == [
         NAMES[0],
@@ -62,6 +67,8 @@ def test_all_up_and_converged_is_healthy() -> None:
         "1000",
         "1.50M",
         "in_sync",
+        "-",
+        "33.3%",
     ]
     assert "anti-entropy: last round 30 s ago, took 1.25 s, converged; 12 rounds" in table
     assert "see each proxy's INFO" in table
@@ -74,7 +81,7 @@ def test_a_node_that_does_not_answer_is_down_and_unhealthy() -> None:
     assert report.exit_status == EXIT_UNHEALTHY
     table = render_table(report)
     assert f"{NAMES[2]}  no" in table
-    assert table.splitlines()[3].split()[-1] == "down"
+    assert table.splitlines()[3].split()[-3:] == ["down", "-", "-"]  # no ring shares known
     assert "Connection refused" in table
     assert table.endswith("status: NOT ok")
 
@@ -135,3 +142,34 @@ def test_json_carries_the_same_report() -> None:
     assert document["last_round"]["converged"] is True
     assert document["last_round"]["seconds"] == 1.25
     assert document["proxies"] == []
+
+
+def test_the_ring_each_node_s_share_of_it_and_a_move_in_progress_show() -> None:
+    old = tuple(RingMember(name) for name in NAMES)
+    new = (*old, RingMember("10.0.0.4:6379"), RingMember("10.0.0.5:6379"))
+    moving = RingState(4, 3, 128, new, previous=old)
+    stored = [b"4", moving.encode()]
+    names = [*NAMES, "10.0.0.4:6379", "10.0.0.5:6379"]
+    report = build_report(
+        [node(name, tuple(names), ring=tuple(stored)) for name in names], [], NOW_MS
+    )
+    shares = [n.ring_share for n in report.nodes]
+    assert all(share is not None and 0.4 < share < 0.8 for share in shares)
+    assert sum(share or 0 for share in shares) == pytest.approx(3)
+    table = render_table(report)
+    assert (
+        "ring: epoch 4, 5 nodes, 3 copies of each key; keys moving from a ring of 3 nodes" in table
+    )
+    assert json.loads(render_json(report))["ring"] == {
+        "epoch": 4,
+        "members": 5,
+        "copies": 3,
+        "moving_from": 3,
+    }
+
+
+def test_without_a_stored_ring_the_configured_one_shows() -> None:
+    configured = RingState(0, 3, 128, tuple(RingMember(name) for name in NAMES))
+    report = build_report([node(name) for name in NAMES], [], NOW_MS, configured)
+    assert [n.ring_share for n in report.nodes] == [1.0, 1.0, 1.0]
+    assert "ring: epoch 0, 3 nodes, 3 copies of each key" in render_table(report)
