@@ -53,6 +53,7 @@ from leaderless.replication.reconcile import KeyRepair
 from leaderless.replication.ring_state import (
     EPOCH_FIELD,
     INSTALL_RING,
+    INSTALL_RING_KEYS,
     RING_FIELD,
     RingMember,
     RingState,
@@ -125,14 +126,22 @@ class MoveNodes:
 
 async def call(backend: Backend, request: Awaitable[Reply]) -> Reply:
     """One request's reply; a failure or an error reply is MoveIncomplete naming the node."""
-    try:
-        async with asyncio.timeout(REQUEST_TIMEOUT_S):
-            reply = await request
-    except (OSError, TimeoutError, ReplicaUnavailable) as failure:
-        raise MoveIncomplete(f"{backend.name}: {failure or 'timed out'}") from None
+    reply = await answer(backend, request)
     if isinstance(reply, hiredis.ReplyError):
         raise MoveIncomplete(f"{backend.name}: {reply}")
     return reply
+
+
+async def answer(backend: Backend, request: Awaitable[Reply]) -> Reply:
+    """One request's reply, an error reply included (the future raises it); a failure is
+    MoveIncomplete."""
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            return await request
+    except hiredis.ReplyError as error:
+        return error
+    except (OSError, TimeoutError, ReplicaUnavailable) as failure:
+        raise MoveIncomplete(f"{backend.name}: {failure or 'timed out'}") from None
 
 
 async def read_stored(nodes: MoveNodes, endpoints: Sequence[str]) -> StoredRing:
@@ -181,7 +190,7 @@ async def install(nodes: MoveNodes, state: RingState, endpoints: Sequence[str]) 
     backends = await nodes.get(endpoints)
     args = [b"%d" % state.epoch, state.encode()]
     await asyncio.gather(
-        *(_lenient(b, b.run_script(INSTALL_RING, [RING_KEY], args)) for b in backends)
+        *(_lenient(b, b.run_script(INSTALL_RING, INSTALL_RING_KEYS, args)) for b in backends)
     )
     held = await asyncio.gather(
         *(_lenient(b, b.execute(b"HMGET", RING_KEY, EPOCH_FIELD, RING_FIELD)) for b in backends)
@@ -560,11 +569,19 @@ class RingMove:
 
     async def _write(self, backend: Backend, items: list[tuple[bytes, bytes]], db: int) -> int:
         """Every write a move makes goes through here, under the ring at `self.epoch`: applied
-        where newer, and a refusal means the node holds a version at least as new."""
+        where newer, and a refusal means the node holds a version at least as new. A node
+        holding a newer ring refuses it all: another change has begun, and this one stops."""
         keys = [key for key, _ in items]
         records = [record for _, record in items]
-        args = write_if_newer_args(keys, records, self._grace_ms)
-        reply = await call(backend, backend.run_script(WRITE_IF_NEWER, keys, args, db))
+        args = write_if_newer_args(keys, records, self._grace_ms, self.epoch)
+        reply = await answer(backend, backend.run_script(WRITE_IF_NEWER, keys, args, db))
+        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("RINGEPOCH"):
+            raise MoveRefused(
+                f"{backend.name} holds a newer ring than epoch {self.epoch} ({reply}): "
+                "another membership change is under way"
+            )
+        if not isinstance(reply, list):
+            raise MoveIncomplete(f"{backend.name}: unexpected {reply!r:.100}")
         return sum(cast(list[int], reply))
 
 

@@ -31,13 +31,14 @@ from leaderless.replication.ring_move import (
 )
 from leaderless.replication.ring_state import (
     INSTALL_RING,
+    INSTALL_RING_KEYS,
     READ_RING,
     RingMember,
     RingState,
     configured,
     newest,
 )
-from leaderless.replication.scripts import RING_KEY
+from leaderless.replication.scripts import EPOCH_KEY, RING_KEY
 
 from tests.anti_entropy.support import (
     LEADERLESS,
@@ -159,6 +160,7 @@ def assert_moved(
     for node in everyone:
         with client(node) as c:
             assert newest([c.execute_command(*READ_RING)]) == expected
+            assert c.get(EPOCH_KEY) == b"%d" % epoch
             assert not c.hexists(RING_KEY, DROPPING_FIELD)
 
 
@@ -198,7 +200,7 @@ def test_shrink_5_to_4_empties_the_removed_node(redis_nodes: StartNodes, lines: 
     stored = RingState(4, N, VNODES, tuple(RingMember.of(n.address) for n in nodes))
     for node in nodes:
         with client(node) as c:
-            c.eval(INSTALL_RING.source, 1, RING_KEY, stored.epoch, stored.encode())
+            c.eval(INSTALL_RING.source, 2, *INSTALL_RING_KEYS, stored.epoch, stored.encode())
     newest_of = seed(nodes, nodes)
     before = snapshot(nodes)
     run(move(settings_of(nodes[:4]), current=None, wall_ms=now_ms, on_line=lines.append))
@@ -364,3 +366,28 @@ def test_a_move_stopped_while_dropping_is_finished_by_finish_move(
     for db in DATABASES:
         with client(nodes[0], db) as c:
             assert contents(c) == {}
+
+
+def test_a_newer_ring_installed_while_keys_stream_stops_the_move(
+    redis_nodes: StartNodes, lines: list[str]
+) -> None:
+    nodes = redis_nodes(5)
+    seed(nodes[:3], nodes)
+    other = RingState(9, N, VNODES, tuple(RingMember.of(n.address) for n in nodes[:4]))
+
+    def another_change(progress: MoveProgress) -> None:
+        with client(nodes[3]) as c:
+            c.eval(INSTALL_RING.source, 2, *INSTALL_RING_KEYS, other.epoch, other.encode())
+
+    with pytest.raises(MoveRefused, match="RINGEPOCH 9"):
+        run(
+            move(
+                settings_of(nodes),
+                current=[node.address for node in nodes[:3]],
+                wall_ms=now_ms,
+                on_line=lines.append,
+                on_progress=another_change,
+            )
+        )
+    with client(nodes[0]) as c:
+        assert not c.hexists(RING_KEY, DROPPING_FIELD)  # it stopped before the stable ring
