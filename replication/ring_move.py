@@ -466,7 +466,7 @@ class RingMove:
         databases = await self._databases(self.backends)
         for position in range(len(self.backends)):
             ranges = drop_ranges(placement, position)
-            for db in databases:
+            for db in databases if ranges else ():  # a node owning every range drops nothing
                 await self._scan(position, ranges, db, self._drop_page(placement))
             await self._advance(done=1)
         await self._advance(last=True)
