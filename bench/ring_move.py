@@ -51,7 +51,7 @@ def seed(nodes: list[LocalRedisNode], keys: int, value_bytes: int) -> None:
                 for k in batch
             ]
             args = write_if_newer_args(batch, records, 0)
-            pipe.evalsha(WRITE_IF_NEWER.sha, len(batch), *batch, *args)
+            pipe.evalsha(WRITE_IF_NEWER.sha.decode(), len(batch), *batch, *args)
             if len(pipe) >= 50:
                 pipe.execute()
         pipe.execute()

@@ -29,13 +29,8 @@ from leaderless.proxy.server import run_until_signalled
 from leaderless.proxy.state import wall_ms
 from leaderless.replication.move_plan import MoveError, MoveProgress, PendingDrop
 from leaderless.replication.placement import Moving, Placement
-from leaderless.replication.ring_move import (
-    MoveNodes,
-    key_counts,
-    last_progress,
-    move,
-    read_stored,
-)
+from leaderless.replication.ring_move import move
+from leaderless.replication.ring_nodes import MoveNodes, key_counts, last_progress, read_stored
 from leaderless.replication.ring_state import RingMember, RingState, configured
 
 AddFlag = Callable[[argparse._ArgumentGroup, SettingField], None]

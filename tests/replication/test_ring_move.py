@@ -21,14 +21,8 @@ from leaderless.replication.merkle import range_of
 from leaderless.replication.move_plan import MoveIncomplete, MoveProgress, MoveRefused, next_state
 from leaderless.replication.placement import Placement
 from leaderless.replication.record import Record, encode_record
-from leaderless.replication.ring_move import (
-    DROPPING_FIELD,
-    MoveNodes,
-    finish_move,
-    install,
-    move,
-    read_stored,
-)
+from leaderless.replication.ring_move import finish_move, move
+from leaderless.replication.ring_nodes import DROPPING_FIELD, MoveNodes, install, read_stored
 from leaderless.replication.ring_state import (
     INSTALL_RING,
     INSTALL_RING_KEYS,
