@@ -524,3 +524,37 @@ ALL_SCRIPTS = (
     TAKE_LEASE,
     RELEASE_LEASE,
 )
+
+# KEYS[i] = a client key, ARGV[i] = the record header (first 20 bytes) a move checked it by.
+# Deletes each key whose stored header is still that one, taking out what WRITE_IF_NEWER put
+# in for it: its leaf from its range's digest (if counted), its entry in EXPIRING_KEY or
+# EXPIRED_KEY, and its TOMBSTONES_KEY entry. A key written since (another header) is kept.
+# Returns how many were deleted.
+DROP = Script(
+    "drop",
+    (
+        _DIGESTS
+        + """
+local settled = settled_at()
+local dropped = 0
+for i, key in ipairs(KEYS) do
+  local old = redis.call('GETRANGE', key, 0, 19)
+  if #old == 20 and old == ARGV[i] then
+    local version = string.sub(old, 2, 12)
+    if counted(old, settled) then
+      add(range_of(old), -leaf(key, version))
+      if expiry(old) > 0 then
+        redis.call('ZREM', EXPIRING, string.sub(old, 19, 20) .. version .. key)
+      end
+    else
+      redis.call('ZREM', EXPIRED, key)
+    end
+    if is_tombstone(old) then redis.call('ZREM', TOMBSTONES, key) end
+    redis.call('DEL', key)
+    dropped = dropped + 1
+  end
+end
+return dropped
+"""
+    ).encode(),
+)

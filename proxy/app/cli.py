@@ -31,6 +31,7 @@ from typing import TextIO
 from leaderless.bench import proxy as bench_command
 from leaderless.config.loader import SettingsError, load_settings, settings_warnings
 from leaderless.config.settings import SettingField, parse_endpoint, setting_fields
+from leaderless.proxy.app import ring_command
 from leaderless.proxy.app import status as status_command
 from leaderless.proxy.app.embedded import DEFAULT_PORT, default_data_dir, run_embedded
 from leaderless.proxy.app.local_nodes import LocalNodeError, find_node_server
@@ -185,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status_command.add_arguments(status)
     status.set_defaults(command=status_command.run)
+
+    ring = commands.add_parser(
+        "ring",
+        help="show the ring the nodes store, or change its members (moving keys)",
+        description="Show the consistent-hash ring the nodes store, or move it to new members.",
+    )
+    ring_command.add_arguments(ring, _add_setting_flag)
 
     # Further subcommands are added here in the same way.
     return parser
