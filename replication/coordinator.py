@@ -99,6 +99,7 @@ from leaderless.replication.scripts import (
     FLUSH,
     FLUSH_KEY,
     PURGE_TOMBSTONES,
+    READ_WITH_EPOCH,
     WRITE_IF_NEWER,
     write_if_newer_args,
 )
@@ -445,7 +446,11 @@ class Coordinator:
 
     def _send_reads(self, run: list[tuple[Sequence[bytes], Outcome]]) -> None:
         keys, done = run[0] if len(run) == 1 else (_joined(run), partial(split_reads, run))
-        request = pack_command((b"MGET", *keys, FLUSH_KEY, EPOCH_KEY))
+        request: bytes | ScriptCall = (
+            pack_command((b"MGET", *keys, FLUSH_KEY, EPOCH_KEY))
+            if not self.db
+            else pack_script(READ_WITH_EPOCH, (*keys, FLUSH_KEY), (b"%d" % self.db,))
+        )
         ring = self.ring
         read = Read(self, keys, done, ring.epoch)
         self._round(
@@ -477,7 +482,9 @@ class Coordinator:
                 deliver,
                 WRITE_IF_NEWER,
                 (key,),
-                write_if_newer_args((key,), (stored,), self.expired_grace_ms, self.ring.epoch),
+                write_if_newer_args(
+                    (key,), (stored,), self.expired_grace_ms, self.ring.epoch, self.db
+                ),
                 self.db,
             )
             sent += 1
@@ -552,7 +559,7 @@ class Coordinator:
         call = pack_script(
             WRITE_IF_NEWER,
             keys,
-            write_if_newer_args(keys, encoded, self.expired_grace_ms, ring.epoch),
+            write_if_newer_args(keys, encoded, self.expired_grace_ms, ring.epoch, self.db),
         )
         db = self.db
         epoch = ring.epoch

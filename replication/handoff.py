@@ -188,7 +188,7 @@ class Handoff:
         keys = [key for _, _, _, key, _ in rows]
         records = [record for _, _, _, _, record in rows]
         epoch = None if self.ring_epoch is None else self.ring_epoch()
-        args = write_if_newer_args(keys, records, self._expired_grace_ms, epoch)
+        args = write_if_newer_args(keys, records, self._expired_grace_ms, epoch, db)
         return backend.run_script(WRITE_IF_NEWER, keys, args, db)
 
     async def _in_thread(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:

@@ -444,7 +444,7 @@ class RingMove:
         holding a newer ring refuses it all: another change has begun, and this one stops."""
         keys = [key for key, _ in items]
         records = [record for _, record in items]
-        args = write_if_newer_args(keys, records, self._grace_ms, self.epoch)
+        args = write_if_newer_args(keys, records, self._grace_ms, self.epoch, db)
         reply = await answer(backend, backend.run_script(WRITE_IF_NEWER, keys, args, db))
         if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("RINGEPOCH"):
             raise MoveRefused(

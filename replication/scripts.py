@@ -129,7 +129,9 @@ class Script:
 # SHA-1 per write; the stored version's leaf is still computed here), then ARGV[2 * #KEYS + 1]
 # = the expired grace in ms (a record with an expiry is kept until expiry + grace) and,
 # optionally, ARGV[2 * #KEYS + 2] = the writer's ring epoch: a replica that holds a newer one
-# applies nothing and answers the error `RINGEPOCH <its epoch>` (ring_state.py). Returns,
+# applies nothing and answers the error `RINGEPOCH <its epoch>` (ring_state.py). The epoch is
+# kept in database 0 only; a write to another database names its own in ARGV[2 * #KEYS + 3],
+# and the script looks at database 0 and comes back. Returns,
 # per key, 1 if applied and 0 if refused: the replica holds a version at least as new or a
 # newer flush, or the incoming or the stored record is of an unknown format. Only the stored
 # record's header is read (GETRANGE), so replacing a large value does not copy it into Lua;
@@ -257,7 +259,10 @@ end
 local count = #KEYS
 local writer_epoch = ARGV[2 * count + 2]
 if writer_epoch then
+  local db = tonumber(ARGV[2 * count + 3] or '0')
+  if db ~= 0 then redis.call('SELECT', 0) end
   local held = tonumber(redis.call('GET', '__leaderless:epoch') or '0')
+  if db ~= 0 then redis.call('SELECT', db) end
   if held > tonumber(writer_epoch) then
     return redis.error_reply('RINGEPOCH ' .. string.format('%d', held))
   end
@@ -277,13 +282,32 @@ def write_if_newer_args(
     records: Sequence[bytes],
     expired_grace_ms: int,
     epoch: int | None = None,
+    db: int = 0,
 ) -> list[bytes]:
     """WRITE_IF_NEWER's ARGV for these keys and their encoded records: the records, their
-    leaves, the expired grace, then the writer's ring epoch if it is to be checked."""
+    leaves, the expired grace, then the writer's ring epoch if it is to be checked, with the
+    database written to unless it is 0."""
     args = [*records, *map(leaf_bytes, keys, records), b"%d" % expired_grace_ms]
     if epoch is not None:
         args.append(b"%d" % epoch)
+        if db:
+            args.append(b"%d" % db)
     return args
+
+
+# KEYS = the keys to read, then FLUSH_KEY; ARGV[1] = the database read. What `MGET key...
+# FLUSH_KEY EPOCH_KEY` answers in database 0, for another database: the epoch is kept in
+# database 0 only (ring_state.py).
+READ_WITH_EPOCH = Script(
+    "read_with_epoch",
+    b"""
+local values = redis.call('MGET', unpack(KEYS))
+redis.call('SELECT', 0)
+values[#values + 1] = redis.call('GET', '__leaderless:epoch') or false
+redis.call('SELECT', tonumber(ARGV[1]))
+return values
+""",
+)
 
 
 # ARGV[1] = the flush's 10-byte timestamp. Deletes every record not newer than the flush and
@@ -512,19 +536,6 @@ return 0
 """,
 )
 
-ALL_SCRIPTS = (
-    WRITE_IF_NEWER,
-    FLUSH,
-    DBSIZE,
-    EXPIRES,
-    PURGE_TOMBSTONES,
-    SETTLE_EXPIRIES,
-    SCAN_RANGES,
-    READ_HEADERS,
-    TAKE_LEASE,
-    RELEASE_LEASE,
-)
-
 # KEYS[i] = a client key, ARGV[i] = the record header (first 20 bytes) a move checked it by.
 # Deletes each key whose stored header is still that one, taking out what WRITE_IF_NEWER put
 # in for it: its leaf from its range's digest (if counted), its entry in EXPIRING_KEY or
@@ -557,4 +568,19 @@ end
 return dropped
 """
     ).encode(),
+)
+
+ALL_SCRIPTS = (
+    WRITE_IF_NEWER,
+    FLUSH,
+    DBSIZE,
+    EXPIRES,
+    PURGE_TOMBSTONES,
+    SETTLE_EXPIRIES,
+    SCAN_RANGES,
+    READ_HEADERS,
+    TAKE_LEASE,
+    RELEASE_LEASE,
+    READ_WITH_EPOCH,
+    DROP,
 )

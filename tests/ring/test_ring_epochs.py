@@ -104,3 +104,18 @@ def test_a_node_at_a_newer_ring_refuses_writes_of_an_older_one(
                 WRITE_IF_NEWER.source.decode(), 1, b"k", b"\x02" + b"\x00" * 19, b"0", b"0", b"4"
             )
         assert direct.exists(b"k") == 0
+
+
+def test_writes_and_reads_in_another_database_meet_the_newer_ring_too(
+    proxy: ProxyProcess, three: list[LocalRedisNode], redis_nodes: StartNodes
+) -> None:
+    five = [*three, *redis_nodes(2)]
+    with proxy.client(db=3) as client:
+        client.set(b"warm", b"up")  # the proxy's connections are up before the ring changes
+        install(five, RingState(2, 3, 128, members(five)))
+        client.mset({b"k%d" % i: b"v" for i in range(60)})
+        assert client.mget([b"k%d" % i for i in range(60)]) == [b"v"] * 60
+    placement = placement_of(five)
+    for i in range(60):
+        key = b"k%d" % i
+        assert holders(five, key, db=3) == set(placement.owners_of(key)), key

@@ -37,10 +37,10 @@ def placement_of(nodes: list[LocalRedisNode], n: int = 3) -> Placement:
     return Placement(ring, n, {endpoint: index for index, endpoint in enumerate(endpoints)})
 
 
-def holders(nodes: list[LocalRedisNode], key: bytes) -> set[int]:
+def holders(nodes: list[LocalRedisNode], key: bytes, db: int = 0) -> set[int]:
     found = set()
     for index, node in enumerate(nodes):
-        with redis.Redis(port=node.port) as direct:
+        with redis.Redis(port=node.port, db=db) as direct:
             if direct.exists(key):
                 found.add(index)
     return found
