@@ -91,12 +91,15 @@ from leaderless.config.settings import AntiEntropySettings, Settings
 from leaderless.replication.backend import Backend, ReplicaUnavailable, Reply
 from leaderless.replication.databases import databases_in
 from leaderless.replication.merkle import RANGES, parse_digest, range_field
+from leaderless.replication.move_plan import MoveIncomplete, MoveRefused
 from leaderless.replication.pacing import RateLimit
 from leaderless.replication.placement import Placement
 from leaderless.replication.range_owners import RangeOwners, SegmentPart, by_owners
 from leaderless.replication.range_scan import RangeScan
 from leaderless.replication.reconcile import KeyRepair, plan
 from leaderless.replication.record import peek_range
+from leaderless.replication.ring_move import finish_move
+from leaderless.replication.ring_nodes import MoveNodes, read_stored
 from leaderless.replication.ring_state import configured
 from leaderless.replication.scripts import (
     ANTI_ENTROPY_KEY,
@@ -252,10 +255,9 @@ class AntiEntropy:
     ) -> None:
         """`backends[i].index` is i, the position `placement` names backends by; without a
         placement every backend owns every range."""
-        self.backends = list(backends)
-        if any(backend.index != i for i, backend in enumerate(self.backends)):
-            raise ValueError("backends must be given in the order of their index")
-        self._owners = RangeOwners.of(placement, len(self.backends))
+        self.place(backends, placement)
+        self.before_round: Callable[[], Awaitable[None]] | None = None
+        """Called before each round of `run_forever` (the sidecar follows the stored ring)."""
         self.totals = totals or SidecarTotals()
         self.settings = settings
         self.owner = owner or f"{socket.gethostname()}/{os.getpid()}/{os.urandom(4).hex()}"
@@ -270,11 +272,20 @@ class AntiEntropy:
         self._db = 0
         """The database the round is in: every request about records goes there."""
 
+    def place(self, backends: Sequence[Backend], placement: Placement | None) -> None:
+        """Compare these backends, owning the ranges `placement` gives them, from now on."""
+        self.backends = list(backends)
+        if any(backend.index != i for i, backend in enumerate(self.backends)):
+            raise ValueError("backends must be given in the order of their index")
+        self._owners = RangeOwners.of(placement, len(self.backends))
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Rounds every `interval_s` until `stop` is set; a failed round is logged and retried."""
         while not stop.is_set():
             started = time.monotonic()
             try:
+                if self.before_round is not None:
+                    await self.before_round()
                 report = await self.run_round(finish_leased=False)
             except (RoundFailed, OSError) as failure:
                 self.totals.rounds_failed += 1
@@ -795,32 +806,90 @@ async def run_sidecar(
     totals: SidecarTotals | None = None,
 ) -> RoundReport | None:
     """Connect to the replicas, then one round (`once`: its report) or rounds until `stop`.
-    Ranges are compared among their owners on the configured ring, the ring a proxy starts
-    from (ring_state.configured)."""
+    Before each round the sidecar follows the ring the nodes store (`RingFollower`): it
+    finishes a move under way, and compares ranges among their owners on the ring in force."""
     replication = settings.replication
-    backends = [
-        Backend(index, address, connect_timeout_s=replication.timeout_ms / 1000)
-        for index, address in enumerate(replication.nodes)
-    ]
-    ring = configured(replication.nodes, replication.n, replication.vnodes)
-    placement = ring.placement({backend.name: backend.index for backend in backends})
-    assert isinstance(placement, Placement)  # a configured ring has no keys moving
+    follower = RingFollower(settings, wall_ms)
+    await follower.follow()
+    sidecar = AntiEntropy(
+        follower.backends,
+        settings.anti_entropy,
+        tombstone_grace_ms=replication.tombstone_grace_s * 1000,
+        expired_grace_ms=replication.expired_grace_s * 1000,
+        wall_ms=wall_ms,
+        on_progress=on_progress,
+        totals=totals,
+        placement=follower.placement,
+    )
+
+    async def follow() -> None:
+        if await follower.follow():
+            sidecar.place(follower.backends, follower.placement)
+
+    sidecar.before_round = follow
     try:
-        await asyncio.gather(*(backend.connect() for backend in backends))
-        sidecar = AntiEntropy(
-            backends,
-            settings.anti_entropy,
-            tombstone_grace_ms=replication.tombstone_grace_s * 1000,
-            expired_grace_ms=replication.expired_grace_s * 1000,
-            wall_ms=wall_ms,
-            on_progress=on_progress,
-            totals=totals,
-            placement=placement,
-        )
         if once:
             return await sidecar.run_round(finish_leased=True)
         await sidecar.run_forever(stop)
         return None
     finally:
-        for backend in backends:
+        await follower.close()
+
+
+class RingFollower:
+    """The members of the ring the nodes store, connected, and the placement over them: the
+    configured ring while no node stores one. A move under way (or its pending drop) is
+    finished first (ring_move.finish_move); one that cannot finish now is retried before the
+    next round, which meanwhile compares on the ring last in force."""
+
+    def __init__(self, settings: Settings, wall_ms: Callable[[], int]) -> None:
+        replication = settings.replication
+        self._settings = settings
+        self._wall_ms = wall_ms
+        self._timeout_s = replication.timeout_ms / 1000
+        self._nodes = MoveNodes(replication.nodes, connect_timeout_s=self._timeout_s)
+        self.state = configured(replication.nodes, replication.n, replication.vnodes)
+        self.backends: list[Backend] = []
+        self.placement: Placement | None = None
+        self._epoch: int | None = None
+
+    async def follow(self) -> bool:
+        """Bring the ring up to date; whether the backends or the placement changed."""
+        replication = self._settings.replication
+        try:
+            stored = await read_stored(self._nodes, [a.endpoint for a in replication.nodes])
+            state = stored.state
+            if state is not None and (state.moving or stored.pending is not None):
+                state = await finish_move(self._settings, wall_ms=self._wall_ms, on_line=log.info)
+        except (MoveIncomplete, MoveRefused) as failure:
+            log.warning(
+                "the move under way cannot finish now (%s); trying again next round", failure
+            )
+            state = None
+        if state is not None and not state.moving:
+            self.state = state
+        if self.state.epoch == self._epoch and self.backends:
+            return False
+        for backend in self.backends:
             await backend.close()
+        self.backends = [
+            Backend(index, self._nodes.address(member.endpoint), connect_timeout_s=self._timeout_s)
+            for index, member in enumerate(self.state.members)
+        ]
+        await asyncio.gather(*(backend.connect() for backend in self.backends))
+        placement = self.state.placement({b.name: b.index for b in self.backends})
+        assert isinstance(placement, Placement)  # a ring whose keys are not moving
+        self.placement = placement
+        if self._epoch is not None:
+            log.info(
+                "anti-entropy follows the ring at epoch %d: %d nodes",
+                self.state.epoch,
+                len(self.backends),
+            )
+        self._epoch = self.state.epoch
+        return True
+
+    async def close(self) -> None:
+        for backend in self.backends:
+            await backend.close()
+        await self._nodes.close()

@@ -620,9 +620,10 @@ class Coordinator:
         may miss no more than N - W of them."""
         packed = self.clock.now().pack()
         db = self.db
-        self._round(
+        members = self._members()
+        members._round(
             "write",
-            len(self.backends) - (self._replicas_per_key() - self.w),
+            len(members.backends) - (self._replicas_per_key() - self.w),
             lambda backend, deliver: backend.call_script(deliver, FLUSH, (), (packed,), db),
             done,
             parse=_parse_int,
@@ -634,12 +635,13 @@ class Coordinator:
         are N times the keys there are, as long as every node holds what it owns."""
         call = pack_script(DBSIZE, (), (b"%d" % self.expired_grace_ms,))
         spread = self.ring.only is None
+        members = self._members()
         answers = await completion(
             partial(
-                self._round,
+                members._round,
                 "read",
-                len(self.backends) if spread else self.r,
-                partial(self._read_from, call),
+                len(members.backends) if spread else self.r,
+                partial(members._read_from, call),
                 parse=_parse_int,
             )
         )
@@ -647,6 +649,12 @@ class Coordinator:
         if spread:
             return round(sum(counts) / self._replicas_per_key())
         return max(counts)
+
+    def _members(self) -> Coordinator:
+        """The coordinator of every node of the ring in force (and, while keys move, of the
+        ring they move from): nodes the proxy knows that left the ring hold no keys."""
+        names = set(self.ring.state.endpoints())
+        return self._view(tuple(b.index for b in self.backends if b.name in names))
 
     def _replicas_per_key(self) -> int:
         return self.ring.state.n if self.ring.only is None else len(self.ring.only)

@@ -102,7 +102,8 @@ class Workload:
             values = client.mget(keys) if keys else []
             for key, value in zip(keys, values, strict=True):
                 if value is None or int(value) < writer.acknowledged[key]:
-                    missing.append(f"{key}: acknowledged {writer.acknowledged[key]}, read {value!r}")
+                    acknowledged_seq = writer.acknowledged[key]
+                    missing.append(f"{key}: acknowledged {acknowledged_seq}, read {value!r}")
         acknowledged: Counter[str] = Counter()
         attempted: Counter[str] = Counter()
         for writer in self.writers:
