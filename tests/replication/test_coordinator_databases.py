@@ -16,7 +16,7 @@ from leaderless.replication.hlc import HybridClock
 from leaderless.replication.membership import Health
 from leaderless.replication.record import Record
 from leaderless.replication.rejoin import Rejoin
-from leaderless.replication.scripts import Script
+from leaderless.replication.scripts import READ_WITH_EPOCH, Script
 
 
 class ReplicaDouble:
@@ -43,8 +43,13 @@ class ReplicaDouble:
         self._answer(deliver, [None] * (request.count(b"$") - 1))  # MGET: nothing, no flush
 
     def send_script(self, deliver: Deliver, call: ScriptCall, db: int = 0) -> None:
-        self.asked.append(("write", db))
-        self._answer(deliver, [1] * (call.arguments.count(b"$") // 3))
+        keys = int(call.evalsha.split(b"\r\n")[-2])
+        if READ_WITH_EPOCH.sha in call.evalsha:  # a read outside database 0: no flush, no ring
+            self.asked.append(("MGET", db))
+            self._answer(deliver, [None] * (keys + 1))
+        else:
+            self.asked.append(("write", db))
+            self._answer(deliver, [1] * keys)
 
     def call_script(
         self,
