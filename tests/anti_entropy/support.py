@@ -128,3 +128,26 @@ def bookkeeping_is_true(client: redis.Redis) -> bool:
 
 def _scores(client: redis.Redis, key: bytes) -> dict[bytes, int]:
     return {member: int(score) for member, score in client.zrange(key, 0, -1, withscores=True)}
+
+
+def play_write_or_time(
+    node: redis.Redis, step: tuple[object, ...], base_ms: int, clock: int, grace_ms: int
+) -> int:
+    """One `write` or `time` step of a generated history, as the digest properties play them:
+    a record written through the write script, or time passing, with Redis deleting records
+    whose grace ran out. Returns the simulated ms after `base_ms` once it is done."""
+    if step[0] == "write":
+        _, key, ts, tombstone, ttl = step
+        assert isinstance(key, bytes) and isinstance(ts, int) and isinstance(ttl, int)
+        expiry = base_ms + clock + ttl if ttl and not tombstone else 0
+        data = b"" if tombstone else b"v%d" % ts
+        record = Record(Timestamp(base_ms + ts, 0, 1), bool(tombstone), expiry, data)
+        write(node, key, record, grace_ms=grace_ms)
+        return clock
+    assert step[0] == "time", step
+    clock += int(step[1])  # type: ignore[call-overload]
+    for key, stored in records(node).items():
+        expires = stored.expires_at_ms
+        if expires and expires + grace_ms <= base_ms + clock:
+            node.delete(key)  # what Redis does once the record's grace has passed
+    return clock

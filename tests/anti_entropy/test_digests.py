@@ -33,6 +33,7 @@ from tests.anti_entropy.support import (
     contents,
     digests_are_true,
     now_ms,
+    play_write_or_time,
     records,
     settle,
     stored_digests,
@@ -76,19 +77,8 @@ def test_digests_match_a_recomputation_after_every_step(
     node.flushall()
     clock = 0  # simulated ms after BASE
     for step in script:
-        if step[0] == "write":
-            _, key, ts, tombstone, ttl = step
-            assert isinstance(key, bytes) and isinstance(ts, int) and isinstance(ttl, int)
-            expiry = BASE + clock + ttl if ttl and not tombstone else 0
-            data = b"" if tombstone else b"v%d" % ts
-            record = Record(Timestamp(BASE + ts, 0, 1), bool(tombstone), expiry, data)
-            write(node, key, record, grace_ms=SIMULATED_GRACE_MS)
-        elif step[0] == "time":
-            clock += int(step[1])  # type: ignore[call-overload]
-            for key, record in records(node).items():
-                expiry = record.expires_at_ms
-                if expiry and expiry + SIMULATED_GRACE_MS <= BASE + clock:
-                    node.delete(key)  # what Redis does once the record's grace has passed
+        if step[0] in ("write", "time"):
+            clock = play_write_or_time(node, step, BASE, clock, SIMULATED_GRACE_MS)
         elif step[0] == "purge":
             node.evalsha(PURGE_TOMBSTONES.sha, 0, BASE + int(step[1]), 1000)  # type: ignore[call-overload]
         else:

@@ -20,7 +20,7 @@ from tests.anti_entropy.support import (
     bookkeeping_is_true,
     contents,
     now_ms,
-    records,
+    play_write_or_time,
     settle,
     write,
 )
@@ -63,19 +63,8 @@ def test_bookkeeping_stays_true_through_drops(
     node.flushall()
     clock = 0
     for step in script:
-        if step[0] == "write":
-            _, key, ts, tombstone, ttl = step
-            assert isinstance(key, bytes) and isinstance(ts, int) and isinstance(ttl, int)
-            expiry = BASE + clock + ttl if ttl and not tombstone else 0
-            data = b"" if tombstone else b"v%d" % ts
-            record = Record(Timestamp(BASE + ts, 0, 1), bool(tombstone), expiry, data)
-            write(node, key, record, grace_ms=GRACE_MS)
-        elif step[0] == "time":
-            clock += int(step[1])  # type: ignore[call-overload]
-            for key, record in records(node).items():
-                expiry = record.expires_at_ms
-                if expiry and expiry + GRACE_MS <= BASE + clock:
-                    node.delete(key)  # what Redis does once the record's grace has passed
+        if step[0] in ("write", "time"):
+            clock = play_write_or_time(node, step, BASE, clock, GRACE_MS)
         else:
             _, key, stale = step
             assert isinstance(key, bytes)
