@@ -49,7 +49,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from enum import Enum
 from functools import partial
-from typing import Literal, TypeVar, cast
+from typing import Literal, NamedTuple, TypeVar, cast
 
 import hiredis
 from leaderless.replication.backend import (
@@ -69,7 +69,7 @@ from leaderless.replication.hints import HintStats
 from leaderless.replication.hlc import HybridClock, Timestamp
 from leaderless.replication.membership import Health
 from leaderless.replication.merge import Repair, ReplicaRead, Resolution, resolve
-from leaderless.replication.merkle import range_of
+from leaderless.replication.merkle import leaf_bytes, range_of
 from leaderless.replication.quorum import Group
 from leaderless.replication.reads import Read, check_reads, decode_read, decode_reads, split_reads
 from leaderless.replication.record import Record, encode_record
@@ -103,6 +103,7 @@ from leaderless.replication.scripts import (
     WRITE_IF_NEWER,
     write_if_newer_args,
 )
+from leaderless.replication.turn_batch import TurnBatch
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ class Coordinator:
         self._ring_loading: asyncio.Future[None] | None = None
         self._waiting: list[Coordinator] = []
         """The views with requests queued this tick (in the database's coordinator)."""
+        self._batch: TurnBatch | None = None
+        """While a turn's rounds over a ring are being sent, the batch they send through."""
         self.w = w
         self.r = r
         self.timeout_s = timeout_s
@@ -419,17 +422,38 @@ class Coordinator:
         for backend in backends:
             backend.hold()
         try:
-            for view in waiting:
-                view._send_queued()
+            if self.ring.only is not None:
+                for view in waiting:
+                    for kind, run in view._runs():
+                        view._send_run(kind, run)
+            else:
+                self._send_batched(waiting)
         finally:
             for backend in backends:
                 backend.release()
 
-    def _send_queued(self) -> None:
-        """One round for each run of reads or of writes, in the order they came: a client's
-        pipelined SET then GET reach every replica in that order, so the GET sees the SET.
-        A run is cut at MAX_BATCH keys, which bounds the time a replica spends on one call."""
+    def _send_batched(self, waiting: list[Coordinator]) -> None:
+        """Over a ring, the turn's rounds send their keys through one TurnBatch, one call per
+        node and phase (turn_batch.py)."""
+        batch = self._batch = TurnBatch(self.db, self.ring.epoch, self.expired_grace_ms)
+        try:
+            runs = [(view, view._runs()) for view in waiting]
+            for phase in range(max(len(view_runs) for _, view_runs in runs)):
+                batch.phase = phase
+                for view, view_runs in runs:
+                    if phase < len(view_runs):
+                        view._send_run(*view_runs[phase])
+        finally:
+            self._batch = None
+            batch.send()
+
+    def _runs(self) -> list[tuple[_Batch, list[tuple[Sequence[object], Outcome]]]]:
+        """The queued requests as runs of reads or of writes, in the order they came: a
+        client's pipelined SET then GET reach every replica in that order, so the GET sees
+        the SET. A run is cut at MAX_BATCH keys, which bounds the time a replica spends on one
+        call."""
         queued, self._queued = self._queued, []
+        runs: list[tuple[_Batch, list[tuple[Sequence[object], Outcome]]]] = []
         start = 0
         while start < len(queued):
             kind = queued[start][0]
@@ -437,17 +461,24 @@ class Coordinator:
             while end < len(queued) and queued[end][0] is kind and keys < MAX_BATCH:
                 keys += len(queued[end][1])
                 end += 1
-            run = [(items, done) for _, items, done in queued[start:end]]
-            if kind is _Batch.READS:
-                self._send_reads(cast(list[tuple[Sequence[bytes], Outcome]], run))
-            else:
-                self._send_writes(cast(list[tuple[Sequence[tuple[bytes, Record]], Outcome]], run))
+            runs.append((kind, [(items, done) for _, items, done in queued[start:end]]))
             start = end
+        return runs
+
+    def _send_run(self, kind: _Batch, run: list[tuple[Sequence[object], Outcome]]) -> None:
+        """One round for a run."""
+        if kind is _Batch.READS:
+            self._send_reads(cast(list[tuple[Sequence[bytes], Outcome]], run))
+        else:
+            self._send_writes(cast(list[tuple[Sequence[tuple[bytes, Record]], Outcome]], run))
 
     def _send_reads(self, run: list[tuple[Sequence[bytes], Outcome]]) -> None:
         keys, done = run[0] if len(run) == 1 else (_joined(run), partial(split_reads, run))
-        request: bytes | ScriptCall = (
-            pack_command((b"MGET", *keys, FLUSH_KEY, EPOCH_KEY))
+        batch = self._router._batch
+        request: bytes | ScriptCall | _BatchedRead = (
+            _BatchedRead(batch, keys)
+            if batch is not None
+            else pack_command((b"MGET", *keys, FLUSH_KEY, EPOCH_KEY))
             if not self.db
             else pack_script(READ_WITH_EPOCH, (*keys, FLUSH_KEY), (b"%d" % self.db,))
         )
@@ -552,17 +583,31 @@ class Coordinator:
         raise QuorumError("ERR write kept losing to newer versions; try again")
 
     def _write_once(self, records: Sequence[tuple[bytes, Record]], done: Outcome) -> None:
-        """One round of one WRITE_IF_NEWER call per replica for all the records, packed once."""
+        """One round of one WRITE_IF_NEWER call per replica for all the records, packed once
+        (or, in a turn over a ring, handed to its TurnBatch)."""
         keys = [key for key, _ in records]
         encoded = [_stored(key, record) for key, record in records]
         ring = self.ring
-        call = pack_script(
-            WRITE_IF_NEWER,
-            keys,
-            write_if_newer_args(keys, encoded, self.expired_grace_ms, ring.epoch, self.db),
-        )
         db = self.db
         epoch = ring.epoch
+        batch = self._router._batch
+        send: Callable[[Backend, Deliver], None]
+        if batch is None:
+            call = pack_script(
+                WRITE_IF_NEWER,
+                keys,
+                write_if_newer_args(keys, encoded, self.expired_grace_ms, epoch, db),
+            )
+
+            def send(backend: Backend, deliver: Deliver) -> None:
+                backend.send_script(partial(_note_ring, ring, deliver), call, db)
+
+        else:
+            leaves = list(map(leaf_bytes, keys, encoded))
+            batched = batch
+
+            def send(backend: Backend, deliver: Deliver) -> None:
+                batched.write(backend, keys, encoded, leaves, partial(_note_ring, ring, deliver))
 
         def missed(replica: int) -> bool:
             if ring.seen > epoch:
@@ -573,9 +618,7 @@ class Coordinator:
         self._round(
             "write",
             self.w,
-            lambda backend, deliver: backend.send_script(
-                partial(_note_ring, ring, deliver), call, db
-            ),
+            send,
             done,
             parse=partial(_parse_script_acks, len(records)),
             on_missed=missed,
@@ -689,7 +732,9 @@ class Coordinator:
             await backend.close()
         await self.handoff.close()
 
-    def _read_from(self, request: bytes | ScriptCall, backend: Backend, deliver: Deliver) -> None:
+    def _read_from(
+        self, request: bytes | ScriptCall | _BatchedRead, backend: Backend, deliver: Deliver
+    ) -> None:
         """Send a read (a packed command or script call) to a replica if it counts toward
         reads: one being checked is asked once its check says it is in sync, a recovering one
         once it is found refilled (else it fails)."""
@@ -703,7 +748,9 @@ class Coordinator:
             refilled = asyncio.ensure_future(self._read_once_refilled(backend, request))
             refilled.add_done_callback(partial(_deliver_outcome, deliver))
 
-    async def _read_once_checked(self, backend: Backend, request: bytes | ScriptCall) -> Reply:
+    async def _read_once_checked(
+        self, backend: Backend, request: bytes | ScriptCall | _BatchedRead
+    ) -> Reply:
         health = await self.rejoin.wait_checked(backend.index)
         if health is Health.RECOVERING:
             raise ReplicaUnavailable(_recovering(backend.name))
@@ -711,7 +758,9 @@ class Coordinator:
             raise ReplicaUnavailable(f"{backend.name}: not checked for lost data yet")
         return await _read_now(backend, request, self.db)
 
-    async def _read_once_refilled(self, backend: Backend, request: bytes | ScriptCall) -> Reply:
+    async def _read_once_refilled(
+        self, backend: Backend, request: bytes | ScriptCall | _BatchedRead
+    ) -> Reply:
         if await self.rejoin.refilled(backend.index) is not Health.IN_SYNC:
             raise ReplicaUnavailable(_recovering(backend.name))
         return await _read_now(backend, request, self.db)
@@ -776,17 +825,34 @@ def _recovering(name: str) -> str:
     )
 
 
-async def _read_now(backend: Backend, request: bytes | ScriptCall, db: int) -> Reply:
+async def _read_now(backend: Backend, request: bytes | ScriptCall | _BatchedRead, db: int) -> Reply:
     future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
     _send_read(backend, request, settle(future), db)
     return await future
 
 
-def _send_read(backend: Backend, request: bytes | ScriptCall, deliver: Deliver, db: int) -> None:
+class _BatchedRead(NamedTuple):
+    """A read of a turn over a ring: its keys go through the turn's batch, or, once the batch
+    is sent (a replica asked after its check), alone."""
+
+    batch: TurnBatch
+    keys: Sequence[bytes]
+
+
+def _send_read(
+    backend: Backend, request: bytes | ScriptCall | _BatchedRead, deliver: Deliver, db: int
+) -> None:
     if isinstance(request, bytes):
         backend.send(deliver, request, db)
-    else:
+    elif isinstance(request, ScriptCall):
         backend.send_script(deliver, request, db)
+    elif request.batch.open:
+        request.batch.read(backend, request.keys, deliver)
+    elif db:
+        script = pack_script(READ_WITH_EPOCH, (*request.keys, FLUSH_KEY), (b"%d" % db,))
+        backend.send_script(deliver, script, db)
+    else:
+        backend.send(deliver, pack_command((b"MGET", *request.keys, FLUSH_KEY, EPOCH_KEY)), db)
 
 
 T = TypeVar("T")
