@@ -44,13 +44,19 @@ async def _info(context: Context, args: list[bytes]) -> object:
 async def _keyspace(state: ProxyState) -> tuple[tuple[int, int, int], ...]:
     """Per database that some replica holds keys in: its keys (DBSIZE's quorum count) and
     keys with an expiry that clients see (the most any replica that answers holds: every
-    replica gives a record's expiry to its key; expired records kept for their grace are not
-    counted). A database that counts no keys, or where no quorum answers, has no line."""
+    replica gives a record's expiry to its key; over a ring, the replicas' counts added up
+    and divided by N; expired records kept for their grace are not counted). A database that counts no keys, or where no quorum answers, has no line."""
     up = [backend for backend in state.coordinator.backends if backend.state == "up"]
+    ring = state.coordinator.ring
     expires: dict[int, int] = {}
     for counts in await asyncio.gather(*(_replica_expires(backend, state) for backend in up)):
         for db, count in counts.items():
-            expires[db] = max(expires.get(db, 0), count)
+            if ring.only is None:  # over a ring each key's expiry is on its N owners
+                expires[db] = expires.get(db, 0) + count
+            else:
+                expires[db] = max(expires.get(db, 0), count)
+    if ring.only is None:
+        expires = {db: round(count / ring.state.n) for db, count in expires.items()}
     lines = []
     for db in sorted(expires):
         try:

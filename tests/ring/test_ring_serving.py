@@ -66,6 +66,9 @@ def test_multi_key_commands_span_every_owner_set(proxy: ProxyProcess) -> None:
         client.mset({key: b"x" for key in KEYS})
         assert client.execute_command("WAIT", 3, 5000) == 3  # every owner of every key
         assert client.dbsize() == len(KEYS)
+        for key in KEYS[:30]:
+            client.expire(key, 1000)
+        assert client.info("keyspace")["db0"] == {"keys": len(KEYS), "expires": 30, "avg_ttl": 0}
         assert sorted(client.keys("key:*")) == sorted(KEYS)
         assert {key for key in client.scan_iter(match="key:*", count=7)} == set(KEYS)
         assert client.exists(*KEYS) == len(KEYS)
