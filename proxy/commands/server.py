@@ -45,7 +45,8 @@ async def _keyspace(state: ProxyState) -> tuple[tuple[int, int, int], ...]:
     """Per database that some replica holds keys in: its keys (DBSIZE's quorum count) and
     keys with an expiry that clients see (the most any replica that answers holds: every
     replica gives a record's expiry to its key; over a ring, the replicas' counts added up
-    and divided by N; expired records kept for their grace are not counted). A database that counts no keys, or where no quorum answers, has no line."""
+    and divided by N; expired records kept for their grace are not counted). A database that
+    counts no keys, or where no quorum answers, has no line."""
     up = [backend for backend in state.coordinator.backends if backend.state == "up"]
     ring = state.coordinator.ring
     expires: dict[int, int] = {}
