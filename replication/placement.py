@@ -15,44 +15,34 @@ This module is pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from leaderless.replication.merkle import RANGES, range_of
-from leaderless.replication.ring import Ring, RingNode
+from leaderless.replication.ring import Ring
 
 
 class Placement:
     """The owners of every range under one ring, as positions in the backend list."""
 
-    def __init__(self, ring: Ring, n: int, positions: Mapping[str, int]) -> None:
-        missing = [node.id for node in ring.nodes if node.id not in positions]
-        if missing:
-            raise ValueError(f"the ring's node {missing[0]} has no backend")
-        self.ring = ring
+    def __init__(self, ring: Ring | None, n: int, positions: Mapping[str, int]) -> None:
+        """The placement of `ring`'s preference lists of n nodes; with no ring (a process with
+        no backends), every range is owned by none."""
         self.n = n
+        by_ids: dict[tuple[str, ...], tuple[int, ...]] = {}
         interned: dict[tuple[int, ...], tuple[int, ...]] = {}
         self.owners: list[tuple[int, ...]] = []
-        for ids in ring.owners_by_range(n):
-            owners = tuple(sorted(positions[node] for node in ids))
-            self.owners.append(interned.setdefault(owners, owners))
+        for ids in [()] * RANGES if ring is None else ring.owners_by_range(n):
+            owners = by_ids.get(ids)
+            if owners is None:
+                missing = [node for node in ids if node not in positions]
+                if missing:
+                    raise ValueError(f"the ring's node {missing[0]} has no backend")
+                found = tuple(sorted(positions[node] for node in ids))
+                owners = by_ids[ids] = interned.setdefault(found, found)
+            self.owners.append(owners)
         self.replica_sets: tuple[tuple[int, ...], ...] = tuple(sorted(interned))
         """Every distinct set of owners, in a fixed order."""
-
-    @classmethod
-    def nowhere(cls) -> Placement:
-        """The placement of a process with no backends: every range owned by none."""
-        placement = cls.__new__(cls)
-        placement.n = 0
-        placement.owners = [()] * RANGES
-        placement.replica_sets = ((),)
-        return placement
-
-    @classmethod
-    def of(
-        cls, nodes: Sequence[RingNode], n: int, vnodes: int, positions: Mapping[str, int]
-    ) -> Placement:
-        return cls(Ring(nodes, vnodes), n, positions)
 
     def owners_of(self, key: bytes) -> tuple[int, ...]:
         return self.owners[range_of(key)]

@@ -182,7 +182,7 @@ class RingInForce:
         self.adopt(state, positions)
 
     def adopt(self, state: RingState, positions: Mapping[str, int]) -> None:
-        placement = state.placement(positions) if state.members else Placement.nowhere()
+        placement = state.placement(positions) if state.members else Placement(None, 0, {})
         self.state = state
         self.placement = placement
         self.epoch = state.epoch

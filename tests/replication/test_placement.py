@@ -7,10 +7,11 @@ from leaderless.replication.merkle import RANGES, range_of
 from leaderless.replication.placement import Moving, Placement
 from leaderless.replication.ring import Ring, RingNode, key_hash
 
+POSITIONS = {name: index for index, name in enumerate("abcdef")}
+
 
 def _placement(names: str, n: int = 3) -> Placement:
-    nodes = [RingNode(name) for name in names]
-    return Placement(Ring(nodes), n, {name: index for index, name in enumerate("abcdef")})
+    return Placement(Ring([RingNode(name) for name in names]), n, POSITIONS)
 
 
 def test_with_as_many_nodes_as_copies_every_range_has_every_node() -> None:
@@ -20,10 +21,11 @@ def test_with_as_many_nodes_as_copies_every_range_has_every_node() -> None:
 
 
 def test_a_key_s_owners_are_its_preference_list_as_positions() -> None:
-    placement = _placement("abcdef")
+    ring = Ring([RingNode(name) for name in "abcdef"])
+    placement = Placement(ring, 3, POSITIONS)
     for index in range(500):
         key = b"k%d" % index
-        nodes = placement.ring.preference_list(key_hash(key), 3)
+        nodes = ring.preference_list(key_hash(key), 3)
         assert placement.owners_of(key) == tuple(sorted("abcdef".index(node) for node in nodes))
 
 
@@ -41,6 +43,12 @@ def test_shares_add_up_to_the_copies() -> None:
     share = _placement("abcdef").share()
     assert sum(share.values()) == pytest.approx(3)
     assert max(share.values()) < 1.1 * 0.5
+
+
+def test_without_a_ring_no_range_has_an_owner() -> None:
+    placement = Placement(None, 0, {})
+    assert placement.replica_sets == ((),)
+    assert placement.owners_of(b"any key") == ()
 
 
 def test_a_node_of_the_ring_without_a_backend_is_refused() -> None:
