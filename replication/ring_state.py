@@ -119,6 +119,8 @@ def newest(replies: Sequence[object]) -> RingState | None:
         epoch_text, encoded = reply
         if not isinstance(epoch_text, bytes) or not isinstance(encoded, bytes):
             continue
+        if not epoch_text.isdigit():
+            raise RingStateError(f"stored ring epoch {epoch_text!r} is not a number")
         epoch = int(epoch_text)
         if best is None or epoch > best.epoch:
             best = RingState.decode(epoch, encoded)

@@ -34,6 +34,8 @@ def test_the_newest_epoch_wins_and_missing_rings_are_skipped() -> None:
 def test_a_malformed_ring_says_which_epoch() -> None:
     with pytest.raises(RingStateError, match="epoch 3 is malformed"):
         RingState.decode(3, b'{"n": 3}')
+    with pytest.raises(RingStateError, match="epoch b'x' is not a number"):
+        newest([[b"x", b"{}"]])
 
 
 def test_a_moving_state_places_keys_under_both_rings() -> None:
