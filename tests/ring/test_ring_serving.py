@@ -94,3 +94,29 @@ def test_transactions_and_scripts_over_keys_of_several_owner_sets(proxy: ProxyPr
             "return redis.call('MGET', unpack(KEYS))"
         )
         assert client.eval(script, len(spread), *spread) == [b"3"] * len(spread)
+
+
+def test_each_key_s_copies_span_the_zones_and_a_heavier_node_holds_more(
+    redis_nodes: StartNodes,
+) -> None:
+    nodes = redis_nodes(6)
+    zones = "aabbcc"
+    args = ["--listen", "127.0.0.1:0", "--n", "3", "--w", "2", "--r", "2"]
+    for node, zone in zip(nodes, zones, strict=True):
+        weight = "&weight=2" if node is nodes[0] else ""
+        args += ["--node", f"{node.url}?zone={zone}{weight}"]
+    proxy = ProxyProcess(args)
+    proxy.start()
+    try:
+        with proxy.client() as client:
+            client.mset({key: b"z" for key in KEYS})
+            shares = {
+                key: value["ring_share"]
+                for key, value in client.info("leaderless").items()
+                if key.startswith("node")
+            }
+    finally:
+        proxy.stop()
+    for key in KEYS:
+        assert {zones[index] for index in holders(nodes, key)} == {"a", "b", "c"}, key
+    assert shares["node0"] > shares["node1"]  # weight 2 against 1, in the same zone
