@@ -850,6 +850,8 @@ class RingFollower:
         self._nodes = MoveNodes(replication.nodes, connect_timeout_s=self._timeout_s)
         self.state = configured(replication.nodes, replication.n, replication.vnodes)
         self.backends: list[Backend] = []
+        self._own: list[Backend] = []
+        """The backends opened for the members alone, when the ring's nodes could not serve."""
         self.placement: Placement | None = None
         self._epoch: int | None = None
 
@@ -870,13 +872,18 @@ class RingFollower:
             self.state = state
         if self.state.epoch == self._epoch and self.backends:
             return False
-        for backend in self.backends:
+        for backend in self._own:
             await backend.close()
-        self.backends = [
-            Backend(index, self._nodes.address(member.endpoint), connect_timeout_s=self._timeout_s)
-            for index, member in enumerate(self.state.members)
-        ]
-        await asyncio.gather(*(backend.connect() for backend in self.backends))
+        self._own = []
+        endpoints = [member.endpoint for member in self.state.members]
+        self.backends = await self._nodes.get(endpoints)
+        if [backend.index for backend in self.backends] != list(range(len(endpoints))):
+            # A round wants the members at positions 0..k-1, the order the ring names them.
+            self._own = self.backends = [
+                Backend(index, self._nodes.address(endpoint), connect_timeout_s=self._timeout_s)
+                for index, endpoint in enumerate(endpoints)
+            ]
+            await asyncio.gather(*(backend.connect() for backend in self.backends))
         placement = self.state.placement({b.name: b.index for b in self.backends})
         assert isinstance(placement, Placement)  # a ring whose keys are not moving
         self.placement = placement
@@ -890,6 +897,6 @@ class RingFollower:
         return True
 
     async def close(self) -> None:
-        for backend in self.backends:
+        for backend in self._own:
             await backend.close()
         await self._nodes.close()
