@@ -27,8 +27,9 @@ from leaderless.proxy.app.status_report import (
     render_table,
     ring_in_force,
 )
+from leaderless.replication.ring_nodes import PROGRESS_FIELD
 from leaderless.replication.ring_state import READ_RING, configured
-from leaderless.replication.scripts import ANTI_ENTROPY_KEY, MEMBERS_KEY
+from leaderless.replication.scripts import ANTI_ENTROPY_KEY, MEMBERS_KEY, RING_KEY
 
 TIMEOUT_S = 2.0
 
@@ -109,6 +110,7 @@ def node_facts(address: NodeAddress) -> NodeFacts:
             members = client.hkeys(MEMBERS_KEY)
             anti_entropy = client.hgetall(ANTI_ENTROPY_KEY)
             ring = tuple(client.execute_command(*READ_RING))
+            progress = client.hget(RING_KEY, PROGRESS_FIELD)
     except (redis.RedisError, OSError) as error:
         return NodeFacts(address.endpoint, error=str(error) or type(error).__name__)
     if "valkey_version" in server:
@@ -125,6 +127,7 @@ def node_facts(address: NodeAddress) -> NodeFacts:
             sorted((bytes(k).decode(), bytes(v).decode()) for k, v in anti_entropy.items())
         ),
         ring=ring,
+        move_progress=bytes(progress).decode() if progress else "",
     )
 
 

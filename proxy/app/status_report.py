@@ -49,6 +49,8 @@ class NodeFacts:
     """Its ANTI_ENTROPY_KEY hash."""
     ring: tuple[object, ...] = (None, None)
     """Its answer to ring_state.READ_RING: the epoch and the ring it stores."""
+    move_progress: str = ""
+    """The last progress line a move noted on it (ring_move.py), while one is under way."""
 
     @property
     def reachable(self) -> bool:
@@ -89,6 +91,8 @@ class RingStatus:
     copies: int
     moving_from: int | None
     """The previous ring's member count while keys move, else None."""
+    progress: str = ""
+    """The last progress line of the move under way, as a node holds it."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,7 @@ def build_report(
             len(ring.members),
             ring.n,
             None if ring.previous is None else len(ring.previous),
+            next((node.move_progress for node in reachable if node.move_progress), ""),
         )
     return StatusReport(tuple(statuses), _last_round(reachable, now_ms), tuple(proxies), summary)
 
@@ -243,8 +248,10 @@ def _ring_line(ring: RingStatus) -> str:
         if ring.moving_from is not None
         else ""
     )
+    progress = f"\n  move: {ring.progress}" if ring.progress else ""
     return (
-        f"ring: epoch {ring.epoch}, {ring.members} nodes, {ring.copies} copies of each key{moving}"
+        f"ring: epoch {ring.epoch}, {ring.members} nodes, {ring.copies} copies of each key"
+        f"{moving}{progress}"
     )
 
 

@@ -150,9 +150,10 @@ def test_the_ring_each_node_s_share_of_it_and_a_move_in_progress_show() -> None:
     moving = RingState(4, 3, 128, new, previous=old)
     stored = [b"4", moving.encode()]
     names = [*NAMES, "10.0.0.4:6379", "10.0.0.5:6379"]
-    report = build_report(
-        [node(name, tuple(names), ring=tuple(stored)) for name in names], [], NOW_MS
-    )
+    progress = "ring move (epoch 4) stream: 120 keys, 80 copies written, 10/700 ranges done"
+    facts = [node(name, tuple(names), ring=tuple(stored)) for name in names]
+    facts[1] = node(names[1], tuple(names), ring=tuple(stored), move_progress=progress)
+    report = build_report(facts, [], NOW_MS)
     shares = [n.ring_share for n in report.nodes]
     assert all(share is not None and 0.4 < share < 0.8 for share in shares)
     assert sum(share or 0 for share in shares) == pytest.approx(3)
@@ -160,11 +161,13 @@ def test_the_ring_each_node_s_share_of_it_and_a_move_in_progress_show() -> None:
     assert (
         "ring: epoch 4, 5 nodes, 3 copies of each key; keys moving from a ring of 3 nodes" in table
     )
+    assert f"\n  move: {progress}\n" in table
     assert json.loads(render_json(report))["ring"] == {
         "epoch": 4,
         "members": 5,
         "copies": 3,
         "moving_from": 3,
+        "progress": progress,
     }
 
 
