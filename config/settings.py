@@ -16,7 +16,7 @@ of `str()` and `repr()` so that settings can be logged freely.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import get_args, get_origin, get_type_hints
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -125,6 +125,12 @@ class NodeAddress:
             zone=zone,
             weight=weight,
         )
+
+    def at(self, endpoint: str) -> NodeAddress:
+        """The same login at another node, `host:port`: how a ring member the config does not
+        list is reached (through the first configured node's credentials and TLS)."""
+        host, port = parse_endpoint(endpoint)
+        return replace(self, host=host, port=port, zone=None, weight=1.0)
 
     @property
     def endpoint(self) -> str:

@@ -30,7 +30,7 @@ import random
 import signal
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -192,9 +192,7 @@ def _member_backend(
     configured: NodeAddress, timeout_s: float, index: int, member: RingMember
 ) -> Backend:
     """A ring member the config does not list, logged in to as the first configured node."""
-    host, port = parse_endpoint(member.endpoint)
-    address = replace(configured, host=host, port=port, zone=member.zone, weight=member.weight)
-    return Backend(index, address, connect_timeout_s=timeout_s)
+    return Backend(index, configured.at(member.endpoint), connect_timeout_s=timeout_s)
 
 
 def ring_line(ring: RingInForce) -> str:

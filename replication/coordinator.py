@@ -58,7 +58,6 @@ from leaderless.replication.backend import (
     ReplicaUnavailable,
     Reply,
     ScriptCall,
-    pack_command,
     pack_script,
     settle,
 )
@@ -71,7 +70,15 @@ from leaderless.replication.membership import Health
 from leaderless.replication.merge import Repair, ReplicaRead, Resolution, resolve
 from leaderless.replication.merkle import leaf_bytes, range_of
 from leaderless.replication.quorum import Group
-from leaderless.replication.reads import Read, check_reads, decode_read, decode_reads, split_reads
+from leaderless.replication.reads import (
+    Read,
+    check_reads,
+    decode_read,
+    decode_reads,
+    read_request,
+    send_request,
+    split_reads,
+)
 from leaderless.replication.record import Record, encode_record
 from leaderless.replication.rejoin import Rejoin
 from leaderless.replication.ring_state import (
@@ -99,7 +106,6 @@ from leaderless.replication.scripts import (
     FLUSH,
     FLUSH_KEY,
     PURGE_TOMBSTONES,
-    READ_WITH_EPOCH,
     WRITE_IF_NEWER,
     write_if_newer_args,
 )
@@ -263,12 +269,11 @@ class Coordinator:
             )
 
     def _start(self, kind: _Batch, items: Sequence[object], done: Outcome) -> None:
-        epoch = self.ring.epoch
         if kind is _Batch.READS:
             self._enqueue(kind, items, done)
         else:
             records = cast(Sequence[tuple[bytes, Record]], items)
-            self._enqueue(kind, items, partial(self._written, records, done, epoch))
+            self._enqueue(kind, items, partial(self._written, records, done, self.ring.epoch))
 
     def retry_if_moved(
         self, kind: Literal["read", "write"], items: Sequence[object], done: Outcome, epoch: int
@@ -475,13 +480,7 @@ class Coordinator:
     def _send_reads(self, run: list[tuple[Sequence[bytes], Outcome]]) -> None:
         keys, done = run[0] if len(run) == 1 else (_joined(run), partial(split_reads, run))
         batch = self._router._batch
-        request: bytes | ScriptCall | _BatchedRead = (
-            _BatchedRead(batch, keys)
-            if batch is not None
-            else pack_command((b"MGET", *keys, FLUSH_KEY, EPOCH_KEY))
-            if not self.db
-            else pack_script(READ_WITH_EPOCH, (*keys, FLUSH_KEY), (b"%d" % self.db,))
-        )
+        request = _BatchedRead(batch, keys) if batch is not None else read_request(keys, self.db)
         ring = self.ring
         read = Read(self, keys, done, ring.epoch)
         self._round(
@@ -842,17 +841,12 @@ class _BatchedRead(NamedTuple):
 def _send_read(
     backend: Backend, request: bytes | ScriptCall | _BatchedRead, deliver: Deliver, db: int
 ) -> None:
-    if isinstance(request, bytes):
-        backend.send(deliver, request, db)
-    elif isinstance(request, ScriptCall):
-        backend.send_script(deliver, request, db)
+    if not isinstance(request, _BatchedRead):
+        send_request(backend, request, deliver, db)
     elif request.batch.open:
         request.batch.read(backend, request.keys, deliver)
-    elif db:
-        script = pack_script(READ_WITH_EPOCH, (*request.keys, FLUSH_KEY), (b"%d" % db,))
-        backend.send_script(deliver, script, db)
     else:
-        backend.send(deliver, pack_command((b"MGET", *request.keys, FLUSH_KEY, EPOCH_KEY)), db)
+        send_request(backend, read_request(request.keys, db), deliver, db)
 
 
 T = TypeVar("T")

@@ -20,11 +20,19 @@ from functools import partial
 from typing import TYPE_CHECKING, cast
 
 import hiredis
-from leaderless.replication.backend import Backend, Reply
+from leaderless.replication.backend import (
+    Backend,
+    Deliver,
+    Reply,
+    ScriptCall,
+    pack_command,
+    pack_script,
+)
 from leaderless.replication.hlc import Timestamp
 from leaderless.replication.merge import ReplicaRead, Resolution
 from leaderless.replication.record import Record, RecordFormatError, decode_record
 from leaderless.replication.rounds import BadReply, Outcome, QuorumError, ReplicationStats
+from leaderless.replication.scripts import EPOCH_KEY, FLUSH_KEY, READ_WITH_EPOCH
 
 if TYPE_CHECKING:
     from leaderless.replication.coordinator import Coordinator
@@ -175,6 +183,23 @@ def split_reads(run: list[tuple[Sequence[bytes], Outcome]], outcome: object) -> 
     for keys, done in run:
         done(records[start : start + len(keys)])
         start += len(keys)
+
+
+def read_request(keys: Sequence[bytes], db: int) -> bytes | ScriptCall:
+    """What a read of `keys` sends a replica: `MGET key... FLUSH_KEY EPOCH_KEY` in database 0,
+    and in another database the script that answers the same (the epoch is kept in database 0
+    only, ring_state.py)."""
+    if not db:
+        return pack_command((b"MGET", *keys, FLUSH_KEY, EPOCH_KEY))
+    return pack_script(READ_WITH_EPOCH, (*keys, FLUSH_KEY), (b"%d" % db,))
+
+
+def send_request(backend: Backend, request: bytes | ScriptCall, deliver: Deliver, db: int) -> None:
+    """Send a packed command or script call."""
+    if isinstance(request, bytes):
+        backend.send(deliver, request, db)
+    else:
+        backend.send_script(deliver, request, db)
 
 
 def check_reads(count: int, reply: Reply) -> list[Reply]:

@@ -59,11 +59,9 @@ class MoveNodes:
     def address(self, endpoint: str) -> NodeAddress:
         if endpoint in self._known:
             return self._known[endpoint]
-        host, port = parse_endpoint(endpoint)
-        login = self._login
-        if login is None:
-            return NodeAddress(host, port)
-        return NodeAddress(host, port, login.username, login.password, login.tls)
+        if self._login is None:
+            return NodeAddress(*parse_endpoint(endpoint))
+        return self._login.at(endpoint)
 
     async def get(self, endpoints: Sequence[str]) -> list[Backend]:
         new = [e for e in dict.fromkeys(endpoints) if e not in self._backends]

@@ -283,11 +283,14 @@ def write_if_newer_args(
     expired_grace_ms: int,
     epoch: int | None = None,
     db: int = 0,
+    leaves: Sequence[bytes] | None = None,
 ) -> list[bytes]:
     """WRITE_IF_NEWER's ARGV for these keys and their encoded records: the records, their
-    leaves, the expired grace, then the writer's ring epoch if it is to be checked, with the
-    database written to unless it is 0."""
-    args = [*records, *map(leaf_bytes, keys, records), b"%d" % expired_grace_ms]
+    leaves (`leaves` when the caller has them), the expired grace, then the writer's ring epoch
+    if it is to be checked, with the database written to unless it is 0."""
+    if leaves is None:
+        leaves = list(map(leaf_bytes, keys, records))
+    args = [*records, *leaves, b"%d" % expired_grace_ms]
     if epoch is not None:
         args.append(b"%d" % epoch)
         if db:

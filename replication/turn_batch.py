@@ -19,13 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from leaderless.replication.backend import Backend, Deliver, pack_command, pack_script
-from leaderless.replication.scripts import (
-    EPOCH_KEY,
-    FLUSH_KEY,
-    READ_WITH_EPOCH,
-    WRITE_IF_NEWER,
-)
+from leaderless.replication.backend import Backend, Deliver, pack_script
+from leaderless.replication.reads import read_request, send_request
+from leaderless.replication.scripts import WRITE_IF_NEWER, write_if_newer_args
 
 MAX_KEYS = 256
 
@@ -81,16 +77,12 @@ class TurnBatch:
             keys = call.keys
             answer = partial(_answer_parts, call.parts, len(keys), 0 if writes else 2)
             if writes:
-                args = [*call.records, *call.leaves, b"%d" % self.expired_grace_ms]
-                args.append(b"%d" % self.epoch)
-                if db:
-                    args.append(b"%d" % db)
+                args = write_if_newer_args(
+                    keys, call.records, self.expired_grace_ms, self.epoch, db, call.leaves
+                )
                 call.backend.send_script(answer, pack_script(WRITE_IF_NEWER, keys, args), db)
-            elif db:
-                script = pack_script(READ_WITH_EPOCH, (*keys, FLUSH_KEY), (b"%d" % db,))
-                call.backend.send_script(answer, script, db)
             else:
-                call.backend.send(answer, pack_command((b"MGET", *keys, FLUSH_KEY, EPOCH_KEY)), db)
+                send_request(call.backend, read_request(keys, db), answer, db)
 
     def _call(self, backend: Backend, writes: bool, adding: int) -> _NodeCall:
         slot = (backend.index, self.phase, writes)

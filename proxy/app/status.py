@@ -13,12 +13,11 @@ import argparse
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 
 import redis
 from leaderless.config.loader import SettingsError, load_settings
-from leaderless.config.settings import NodeAddress, parse_endpoint
+from leaderless.config.settings import NodeAddress
 from leaderless.proxy.app.status_report import (
     NodeFacts,
     ProxyFacts,
@@ -79,8 +78,7 @@ def run(args: argparse.Namespace) -> None:
     stored = ring_in_force(nodes)
     for endpoint in [] if stored is None else stored.endpoints():
         if endpoint not in asked:  # a ring member the config does not list
-            host, port = parse_endpoint(endpoint)
-            nodes.append(node_facts(replace(replication.nodes[0], host=host, port=port)))
+            nodes.append(node_facts(replication.nodes[0].at(endpoint)))
     proxies = [proxy_facts(NodeAddress.parse(url)) for url in args.proxies]
     configured_ring = configured(replication.nodes, replication.n, replication.vnodes)
     report = build_report(nodes, proxies, time.time_ns() // 1_000_000, configured_ring)

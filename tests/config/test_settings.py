@@ -148,3 +148,8 @@ def test_setting_fields_follow_the_dataclasses() -> None:
         "metrics",
         "log",
     }
+
+
+def test_a_login_at_another_node_keeps_the_credentials_and_tls_but_not_zone_or_weight() -> None:
+    login = NodeAddress.parse("rediss://alice:s3cret@h:1?zone=a&weight=2")
+    assert login.at("10.0.0.9:7000") == NodeAddress("10.0.0.9", 7000, "alice", "s3cret", tls=True)
